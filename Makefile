@@ -1,0 +1,32 @@
+# Two commands for people: `make run` and `make test`. Each sets up .venv itself when needed.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+RUN_STAMP := $(VENV)/.run-installed
+TEST_STAMP := $(VENV)/.test-installed
+
+.PHONY: run test bench clean
+
+$(BIN)/python:
+	$(PY) -c 'import sys; assert sys.version_info >= (3, 11), "ksef-local wymaga Pythona 3.11 lub nowszego"'
+	$(PY) -m venv $(VENV)
+
+$(RUN_STAMP): $(BIN)/python pyproject.toml requirements.lock
+	$(BIN)/python -m pip install -q --disable-pip-version-check -c requirements.lock -e .
+	touch $@
+
+$(TEST_STAMP): $(RUN_STAMP)
+	$(BIN)/python -m pip install -q --disable-pip-version-check -c requirements.lock -e '.[test]'
+	touch $@
+
+run: $(RUN_STAMP)
+	$(BIN)/ksef-local run
+
+test: $(TEST_STAMP)
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+bench: $(TEST_STAMP)
+	$(BIN)/python benchmarks/list_pages.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .hypothesis

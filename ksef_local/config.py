@@ -1,0 +1,37 @@
+"""Settings and the two places on disk: bundled resources (read-only) and user data."""
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import platformdirs
+
+APP_NAME = "ksef-local"
+ENV_HOME = "KSEF_LOCAL_HOME"
+
+
+def resources_dir() -> Path:
+    """Return the folder holding templates/ and static/ (inside the bundle when frozen)."""
+    frozen_root = getattr(sys, "_MEIPASS", None)
+    if frozen_root:
+        return Path(frozen_root)
+    return Path(__file__).resolve().parent.parent
+
+
+def data_dir(explicit: str | os.PathLike[str] | None = None) -> Path:
+    """Return the user data folder: --data-dir, else $KSEF_LOCAL_HOME, else the OS default."""
+    if explicit:
+        chosen = Path(explicit)
+    elif os.environ.get(ENV_HOME):
+        chosen = Path(os.environ[ENV_HOME])
+    else:
+        chosen = Path(platformdirs.user_data_dir(APP_NAME, appauthor=False))
+    chosen = chosen.expanduser().resolve()
+    chosen.mkdir(parents=True, exist_ok=True)
+    return chosen
+
+
+def database_path(home: Path) -> Path:
+    """Return the path of the SQLite database inside a data folder."""
+    return home / "ksef-local.sqlite3"

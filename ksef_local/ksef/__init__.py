@@ -1,0 +1,1 @@
+"""Everything that talks to KSeF, or pretends to be KSeF (the simulator)."""
