@@ -1,0 +1,90 @@
+"""The ksef-local command line: run, import, simulator."""
+from __future__ import annotations
+
+import argparse
+import sys
+import threading
+import webbrowser
+from pathlib import Path
+
+from . import config
+from .version import VERSION
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Return the argument parser with every subcommand."""
+    parser = argparse.ArgumentParser(prog="ksef-local", description="Fakturowanie z modułem KSeF.")
+    parser.add_argument("--version", action="version", version=f"ksef-local {VERSION}")
+    parser.add_argument(
+        "--data-dir",
+        help=f"folder danych (domyślnie ${config.ENV_HOME} albo folder danych użytkownika systemu)",
+    )
+    sub = parser.add_subparsers(dest="command")
+
+    run = sub.add_parser("run", help="uruchom aplikację")
+    run.add_argument("--headless", action="store_true", help="tylko serwer: wypisz adres i nie otwieraj okna")
+    run.add_argument("--port", type=int, default=0, help="port na 127.0.0.1 (domyślnie wolny port)")
+
+    imp = sub.add_parser("import", help="zaimportuj faktury FA(3) z plików XML")
+    imp.add_argument("files", nargs="+", type=Path, metavar="PLIK")
+
+    sim = sub.add_parser("simulator", help="uruchom lokalny symulator KSeF")
+    from .ksef import simulator
+
+    simulator.add_arguments(sim)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command line; return the process exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    command = args.command or "run"
+    if command == "simulator":
+        from .ksef import simulator
+
+        return simulator.run(args)
+    home = config.data_dir(args.data_dir)
+    if command == "import":
+        return _import_files(home, args.files)
+    return _run(home, headless=getattr(args, "headless", False), port=getattr(args, "port", 0))
+
+
+def _run(home: Path, headless: bool, port: int) -> int:
+    from werkzeug.serving import make_server
+
+    from . import create_app
+
+    app = create_app(home)
+    server = make_server("127.0.0.1", port, app, threaded=True)
+    url = f"http://127.0.0.1:{server.server_port}/"
+    print(f"ksef-local działa pod adresem {url}", flush=True)
+    print(f"Folder danych: {home}", flush=True)
+    if not headless:
+        threading.Timer(0.5, webbrowser.open, args=(url,)).start()
+        print("Otwieram przeglądarkę. Zatrzymanie: Ctrl+C.", flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        print("Zatrzymano.", flush=True)
+    return 0
+
+
+def _import_files(home: Path, files: list[Path]) -> int:
+    from . import create_app, invoices
+
+    app = create_app(home)
+    failures = 0
+    with app.app_context():
+        db = app.extensions["ksef_local"].db()
+        for path in files:
+            try:
+                data = invoices.read_import_file(path)
+                invoice_id = invoices.import_xml(db, data, path.name)
+            except invoices.UserError as exc:
+                failures += 1
+                print(f"{path}: {exc}", file=sys.stderr)
+                continue
+            number = invoices.get_invoice(db, invoice_id)["number"]
+            print(f"{path}: zaimportowano fakturę {number}")
+    return 1 if failures else 0

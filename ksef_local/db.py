@@ -1,0 +1,191 @@
+"""Schema, numbered migrations and one connection per thread (sqlite-utils on WAL).
+
+Write transactions start with BEGIN IMMEDIATE and stay short: a deferred BEGIN that upgrades to a write
+after another connection committed fails at once with "database is locked" (stack-recipes.md §7).
+"""
+from __future__ import annotations
+
+import sqlite3
+import threading
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Callable, Iterator
+
+import sqlite_utils
+
+
+def connect(path: Path | str) -> sqlite_utils.Database:
+    """Open a database in autocommit mode (transactions are explicit), WAL, foreign keys on."""
+    conn = sqlite3.connect(str(path), timeout=10, isolation_level=None)
+    db = sqlite_utils.Database(conn)
+    conn.execute("PRAGMA foreign_keys = ON")
+    conn.execute("PRAGMA busy_timeout = 10000")
+    conn.execute("PRAGMA synchronous = NORMAL")  # safe with WAL
+    if conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+        db.enable_wal()
+    return db
+
+
+@contextmanager
+def write(db: sqlite_utils.Database) -> Iterator[sqlite_utils.Database]:
+    """Run the block in one short BEGIN IMMEDIATE transaction; roll back on any error."""
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        yield db
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    db.execute("COMMIT")
+
+
+class Databases:
+    """One sqlite-utils Database per thread for one file (sqlite3 objects are bound to their thread)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._local = threading.local()
+
+    def get(self) -> sqlite_utils.Database:
+        db = getattr(self._local, "db", None)
+        if db is None:
+            db = connect(self.path)
+            self._local.db = db
+        return db
+
+
+# --- migrations -------------------------------------------------------------------------------------
+
+def _m1_company_and_buyers(db: sqlite_utils.Database) -> None:
+    db.execute(
+        """CREATE TABLE company (
+            id INTEGER PRIMARY KEY CHECK (id = 1),
+            nip TEXT NOT NULL, name TEXT NOT NULL,
+            address_l1 TEXT NOT NULL, address_l2 TEXT, country TEXT NOT NULL DEFAULT 'PL',
+            bank_account TEXT, email TEXT, phone TEXT, place TEXT,
+            number_pattern TEXT NOT NULL, number_reset TEXT NOT NULL CHECK (number_reset IN ('month','year')),
+            correction_pattern TEXT NOT NULL,
+            correction_reset TEXT NOT NULL CHECK (correction_reset IN ('month','year')),
+            updated_at TEXT NOT NULL)"""
+    )
+    db.execute(
+        """CREATE TABLE buyers (
+            id INTEGER PRIMARY KEY,
+            kind TEXT NOT NULL CHECK (kind IN ('company','consumer','eu','foreign')),
+            name TEXT NOT NULL, nip TEXT, country TEXT NOT NULL DEFAULT 'PL', vat_eu TEXT, tax_id TEXT,
+            address_l1 TEXT NOT NULL DEFAULT '', address_l2 TEXT, email TEXT, phone TEXT,
+            search_key TEXT NOT NULL,
+            created_at TEXT NOT NULL, updated_at TEXT NOT NULL)"""
+    )
+    db.execute("CREATE INDEX buyers_name ON buyers(search_key)")
+
+
+def _m2_invoices(db: sqlite_utils.Database) -> None:
+    db.execute(
+        """CREATE TABLE invoices (
+            id INTEGER PRIMARY KEY,
+            kind TEXT NOT NULL,
+            status TEXT NOT NULL CHECK (status IN ('draft','issued')),
+            source TEXT NOT NULL DEFAULT 'editor' CHECK (source IN ('editor','import')),
+            number TEXT UNIQUE,
+            issue_date TEXT NOT NULL, sale_date TEXT, place TEXT,
+            buyer_id INTEGER REFERENCES buyers(id) ON DELETE SET NULL,
+            buyer_json TEXT, buyer_name TEXT NOT NULL DEFAULT '', buyer_nip TEXT,
+            seller_json TEXT,
+            price_mode TEXT NOT NULL DEFAULT 'net' CHECK (price_mode IN ('net','gross')),
+            currency TEXT NOT NULL DEFAULT 'PLN', exchange_rate TEXT, exchange_rate_date TEXT,
+            payment_form TEXT, due_date TEXT, bank_account TEXT,
+            paid INTEGER NOT NULL DEFAULT 0, paid_date TEXT,
+            notes TEXT, exemption_kind TEXT, exemption_text TEXT,
+            split_payment INTEGER NOT NULL DEFAULT 0,
+            corrected_id INTEGER REFERENCES invoices(id),
+            corr_number TEXT, corr_issue_date TEXT, corr_ksef_number TEXT, corr_reason TEXT, corr_type TEXT,
+            net_total INTEGER NOT NULL DEFAULT 0, vat_total INTEGER NOT NULL DEFAULT 0,
+            gross_total INTEGER NOT NULL DEFAULT 0,
+            xml BLOB, xml_sha256 TEXT,
+            ksef_status TEXT, ksef_number TEXT,
+            created_at TEXT NOT NULL, updated_at TEXT NOT NULL, issued_at TEXT,
+            CHECK (status = 'draft' OR (number IS NOT NULL AND xml IS NOT NULL AND xml_sha256 IS NOT NULL)))"""
+    )
+    db.execute(
+        """CREATE TABLE invoice_lines (
+            id INTEGER PRIMARY KEY,
+            invoice_id INTEGER NOT NULL REFERENCES invoices(id) ON DELETE CASCADE,
+            position INTEGER NOT NULL, before INTEGER NOT NULL DEFAULT 0,
+            name TEXT NOT NULL DEFAULT '', unit TEXT NOT NULL DEFAULT 'szt.',
+            quantity TEXT NOT NULL DEFAULT '1', unit_price TEXT NOT NULL DEFAULT '0',
+            rate TEXT NOT NULL DEFAULT '23', discount_percent TEXT)"""
+    )
+    db.execute("CREATE INDEX invoice_lines_invoice ON invoice_lines(invoice_id, before, position)")
+    # Every number ever given out stays here for good: KSeF refuses a repeated seller NIP +
+    # RodzajFaktury + P_2 for 10 years (fa3-format.md §1), so a number is never reused.
+    db.execute(
+        """CREATE TABLE used_numbers (
+            number TEXT PRIMARY KEY, kind TEXT NOT NULL, invoice_id INTEGER, used_at TEXT NOT NULL)"""
+    )
+    db.execute(
+        """CREATE TABLE number_counters (
+            series TEXT NOT NULL, period TEXT NOT NULL, last INTEGER NOT NULL,
+            PRIMARY KEY (series, period))"""
+    )
+    for name, columns in {
+        "invoices_issue": "issue_date, id",
+        "invoices_status": "status, issue_date, id",
+        "invoices_buyer": "buyer_id, issue_date, id",
+        "invoices_gross": "gross_total, id",
+        "invoices_buyer_name": "buyer_name, id",
+        "invoices_ksef": "ksef_status, issue_date, id",
+    }.items():
+        db.execute(f"CREATE INDEX {name} ON invoices({columns})")
+    # Search: FTS5 folds case for Polish letters too ("łódź" finds "Łódź"); LIKE does not.
+    # (Written by hand: sqlite-utils' enable_fts uses executescript, which would commit mid-migration.)
+    db.execute(
+        "CREATE VIRTUAL TABLE invoices_fts USING fts5(number, buyer_name, buyer_nip,"
+        " content='invoices', content_rowid='id', tokenize='unicode61 remove_diacritics 0')"
+    )
+    db.execute(
+        """CREATE TRIGGER invoices_ai AFTER INSERT ON invoices BEGIN
+            INSERT INTO invoices_fts (rowid, number, buyer_name, buyer_nip)
+            VALUES (new.id, new.number, new.buyer_name, new.buyer_nip);
+        END"""
+    )
+    db.execute(
+        """CREATE TRIGGER invoices_ad AFTER DELETE ON invoices BEGIN
+            INSERT INTO invoices_fts (invoices_fts, rowid, number, buyer_name, buyer_nip)
+            VALUES ('delete', old.id, old.number, old.buyer_name, old.buyer_nip);
+        END"""
+    )
+    db.execute(
+        """CREATE TRIGGER invoices_au AFTER UPDATE OF number, buyer_name, buyer_nip ON invoices BEGIN
+            INSERT INTO invoices_fts (invoices_fts, rowid, number, buyer_name, buyer_nip)
+            VALUES ('delete', old.id, old.number, old.buyer_name, old.buyer_nip);
+            INSERT INTO invoices_fts (rowid, number, buyer_name, buyer_nip)
+            VALUES (new.id, new.number, new.buyer_name, new.buyer_nip);
+        END"""
+    )
+
+
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
+    _m1_company_and_buyers,
+    _m2_invoices,
+]
+
+
+def schema_version(db: sqlite_utils.Database) -> int:
+    """Return the number of migrations applied (PRAGMA user_version)."""
+    return db.execute("PRAGMA user_version").fetchone()[0]
+
+
+def migrate(db: sqlite_utils.Database, target: int | None = None) -> int:
+    """Apply the pending migrations in order, each in its own transaction; return the new version."""
+    target = len(MIGRATIONS) if target is None else target
+    current = schema_version(db)
+    if current > len(MIGRATIONS):
+        raise RuntimeError(
+            f"Baza danych pochodzi z nowszej wersji programu (schemat {current}); zaktualizuj ksef-local."
+        )
+    while current < target:
+        with write(db):
+            MIGRATIONS[current](db)
+            current += 1
+            db.execute(f"PRAGMA user_version = {current}")
+    return current

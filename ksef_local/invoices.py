@@ -1,0 +1,419 @@
+"""All invoice queries and state transitions: drafts, numbering, issuing, import and the list.
+
+A draft is editable and deletable. Issuing ("Wystaw") freezes it: the FA(3) XML is built once, validated,
+and its exact bytes and SHA-256 are stored; from then on the content never changes. Preview, PDF, QR and
+sending all use those bytes.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict
+from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any, Mapping
+
+import sqlite_utils
+
+from . import db as dbmod
+from . import fa3, money, parties
+from .editor_form import DraftInput, parse_draft_form, completeness_errors
+from .errors import NotFound, UserError, ValidationFailed
+from .model import Correction, Invoice, Line, Party, Payment
+
+MAX_IMPORT_BYTES = 1_000_000  # KSeF's limit for an invoice without attachments (fa3-format.md §1)
+
+ISSUED_MESSAGE = (
+    "Ta faktura jest już wystawiona i nie można jej zmieniać. "
+    "Aby coś poprawić, wystaw fakturę korygującą."
+)
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+# --- reading -----------------------------------------------------------------------------------------
+
+def get_invoice(db: sqlite_utils.Database, invoice_id: int) -> dict[str, Any]:
+    rows = list(db.query("SELECT * FROM invoices WHERE id = ?", [invoice_id]))
+    if not rows:
+        raise NotFound("Nie ma takiej faktury (mogła zostać usunięta).")
+    return rows[0]
+
+
+def get_lines(db: sqlite_utils.Database, invoice_id: int) -> list[dict[str, Any]]:
+    return list(db.query(
+        "SELECT * FROM invoice_lines WHERE invoice_id = ? ORDER BY before DESC, position", [invoice_id]))
+
+
+def buyer_of(row: Mapping[str, Any]) -> Party | None:
+    return Party(**json.loads(row["buyer_json"])) if row.get("buyer_json") else None
+
+
+def seller_of(row: Mapping[str, Any]) -> Party:
+    """The seller as frozen on an issued invoice."""
+    return Party(**json.loads(row["seller_json"]))
+
+
+def document(row: Mapping[str, Any], lines: list[Mapping[str, Any]], seller: Party,
+             created_at: datetime | None = None) -> Invoice:
+    """Turn stored rows into the Invoice document that fa3.py writes."""
+    return Invoice(
+        kind=row["kind"], number=row["number"] or "", issue_date=date.fromisoformat(row["issue_date"]),
+        seller=seller, buyer=buyer_of(row) or Party(name="", kind="consumer"),
+        lines=tuple(_line(ln) for ln in lines), created_at=created_at or _now(),
+        sale_date=_date(row["sale_date"]), place=row["place"], price_mode=row["price_mode"],
+        currency=row["currency"], exchange_rate=_dec(row["exchange_rate"]),
+        exchange_rate_date=_date(row["exchange_rate_date"]),
+        payment=Payment(row["payment_form"], _date(row["due_date"]), row["bank_account"],
+                        bool(row["paid"]), _date(row["paid_date"])),
+        notes=row["notes"], exemption_kind=row["exemption_kind"], exemption_text=row["exemption_text"],
+        split_payment=bool(row["split_payment"]),
+        correction=_correction(row) if row["kind"] == "KOR" else None,
+    )
+
+
+def _line(row: Mapping[str, Any]) -> Line:
+    return Line(row["name"], row["unit"], money.parse_decimal(row["quantity"]) or money.ZERO,
+                money.parse_decimal(row["unit_price"]) or money.ZERO, row["rate"],
+                _dec(row["discount_percent"]), bool(row["before"]))
+
+
+def _correction(row: Mapping[str, Any]) -> Correction:
+    return Correction(row["corr_number"] or "", _date(row["corr_issue_date"]) or date(2026, 2, 1),
+                      row["corr_ksef_number"] or "", row["corr_reason"], row["corr_type"])
+
+
+def _date(value: str | None) -> date | None:
+    return date.fromisoformat(value) if value else None
+
+
+def _dec(value: str | None):
+    return money.parse_decimal(value) if value else None
+
+
+def draft_document(db: sqlite_utils.Database, invoice_id: int) -> Invoice:
+    """The draft as a document (seller from the current company profile), for totals and preview."""
+    row = get_invoice(db, invoice_id)
+    company = parties.get_company(db)
+    seller = parties.company_party(company) if company else Party(name="")
+    return document(row, get_lines(db, invoice_id), seller)
+
+
+# --- drafts ------------------------------------------------------------------------------------------
+
+def create_draft(db: sqlite_utils.Database, today: date, kind: str = "VAT",
+                 corrected_id: int | None = None) -> int:
+    """Create a new draft with sensible defaults from the company profile; return its id."""
+    company = parties.get_company(db)
+    if company is None:
+        raise UserError("Najpierw uzupełnij dane firmy (Ustawienia → Firma).")
+    row = {
+        "kind": kind, "status": "draft", "issue_date": today.isoformat(), "sale_date": today.isoformat(),
+        "place": company["place"], "payment_form": "6", "due_date": (today + timedelta(days=14)).isoformat(),
+        "bank_account": company["bank_account"], "created_at": _now().isoformat(), "updated_at": _now().isoformat(),
+    }
+    lines = [{"position": 1, "before": 0}]
+    if corrected_id is not None:
+        row, lines = _correction_defaults(db, row, corrected_id)
+    with dbmod.write(db):
+        invoice_id = _insert(db, "invoices", row)
+        for ln in lines:
+            _insert(db, "invoice_lines", {**ln, "invoice_id": invoice_id})
+    return invoice_id
+
+
+def _correction_defaults(db: sqlite_utils.Database, row: dict[str, Any], corrected_id: int):
+    original = get_invoice(db, corrected_id)
+    if original["status"] != "issued":
+        raise UserError("Korygować można tylko wystawioną fakturę.")
+    if original["source"] == "import":
+        raise UserError("Tej faktury nie wystawiono w programie: wpisz dane faktury korygowanej ręcznie.")
+    row.update(
+        kind="KOR", corrected_id=corrected_id, corr_number=original["number"],
+        corr_issue_date=original["issue_date"], corr_ksef_number=original["ksef_number"],
+        buyer_id=original["buyer_id"], buyer_json=original["buyer_json"], buyer_name=original["buyer_name"],
+        buyer_nip=original["buyer_nip"], price_mode=original["price_mode"], currency=original["currency"],
+        exchange_rate=original["exchange_rate"], exchange_rate_date=original["exchange_rate_date"],
+        exemption_kind=original["exemption_kind"], exemption_text=original["exemption_text"],
+        split_payment=original["split_payment"],
+    )
+    keep = ("position", "name", "unit", "quantity", "unit_price", "rate", "discount_percent")
+    lines = []
+    for ln in get_lines(db, corrected_id):
+        base = {k: ln[k] for k in keep}
+        lines += [{**base, "before": 1}, {**base, "before": 0}]
+    return row, lines
+
+
+def _insert(db: sqlite_utils.Database, table: str, row: Mapping[str, Any]) -> int:
+    columns = ", ".join(row)
+    placeholders = ", ".join(f":{k}" for k in row)
+    return db.execute(f"INSERT INTO {table} ({columns}) VALUES ({placeholders})", dict(row)).lastrowid
+
+
+def _require_draft(db: sqlite_utils.Database, invoice_id: int) -> dict[str, Any]:
+    row = get_invoice(db, invoice_id)
+    if row["status"] != "draft":
+        raise UserError(ISSUED_MESSAGE, status=409)
+    return row
+
+
+def save_draft(db: sqlite_utils.Database, invoice_id: int, form: Mapping[str, Any]) -> DraftInput:
+    """Validate the editor's form and store it; bad input raises ValidationFailed and changes nothing."""
+    parsed = parse_draft_form(form)
+    with dbmod.write(db):
+        _require_draft(db, invoice_id)
+        fields = {**parsed.fields, "updated_at": _now().isoformat(), "id": invoice_id}
+        assignments = ", ".join(f"{k} = :{k}" for k in fields if k != "id")
+        db.execute(f"UPDATE invoices SET {assignments} WHERE id = :id", fields)
+        _store_lines(db, invoice_id, parsed.lines)
+    return parsed
+
+
+def _store_lines(db: sqlite_utils.Database, invoice_id: int, lines: list[dict[str, Any]]) -> None:
+    """Update lines in place (their ids stay, so the open editor keeps working), add new, drop missing."""
+    existing = {r[0] for r in db.execute("SELECT id FROM invoice_lines WHERE invoice_id = ?", [invoice_id])}
+    kept = set()
+    for position, ln in enumerate(lines, start=1):
+        values = {**ln, "position": position, "invoice_id": invoice_id}
+        line_id = values.pop("id", None)
+        if line_id in existing:
+            kept.add(line_id)
+            assignments = ", ".join(f"{k} = :{k}" for k in values)
+            db.execute(f"UPDATE invoice_lines SET {assignments} WHERE id = :id", {**values, "id": line_id})
+        else:
+            _insert(db, "invoice_lines", values)
+    for line_id in existing - kept:
+        db.execute("DELETE FROM invoice_lines WHERE id = ?", [line_id])
+
+
+def add_line(db: sqlite_utils.Database, invoice_id: int, before: bool = False) -> None:
+    with dbmod.write(db):
+        _require_draft(db, invoice_id)
+        last = db.execute("SELECT coalesce(max(position), 0) FROM invoice_lines WHERE invoice_id = ?",
+                          [invoice_id]).fetchone()[0]
+        _insert(db, "invoice_lines", {"invoice_id": invoice_id, "position": last + 1, "before": int(before)})
+
+
+def remove_line(db: sqlite_utils.Database, invoice_id: int, line_id: int) -> None:
+    with dbmod.write(db):
+        _require_draft(db, invoice_id)
+        db.execute("DELETE FROM invoice_lines WHERE id = ? AND invoice_id = ?", [line_id, invoice_id])
+
+
+def set_buyer(db: sqlite_utils.Database, invoice_id: int, buyer_id: int) -> None:
+    """Attach a buyer to a draft; the invoice keeps a snapshot so later edits of the buyer don't change it."""
+    buyer = parties.get_buyer(db, buyer_id)
+    party = parties.buyer_party(buyer)
+    with dbmod.write(db):
+        _require_draft(db, invoice_id)
+        db.execute(
+            "UPDATE invoices SET buyer_id = ?, buyer_json = ?, buyer_name = ?, buyer_nip = ?, updated_at = ?"
+            " WHERE id = ?",
+            [buyer_id, json.dumps(asdict(party), ensure_ascii=False), party.name, party.nip,
+             _now().isoformat(), invoice_id],
+        )
+
+
+def delete_draft(db: sqlite_utils.Database, invoice_id: int) -> None:
+    with dbmod.write(db):
+        row = get_invoice(db, invoice_id)
+        if row["status"] != "draft":
+            raise UserError("Wystawionej faktury nie można usunąć. Możesz wystawić fakturę korygującą.", 409)
+        db.execute("DELETE FROM invoices WHERE id = ?", [invoice_id])
+
+
+# --- numbering ---------------------------------------------------------------------------------------
+
+def render_number(pattern: str, on: date, counter: int) -> str:
+    return (pattern.replace("{rrrr}", f"{on.year:04d}").replace("{rr}", f"{on.year % 100:02d}")
+            .replace("{mm}", f"{on.month:02d}").replace("{nr}", str(counter)))
+
+
+def _series(company: Mapping[str, Any], kind: str) -> tuple[str, str]:
+    if kind == "KOR":
+        return company["correction_pattern"], company["correction_reset"]
+    return company["number_pattern"], company["number_reset"]
+
+
+def next_number(db: sqlite_utils.Database, company: Mapping[str, Any], kind: str, on: date,
+                reserve: bool = False) -> str:
+    """Return the next free number of the kind's series for the date; with reserve, take it.
+
+    The counter only goes up and numbers already used (issued or imported) are skipped, so a number is
+    never given twice. Call with reserve=True only inside a write transaction.
+    """
+    pattern, reset = _series(company, kind)
+    period = f"{on:%Y-%m}" if reset == "month" else f"{on:%Y}"
+    series = f"{kind}:{pattern}"
+    row = db.execute("SELECT last FROM number_counters WHERE series = ? AND period = ?",
+                     [series, period]).fetchone()
+    counter = (row[0] if row else 0) + 1
+    while db.execute("SELECT 1 FROM used_numbers WHERE number = ?",
+                     [render_number(pattern, on, counter)]).fetchone():
+        counter += 1
+    if reserve:
+        db.execute("INSERT INTO number_counters (series, period, last) VALUES (?, ?, ?)"
+                   " ON CONFLICT (series, period) DO UPDATE SET last = excluded.last", [series, period, counter])
+    return render_number(pattern, on, counter)
+
+
+# --- issuing -----------------------------------------------------------------------------------------
+
+def issue(db: sqlite_utils.Database, invoice_id: int, today: date, now: datetime | None = None) -> str:
+    """Freeze a draft: number it, build and validate its FA(3) XML and store the exact bytes.
+
+    Raises ValidationFailed (nothing stored) when the data cannot make a valid invoice.
+    """
+    company = parties.get_company(db)
+    if company is None:
+        raise UserError("Najpierw uzupełnij dane firmy (Ustawienia → Firma).")
+    with dbmod.write(db):
+        row = _require_draft(db, invoice_id)
+        lines = get_lines(db, invoice_id)
+        errors = completeness_errors(row, lines, today)
+        if errors:
+            raise ValidationFailed(errors, "Nie można jeszcze wystawić faktury: " + " ".join(errors.values()))
+        number = next_number(db, company, row["kind"], date.fromisoformat(row["issue_date"]), reserve=True)
+        seller = parties.company_party(company)
+        invoice = document({**row, "number": number}, lines, seller, now or _now())
+        xml = fa3.build_xml(invoice)
+        problems = fa3.check_document(xml)
+        if problems:
+            raise ValidationFailed({f"xml-{i}": p.message for i, p in enumerate(problems)},
+                                   "Faktura nie przeszła kontroli zgodności ze schematem FA(3): "
+                                   + " ".join(p.message for p in problems))
+        totals = invoice.totals()
+        db.execute(
+            "UPDATE invoices SET status = 'issued', number = :number, seller_json = :seller, xml = :xml,"
+            " xml_sha256 = :sha, net_total = :net, vat_total = :vat, gross_total = :gross,"
+            " issued_at = :now, updated_at = :now WHERE id = :id",
+            {"number": number, "seller": json.dumps(asdict(seller), ensure_ascii=False), "xml": xml,
+             "sha": hashlib.sha256(xml).hexdigest(), "net": money.to_grosze(totals.net),
+             "vat": money.to_grosze(totals.vat), "gross": money.to_grosze(totals.gross),
+             "now": _now().isoformat(), "id": invoice_id},
+        )
+        db.execute("INSERT INTO used_numbers (number, kind, invoice_id, used_at) VALUES (?, ?, ?, ?)",
+                   [number, row["kind"], invoice_id, _now().isoformat()])
+    return number
+
+
+def refresh_totals(db: sqlite_utils.Database, invoice_id: int) -> money.Totals:
+    """Recompute a draft's totals for the list (drafts keep them up to date as they are edited)."""
+    totals = draft_document(db, invoice_id).totals()
+    with dbmod.write(db):
+        db.execute("UPDATE invoices SET net_total = ?, vat_total = ?, gross_total = ? WHERE id = ?",
+                   [money.to_grosze(totals.net), money.to_grosze(totals.vat), money.to_grosze(totals.gross),
+                    invoice_id])
+    return totals
+
+
+# --- import ------------------------------------------------------------------------------------------
+
+def read_import_file(path: Path) -> bytes:
+    """Read a file to import, refusing anything over the KSeF size limit before reading it whole."""
+    try:
+        size = path.stat().st_size
+    except OSError:
+        raise UserError(f"Nie można odczytać pliku {path.name}.") from None
+    if size > MAX_IMPORT_BYTES:
+        raise UserError(_too_big(size))
+    return path.read_bytes()
+
+
+def _too_big(size: int) -> str:
+    return (f"Plik jest za duży ({money.format_pl(money.Decimal(size) / 1_000_000, 1)} MB). "
+            "Faktura FA(3) bez załączników może mieć najwyżej 1 MB.")
+
+
+def import_xml(db: sqlite_utils.Database, data: bytes, filename: str = "") -> int:
+    """Import an FA(3) invoice made elsewhere as an issued, read-only invoice; return its id.
+
+    The exact bytes are kept. A malformed, invalid, oversized or duplicate file changes nothing.
+    """
+    if len(data) > MAX_IMPORT_BYTES:
+        raise UserError(_too_big(len(data)))
+    problems = fa3.check_document(data)
+    if problems:
+        raise UserError("Pliku nie można zaimportować: " + " ".join(p.message for p in problems[:5]))
+    summary = fa3.parse_summary(data)
+    company = parties.get_company(db)
+    if company is None:
+        raise UserError("Najpierw uzupełnij dane firmy (Ustawienia → Firma).")
+    if summary.seller_nip != company["nip"]:
+        raise UserError(
+            f"Sprzedawcą na tej fakturze jest NIP {parties.format_nip(summary.seller_nip)}, "
+            f"a nie Twoja firma (NIP {parties.format_nip(company['nip'])}). Importować można tylko własne faktury.")
+    now = _now().isoformat()
+    buyer = Party(name=summary.buyer_name or "", kind="company" if summary.buyer_nip else "consumer",
+                  nip=summary.buyer_nip)
+    row = {
+        "kind": summary.kind, "status": "issued", "source": "import", "number": summary.number,
+        "issue_date": summary.issue_date.isoformat(),
+        "sale_date": summary.sale_date.isoformat() if summary.sale_date else None,
+        "buyer_json": json.dumps(asdict(buyer), ensure_ascii=False), "buyer_name": summary.buyer_name or "",
+        "buyer_nip": summary.buyer_nip, "currency": summary.currency,
+        "net_total": money.to_grosze(summary.net), "vat_total": money.to_grosze(summary.vat),
+        "gross_total": money.to_grosze(summary.gross), "xml": data,
+        "xml_sha256": hashlib.sha256(data).hexdigest(), "created_at": now, "updated_at": now, "issued_at": now,
+    }
+    with dbmod.write(db):
+        if db.execute("SELECT 1 FROM used_numbers WHERE number = ?", [summary.number]).fetchone():
+            raise UserError(f"Faktura o numerze {summary.number} już jest w programie. Nie importuję jej drugi raz.",
+                            409)
+        invoice_id = _insert(db, "invoices", row)
+        db.execute("INSERT INTO used_numbers (number, kind, invoice_id, used_at) VALUES (?, ?, ?, ?)",
+                   [summary.number, summary.kind, invoice_id, now])
+    return invoice_id
+
+
+# --- the list ----------------------------------------------------------------------------------------
+
+SORTS = {
+    "data": "issue_date {d}, id {d}",
+    "numer": "number {d}, id {d}",
+    "nabywca": "buyer_name {d}, id {d}",
+    "brutto": "gross_total {d}, id {d}",
+}
+STATUSES = {"draft": "Szkice", "issued": "Wystawione"}
+PAGE_SIZE = 50
+
+
+def fts_query(text: str) -> str:
+    """Turn what the user typed into an FTS5 prefix query: every word must match the start of a word."""
+    words = [w.replace('"', "") for w in text.replace("/", " ").replace("-", " ").split()]
+    return " ".join(f'"{w}"*' for w in words if w)
+
+
+def list_invoices(db: sqlite_utils.Database, month: str | None = None, status: str | None = None,
+                  buyer_id: int | None = None, q: str | None = None, sort: str = "data", desc: bool = True,
+                  page: int = 1, per_page: int = PAGE_SIZE) -> tuple[list[dict[str, Any]], int]:
+    """Return one page of invoices (without their XML) and the number of matching invoices."""
+    where, params = ["1"], []
+    if month:
+        year, mon = (int(x) for x in month.split("-"))
+        start = date(year, mon, 1)
+        end = date(year + (mon == 12), mon % 12 + 1, 1)
+        where.append("issue_date >= ? AND issue_date < ?")
+        params += [start.isoformat(), end.isoformat()]
+    if status in STATUSES:
+        where.append("status = ?")
+        params.append(status)
+    if buyer_id:
+        where.append("buyer_id = ?")
+        params.append(buyer_id)
+    match = fts_query(q or "")
+    if match:
+        where.append("id IN (SELECT rowid FROM invoices_fts WHERE invoices_fts MATCH ?)")
+        params.append(match)
+    clause = " AND ".join(where)
+    total = db.execute(f"SELECT count(*) FROM invoices WHERE {clause}", params).fetchone()[0]
+    order = SORTS.get(sort, SORTS["data"]).format(d="DESC" if desc else "ASC")
+    columns = ("id, kind, status, source, number, issue_date, sale_date, buyer_name, buyer_nip, currency,"
+               " net_total, vat_total, gross_total, ksef_status, ksef_number")
+    rows = list(db.query(
+        f"SELECT {columns} FROM invoices WHERE {clause} ORDER BY {order} LIMIT ? OFFSET ?",
+        [*params, per_page, (max(page, 1) - 1) * per_page]))
+    return rows, total

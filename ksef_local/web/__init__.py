@@ -1,0 +1,131 @@
+"""The web screens: one blueprint per screen, plus what they share (CSRF, errors, formats, htmx)."""
+from __future__ import annotations
+
+import hmac
+from datetime import date
+from typing import Any
+from urllib.parse import urlsplit
+
+from flask import Flask, Response, abort, current_app, g, make_response, render_template, request
+
+from .. import money, parties
+from ..errors import UserError, ValidationFailed
+from ..model import Party
+
+SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
+LOCAL_HOSTS = {"127.0.0.1", "localhost"}
+CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+       "form-action 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'")
+
+
+def db():
+    """This thread's database connection."""
+    return current_app.extensions["ksef_local"].db()
+
+
+def is_htmx() -> bool:
+    return request.headers.get("HX-Request") == "true"
+
+
+def render(page: str, fragment: str | None = None, status: int = 200, **context: Any) -> Response:
+    """Render the whole page, or only its partial for an htmx request (one copy of each piece of markup)."""
+    template = fragment if (fragment and is_htmx()) else page
+    response = make_response(render_template(template, **context), status)
+    response.headers["Vary"] = "HX-Request"
+    return response
+
+
+def csrf_token() -> str:
+    return hmac.new(current_app.config["SECRET_KEY"].encode(), b"csrf", "sha256").hexdigest()
+
+
+def _check_request() -> None:
+    """Refuse requests that could come from another site (DNS rebinding, cross-site forms)."""
+    host = (request.host or "").rsplit(":", 1)[0].strip("[]")
+    if host not in LOCAL_HOSTS:
+        abort(400, "Nieprawidłowy adres serwera.")
+    if request.method in SAFE_METHODS:
+        return
+    origin = request.headers.get("Origin")
+    if origin and origin != "null" and urlsplit(origin).netloc != request.host:
+        abort(403, "Żądanie z innej strony zostało odrzucone.")
+    sent = request.headers.get("X-CSRF-Token") or request.form.get("csrf_token") or ""
+    if not hmac.compare_digest(sent, csrf_token()):
+        abort(403, "Brak lub nieprawidłowy token formularza: odśwież stronę i spróbuj jeszcze raz.")
+
+
+def _security_headers(response: Response) -> Response:
+    response.headers.setdefault("Content-Security-Policy", CSP)
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("Referrer-Policy", "no-referrer")
+    response.headers.setdefault("X-Frame-Options", "DENY")
+    return response
+
+
+def _user_error(exc: UserError) -> Response:
+    errors = exc.errors if isinstance(exc, ValidationFailed) else {}
+    if is_htmx():
+        response = make_response(render_template("_message.html", message=exc.message, errors=errors), exc.status)
+        # htmx does not swap error responses by default; retarget to the page's message area.
+        response.headers["HX-Retarget"] = "#messages"
+        response.headers["HX-Reswap"] = "innerHTML"
+        return response
+    return make_response(render_template("error.html", message=exc.message, errors=errors), exc.status)
+
+
+HTTP_MESSAGES = {
+    404: "Nie ma takiej strony.",
+    405: "Tej operacji nie można wykonać w ten sposób.",
+    413: "Przesłane pliki są za duże. Faktura FA(3) może mieć najwyżej 1 MB.",
+}
+
+
+def _http_error(exc) -> Response:
+    """Render Werkzeug's HTTP errors in Polish (our own abort() calls already carry Polish text)."""
+    message = HTTP_MESSAGES.get(exc.code) or exc.description or "Błąd."
+    if exc.code == 404 and exc.description and not exc.description.startswith("The requested URL"):
+        message = exc.description
+    return _user_error(UserError(message, status=exc.code or 400))
+
+
+def pl_date(value: str | date | None) -> str:
+    """24.11.2026"""
+    if not value:
+        return ""
+    if isinstance(value, str):
+        value = date.fromisoformat(value[:10])
+    return f"{value:%d.%m.%Y}"
+
+
+def grosze(value: int | None, currency: str = "PLN") -> str:
+    """Format an amount stored in grosze: 1 234,56 zł"""
+    return "" if value is None else money.format_money(money.from_grosze(value), currency)
+
+
+def buyer_label(buyer) -> str:
+    """The buyer's tax identifier as shown in lists, from a Party or a buyers row."""
+    if buyer is None:
+        return ""
+    return parties.buyer_identifier(buyer if isinstance(buyer, Party) else parties.buyer_party(buyer))
+
+
+def init_app(app: Flask) -> None:
+    from . import buyers, company, invoices
+
+    app.before_request(_check_request)
+    app.after_request(_security_headers)
+    app.register_error_handler(UserError, _user_error)
+    for code in (400, 403, 404, 405, 413):
+        app.register_error_handler(code, _http_error)
+    app.jinja_env.filters.update(
+        pl_date=pl_date, grosze=grosze, money=money.format_money, number=money.format_flexible,
+        nip=parties.format_nip, account=parties.format_account,
+    )
+    app.jinja_env.globals.update(csrf_token=csrf_token, buyer_label=buyer_label, rates=money.RATES)
+    app.register_blueprint(company.bp)
+    app.register_blueprint(buyers.bp)
+    app.register_blueprint(invoices.bp)
+
+    @app.context_processor
+    def _globals() -> dict[str, Any]:
+        return {"company": getattr(g, "company", None)}

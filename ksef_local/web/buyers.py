@@ -1,0 +1,46 @@
+"""Buyers (Kontrahenci): list with search-as-you-type, add and edit."""
+from __future__ import annotations
+
+from flask import Blueprint, redirect, request, url_for
+
+from .. import parties
+from ..errors import ValidationFailed
+from ..model import BUYER_KINDS
+from . import db, render
+
+bp = Blueprint("buyers", __name__, url_prefix="/kontrahenci")
+
+
+@bp.route("/")
+def index():
+    q = request.args.get("q", "")
+    found = parties.search_buyers(db(), q, limit=200)
+    return render("buyers/list.html", "buyers/_results.html", buyers=found, q=q)
+
+
+@bp.route("/nowy", methods=["GET", "POST"])
+def new():
+    return _form(None)
+
+
+@bp.route("/<int:buyer_id>", methods=["GET", "POST"])
+def edit(buyer_id: int):
+    return _form(buyer_id)
+
+
+def _form(buyer_id: int | None):
+    values = parties.get_buyer(db(), buyer_id) if buyer_id else {"kind": request.args.get("rodzaj", "company")}
+    errors: dict[str, str] = {}
+    if request.method == "POST":
+        try:
+            cleaned = parties.validate_buyer(request.form)
+        except ValidationFailed as exc:
+            errors, values = exc.errors, request.form.to_dict()
+        else:
+            if buyer_id:
+                parties.update_buyer(db(), buyer_id, cleaned)
+            else:
+                buyer_id = parties.create_buyer(db(), cleaned)
+            return redirect(url_for("buyers.index", zapisano=buyer_id))
+    return render("buyers/form.html", values=values, errors=errors, kinds=BUYER_KINDS, buyer_id=buyer_id,
+                  eu_prefixes=parties.EU_VAT_PREFIXES, status=422 if errors else 200)

@@ -1,0 +1,230 @@
+"""Invoices: the list (main screen), the editor, issuing, XML download and import."""
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from flask import Blueprint, Response, redirect, request, url_for
+
+from .. import invoices, money, parties
+from ..errors import UserError, ValidationFailed
+from ..model import BUYER_KINDS, CORRECTION_TYPES, EXEMPTION_KINDS, INVOICE_KINDS, PAYMENT_FORMS
+from . import db, is_htmx, render
+
+bp = Blueprint("invoices", __name__)
+
+
+def today() -> date:
+    return date.today()
+
+
+def _redirect(url: str) -> Response:
+    """Redirect a normal request, or tell htmx to navigate."""
+    if is_htmx():
+        response = Response(status=204)
+        response.headers["HX-Redirect"] = url
+        return response
+    return redirect(url)
+
+
+# --- the list ----------------------------------------------------------------------------------------
+
+def _list_args() -> dict[str, Any]:
+    args = request.args
+    month = args.get("miesiac", "")
+    if month and not (len(month) == 7 and month[4] == "-" and month[:4].isdigit() and month[5:].isdigit()
+                      and 1 <= int(month[5:]) <= 12):
+        month = ""
+    page = args.get("strona", "1")
+    return {
+        "month": month or None, "status": args.get("status") or None,
+        "buyer_id": int(args["kontrahent"]) if args.get("kontrahent", "").isdigit() else None,
+        "q": args.get("q", "").strip()[:200] or None, "sort": args.get("sort", "data"),
+        "desc": args.get("kier", "desc") != "asc", "page": int(page) if page.isdigit() and int(page) > 0 else 1,
+    }
+
+
+@bp.route("/")
+def index():
+    filters = _list_args()
+    rows, total = invoices.list_invoices(db(), **filters)
+    pages = max(1, -(-total // invoices.PAGE_SIZE))
+    buyer = parties.get_buyer(db(), filters["buyer_id"]) if filters["buyer_id"] else None
+    return render("invoices/list.html", "invoices/_table.html", rows=rows, total=total, pages=pages,
+                  filters=filters, statuses=invoices.STATUSES, kinds=INVOICE_KINDS, filter_buyer=buyer,
+                  args=request.args)
+
+
+# --- creating and editing drafts ---------------------------------------------------------------------
+
+@bp.route("/faktury/nowa", methods=["POST"])
+def new():
+    kind = request.form.get("rodzaj", "VAT")
+    if kind not in INVOICE_KINDS:
+        raise UserError("Nieznany rodzaj faktury.")
+    invoice_id = invoices.create_draft(db(), today(), kind)
+    return _redirect(url_for("invoices.show", invoice_id=invoice_id))
+
+
+@bp.route("/faktury/<int:invoice_id>/korekta", methods=["POST"])
+def correct(invoice_id: int):
+    new_id = invoices.create_draft(db(), today(), "KOR", corrected_id=invoice_id)
+    return _redirect(url_for("invoices.show", invoice_id=new_id))
+
+
+def _editor_context(invoice_id: int, errors: dict[str, str] | None = None, oob: bool = False) -> dict[str, Any]:
+    row = invoices.get_invoice(db(), invoice_id)
+    lines = invoices.get_lines(db(), invoice_id)
+    doc = invoices.draft_document(db(), invoice_id)
+    totals = doc.totals()
+    company = parties.get_company(db())
+    context = {
+        "inv": row, "lines": lines, "doc": doc, "totals": totals, "errors": errors or {}, "oob": oob,
+        "line_values": {r["id"]: money.line_amounts(ln.as_input()).value for r, ln in zip(lines, doc.lines)},
+        "buyer": invoices.buyer_of(row), "words": money.amount_in_words(abs(totals.gross), row["currency"]),
+        "payment_forms": PAYMENT_FORMS, "exemption_kinds": EXEMPTION_KINDS,
+        "correction_types": CORRECTION_TYPES, "kinds": INVOICE_KINDS, "buyer_kinds": BUYER_KINDS,
+        "eu_prefixes": parties.EU_VAT_PREFIXES
+    }
+    if row["status"] == "draft" and company:
+        context["next_number"] = invoices.next_number(db(), company, row["kind"],
+                                                      date.fromisoformat(row["issue_date"]))
+    if row["kind"] == "KOR":
+        context["totals_before"], context["totals_after"] = doc.totals_before(), doc.totals_after()
+    return context
+
+
+@bp.route("/faktury/<int:invoice_id>")
+def show(invoice_id: int):
+    row = invoices.get_invoice(db(), invoice_id)
+    if row["status"] == "draft":
+        return render("invoices/editor.html", **_editor_context(invoice_id))
+    return render("invoices/view.html", **_view_context(row))
+
+
+def _view_context(row: dict[str, Any]) -> dict[str, Any]:
+    context: dict[str, Any] = {"inv": row, "buyer": invoices.buyer_of(row), "kinds": INVOICE_KINDS,
+                               "payment_forms": PAYMENT_FORMS, "correction_types": CORRECTION_TYPES,
+                               "xml_text": row["xml"].decode("utf-8", errors="replace")}
+    if row["source"] == "editor":
+        doc = invoices.document(row, invoices.get_lines(db(), row["id"]), invoices.seller_of(row))
+        context.update(doc=doc, totals=doc.totals(), lines=invoices.get_lines(db(), row["id"]))
+        if row["kind"] == "KOR":
+            context["totals_before"], context["totals_after"] = doc.totals_before(), doc.totals_after()
+    context["words"] = money.amount_in_words(money.from_grosze(row["gross_total"]), row["currency"])
+    return context
+
+
+@bp.route("/faktury/<int:invoice_id>/zapisz", methods=["POST"])
+def save(invoice_id: int):
+    """Save as the user types: on bad input show what is wrong and keep the stored draft as it was."""
+    try:
+        invoices.save_draft(db(), invoice_id, request.form)
+    except ValidationFailed as exc:
+        return render("invoices/_summary.html", **_editor_context(invoice_id, exc.errors))
+    invoices.refresh_totals(db(), invoice_id)
+    return render("invoices/_summary.html", **_editor_context(invoice_id, oob=True))
+
+
+@bp.route("/faktury/<int:invoice_id>/wiersze", methods=["POST"])
+def add_line(invoice_id: int):
+    return _change_lines(invoice_id, lambda: invoices.add_line(
+        db(), invoice_id, before=request.args.get("przed") == "1"))
+
+
+@bp.route("/faktury/<int:invoice_id>/wiersze/<int:line_id>/usun", methods=["POST"])
+def remove_line(invoice_id: int, line_id: int):
+    return _change_lines(invoice_id, lambda: invoices.remove_line(db(), invoice_id, line_id))
+
+
+def _change_lines(invoice_id: int, change) -> Response:
+    """Save what was typed, then change the lines and redraw the editor's form."""
+    try:
+        invoices.save_draft(db(), invoice_id, request.form)
+    except ValidationFailed as exc:
+        return render("invoices/_summary.html", **_editor_context(invoice_id, exc.errors))
+    change()
+    invoices.refresh_totals(db(), invoice_id)
+    response = render("invoices/_editor_form.html", **_editor_context(invoice_id))
+    response.headers["HX-Retarget"] = "#editor"
+    response.headers["HX-Reswap"] = "outerHTML"
+    return response
+
+
+@bp.route("/faktury/<int:invoice_id>/wystaw", methods=["POST"])
+def issue(invoice_id: int):
+    invoices.save_draft(db(), invoice_id, request.form)
+    invoices.issue(db(), invoice_id, today())
+    return _redirect(url_for("invoices.show", invoice_id=invoice_id, wystawiono=1))
+
+
+@bp.route("/faktury/<int:invoice_id>/usun", methods=["POST"])
+def delete(invoice_id: int):
+    invoices.delete_draft(db(), invoice_id)
+    return _redirect(url_for("invoices.index"))
+
+
+# --- buyer in the editor -----------------------------------------------------------------------------
+
+@bp.route("/faktury/<int:invoice_id>/nabywcy")
+def buyer_search(invoice_id: int):
+    found = parties.search_buyers(db(), request.args.get("q", ""), limit=10)
+    return render("invoices/_buyer_results.html", buyers=found, inv=invoices.get_invoice(db(), invoice_id))
+
+
+@bp.route("/faktury/<int:invoice_id>/nabywca/<int:buyer_id>", methods=["POST"])
+def pick_buyer(invoice_id: int, buyer_id: int):
+    invoices.set_buyer(db(), invoice_id, buyer_id)
+    return render("invoices/_buyer.html", **_editor_context(invoice_id))
+
+
+@bp.route("/faktury/<int:invoice_id>/nabywca/nowy", methods=["POST"])
+def new_buyer(invoice_id: int):
+    """Add a buyer inline from the editor and put it on the invoice."""
+    invoices.get_invoice(db(), invoice_id)
+    try:
+        cleaned = parties.validate_buyer(request.form)
+    except ValidationFailed as exc:
+        context = _editor_context(invoice_id)
+        context.update(new_buyer_errors=exc.errors, new_buyer=request.form.to_dict())
+        return render("invoices/_buyer.html", **context)
+    buyer_id = parties.create_buyer(db(), cleaned)
+    invoices.set_buyer(db(), invoice_id, buyer_id)
+    return render("invoices/_buyer.html", **_editor_context(invoice_id))
+
+
+# --- XML and import ----------------------------------------------------------------------------------
+
+@bp.route("/faktury/<int:invoice_id>/xml")
+def download_xml(invoice_id: int):
+    row = invoices.get_invoice(db(), invoice_id)
+    if row["status"] != "issued":
+        raise UserError("Szkic nie ma jeszcze pliku XML: najpierw wystaw fakturę.")
+    filename = "".join(c if c.isalnum() or c in "-_" else "_" for c in row["number"]) + ".xml"
+    response = Response(row["xml"], mimetype="application/xml")
+    response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
+
+
+@bp.route("/import", methods=["GET", "POST"])
+def import_files():
+    results: list[dict[str, Any]] = []
+    if request.method == "POST":
+        files = [f for f in request.files.getlist("pliki") if f and f.filename]
+        if not files:
+            raise UserError("Wybierz co najmniej jeden plik XML.")
+        for upload in files:
+            results.append(_import_one(upload))
+    ok = sum(1 for r in results if r["ok"])
+    return render("invoices/import.html", results=results, imported=ok,
+                  status=200 if ok == len(results) else 422)
+
+
+def _import_one(upload) -> dict[str, Any]:
+    data = upload.read()  # the request itself is capped by MAX_CONTENT_LENGTH
+    try:
+        invoice_id = invoices.import_xml(db(), data, upload.filename)
+    except UserError as exc:
+        return {"name": upload.filename, "ok": False, "message": exc.message}
+    row = invoices.get_invoice(db(), invoice_id)
+    return {"name": upload.filename, "ok": True, "id": invoice_id, "number": row["number"]}
