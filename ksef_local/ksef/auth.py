@@ -1,0 +1,156 @@
+"""KSeF-token authentication and the access token's life (ksef-api.md §2.1).
+
+challenge → RSA-OAEP("token|timestampMs") → POST /auth/ksef-token → poll GET /auth/{ref} → redeem →
+refresh before validUntil and once after a 401. No threads: time passes through the injected clock
+and sleep.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Callable
+
+from . import crypto, errors
+from .models import SYMMETRIC_KEY_ENCRYPTION, TOKEN_ENCRYPTION, IssuedToken, PublicKeyCertificate, pick_certificate
+from .transport import Clock, Transport
+
+KEY_NOT_SUPPORTED = 21470  # unknown or withdrawn publicKeyId → refetch the keys (ksef-api.md §2.1 step 4)
+
+
+@dataclass(frozen=True)
+class TokenCredentials:
+    """A KSeF token and the context it is used in; repr never shows the token."""
+
+    nip: str
+    ksef_token: str = field(repr=False)
+    context_type: str = "Nip"
+
+
+@dataclass(frozen=True)
+class Tokens:
+    """The redeemed pair (ksef-api.md §2.1 step 6)."""
+
+    reference_number: str
+    access: IssuedToken
+    refresh: IssuedToken
+
+
+class CertificateCache:
+    """MF public-key certificates, fetched once and again when KSeF says a key is unknown."""
+
+    def __init__(self, transport: Transport, clock: Clock) -> None:
+        self._transport = transport
+        self._clock = clock
+        self._certificates: list[PublicKeyCertificate] | None = None
+
+    def all(self, refresh: bool = False) -> list[PublicKeyCertificate]:
+        """Return the certificates, fetching GET /security/public-key-certificates when needed."""
+        if self._certificates is None or refresh:
+            response = self._transport.request("GET", "/security/public-key-certificates")
+            self._certificates = [PublicKeyCertificate.from_json(item) for item in response.json()]
+        return self._certificates
+
+    def for_usage(self, usage: str, refresh: bool = False) -> PublicKeyCertificate:
+        """Return the certificate to use now for usage; refetch once if none in the cache is valid."""
+        chosen = pick_certificate(self.all(refresh), usage, self._clock())
+        if chosen is None and not refresh:
+            return self.for_usage(usage, refresh=True)
+        if chosen is None:
+            raise errors.KsefUnavailable(f"KSeF nie udostępnia ważnego certyfikatu klucza publicznego ({usage})")
+        return chosen
+
+    def token_key(self) -> PublicKeyCertificate:
+        return self.for_usage(TOKEN_ENCRYPTION)
+
+    def symmetric_key(self) -> PublicKeyCertificate:
+        return self.for_usage(SYMMETRIC_KEY_ENCRYPTION)
+
+
+def retry_on_unknown_key(certificates: CertificateCache, attempt: Callable[[], object]):
+    """Run attempt; after a 21470 answer refetch the keys and run it once more."""
+    try:
+        return attempt()
+    except errors.KsefRequestInvalid as exc:
+        if exc.code != KEY_NOT_SUPPORTED:
+            raise
+        certificates.all(refresh=True)
+        return attempt()
+
+
+class Authenticator:
+    """Hold the tokens of one context and keep a valid access token at hand."""
+
+    def __init__(self, transport: Transport, certificates: CertificateCache, credentials: TokenCredentials,
+                 clock: Clock, sleep: Callable[[float], None], poll_interval: float = 1.0,
+                 max_polls: int = 60, refresh_margin: timedelta = timedelta(seconds=60)) -> None:
+        self._transport = transport
+        self._certificates = certificates
+        self._credentials = credentials
+        self._clock = clock
+        self._sleep = sleep
+        self._poll_interval = poll_interval
+        self._max_polls = max_polls
+        self._margin = refresh_margin
+        self.tokens: Tokens | None = None
+
+    def access_token(self) -> str:
+        """Return an access token valid for at least the margin, authenticating or refreshing as needed."""
+        now = self._clock()
+        if self.tokens is None or self.tokens.refresh.valid_until - self._margin <= now:
+            self.tokens = self.authenticate()
+        elif self.tokens.access.valid_until - self._margin <= now:
+            self.refresh()
+        return self.tokens.access.token
+
+    def after_unauthorized(self) -> str:
+        """Refresh once after a 401 and return the new access token (re-authenticate if refresh is refused)."""
+        if self.tokens is None:
+            return self.access_token()
+        self.refresh()
+        return self.tokens.access.token
+
+    def refresh(self) -> None:
+        """POST /auth/token/refresh; re-authenticate when KSeF no longer knows the refresh token."""
+        assert self.tokens is not None
+        try:
+            response = self._transport.request("POST", "/auth/token/refresh", bearer=self.tokens.refresh.token)
+        except errors.KsefUnauthenticated:
+            self.tokens = self.authenticate()
+            return
+        access = IssuedToken.from_json(response.json()["accessToken"])
+        self.tokens = Tokens(self.tokens.reference_number, access, self.tokens.refresh)
+
+    def authenticate(self) -> Tokens:
+        """Run the whole KSeF-token flow and return the redeemed tokens."""
+        challenge = self._transport.request("POST", "/auth/challenge").json()
+        init = retry_on_unknown_key(self._certificates, lambda: self._submit_token(challenge))
+        reference = init["referenceNumber"]
+        auth_token = init["authenticationToken"]["token"]
+        self._wait_for_success(reference, auth_token)
+        response = self._transport.request("POST", "/auth/token/redeem", bearer=auth_token)
+        body = response.json()
+        return Tokens(reference, IssuedToken.from_json(body["accessToken"]), IssuedToken.from_json(body["refreshToken"]))
+
+    def _submit_token(self, challenge: dict) -> dict:
+        certificate = self._certificates.token_key()
+        plaintext = crypto.ksef_token_plaintext(self._credentials.ksef_token, int(challenge["timestampMs"]))
+        body = {
+            "challenge": challenge["challenge"],
+            "contextIdentifier": {"type": self._credentials.context_type, "value": self._credentials.nip},
+            "encryptedToken": crypto.b64(crypto.encrypt_for_certificate(certificate.certificate_der, plaintext)),
+            "publicKeyId": certificate.public_key_id,
+        }
+        return self._transport.request("POST", "/auth/ksef-token", json_body=body, ok=(202,)).json()
+
+    def _wait_for_success(self, reference: str, auth_token: str) -> None:
+        for attempt in range(self._max_polls):
+            status = self._transport.request("GET", f"/auth/{reference}", bearer=auth_token).json()["status"]
+            if status["code"] == 200:
+                return
+            if status["code"] != 100:
+                raise errors.error_for_auth_status(status["code"], status.get("description", ""),
+                                                   tuple(status.get("details") or ()))
+            if attempt + 1 < self._max_polls:
+                self._sleep(self._poll_interval)
+        raise errors.KsefUnavailable("Uwierzytelnianie w KSeF trwa zbyt długo; spróbuj ponownie później")
+

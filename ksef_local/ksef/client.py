@@ -1,0 +1,173 @@
+"""The KSeF 2.0 client: certificates, token authentication, online sessions, statuses and UPO.
+
+Base URL (via the environment), requests.Session, clock and sleep are injected; the client starts no
+threads and keeps no queue. Waiting helpers poll a bounded number of times. Sources: ksef-api.md §2-§3.
+"""
+from __future__ import annotations
+
+import os
+import time
+from datetime import timedelta
+from typing import Callable
+
+import requests
+
+from . import crypto, errors
+from .auth import Authenticator, CertificateCache, TokenCredentials, retry_on_unknown_key
+from .environments import Environment, resolve
+from .models import FA3, FormCode, InvoiceStatus, OnlineSession, SentInvoice, SessionStatus, Upo, parse_datetime
+from .transport import Clock, Transport, utc_now
+
+MAX_PAGES = 1000  # bound for continuation-token loops
+
+
+class KsefClient:
+    """Talk to one KSeF environment in one context (NIP) with a KSeF token."""
+
+    def __init__(self, environment: str | Environment, credentials: TokenCredentials, *,
+                 session: requests.Session | None = None, clock: Clock = utc_now,
+                 sleep: Callable[[float], None] = time.sleep, timeout: float = 30.0,
+                 poll_interval: float = 1.0, max_polls: int = 60,
+                 random_bytes: Callable[[int], bytes] = os.urandom,
+                 refresh_margin: timedelta = timedelta(seconds=60)) -> None:
+        self.environment = resolve(environment)
+        self.transport = Transport(self.environment.api_base, session or requests.Session(), clock, timeout)
+        self.clock = clock
+        self.sleep = sleep
+        self.poll_interval = poll_interval
+        self.max_polls = max_polls
+        self.random_bytes = random_bytes
+        self.certificates = CertificateCache(self.transport, clock)
+        self.auth = Authenticator(self.transport, self.certificates, credentials, clock, sleep,
+                                  poll_interval, max_polls, refresh_margin)
+
+    # -- plumbing -----------------------------------------------------------------------------------
+
+    def call(self, method: str, path: str, *, json_body=None, ok: tuple[int, ...] = (200,),
+             headers: dict[str, str] | None = None) -> requests.Response:
+        """Send an authenticated request; after a 401 refresh the access token once and repeat."""
+        token = self.auth.access_token()
+        try:
+            return self.transport.request(method, path, json_body=json_body, bearer=token, ok=ok, headers=headers)
+        except errors.KsefUnauthenticated as exc:
+            if exc.http_status != 401:
+                raise
+        token = self.auth.after_unauthorized()
+        return self.transport.request(method, path, json_body=json_body, bearer=token, ok=ok, headers=headers)
+
+    def authenticate(self) -> None:
+        """Authenticate now (normally this happens on the first call)."""
+        self.auth.tokens = self.auth.authenticate()
+
+    # -- online session (ksef-api.md §3) ------------------------------------------------------------
+
+    def open_online_session(self, form_code: FormCode = FA3,
+                            session_key: crypto.SessionKey | None = None) -> OnlineSession:
+        """POST /sessions/online with a fresh AES key encrypted for SymmetricKeyEncryption."""
+        key = session_key or crypto.new_session_key(self.random_bytes)
+
+        def attempt() -> dict:
+            body = {"formCode": form_code.as_json(), "encryption": self.encryption_info(key)}
+            return self.call("POST", "/sessions/online", json_body=body, ok=(201,)).json()
+
+        answer = retry_on_unknown_key(self.certificates, attempt)
+        return OnlineSession(answer["referenceNumber"], parse_datetime(answer.get("validUntil")), key, form_code)
+
+    def encryption_info(self, key: crypto.SessionKey) -> dict:
+        """Return EncryptionInfo: the AES key under the MF SymmetricKeyEncryption key, and the IV."""
+        certificate = self.certificates.symmetric_key()
+        encrypted = crypto.encrypt_for_certificate(certificate.certificate_der, key.key, self.random_bytes)
+        return {"encryptedSymmetricKey": crypto.b64(encrypted), "initializationVector": crypto.b64(key.iv),
+                "publicKeyId": certificate.public_key_id}
+
+    def send_invoice(self, session: OnlineSession, xml: bytes, *, offline_mode: bool = False,
+                     hash_of_corrected_invoice: str | None = None) -> SentInvoice:
+        """Encrypt the exact XML bytes and POST them; never retried here (a resend can make a 440)."""
+        encrypted = crypto.encrypt_invoice(session.session_key, xml)
+        body = encrypted.request_body(offline_mode, hash_of_corrected_invoice)
+        path = f"/sessions/online/{session.reference_number}/invoices"
+        answer = self.call("POST", path, json_body=body, ok=(202,)).json()
+        return SentInvoice(session.reference_number, answer["referenceNumber"], encrypted.invoice_hash,
+                           encrypted.invoice_size)
+
+    def close_online_session(self, reference_number: str) -> None:
+        """POST /sessions/online/{ref}/close; KSeF then builds the session UPO."""
+        self.call("POST", f"/sessions/online/{reference_number}/close", ok=(204,))
+
+    # -- statuses -----------------------------------------------------------------------------------
+
+    def session_status(self, reference_number: str) -> SessionStatus:
+        """GET /sessions/{ref}."""
+        return SessionStatus.from_json(self.call("GET", f"/sessions/{reference_number}").json())
+
+    def invoice_status(self, session_reference: str, invoice_reference: str) -> InvoiceStatus:
+        """GET /sessions/{ref}/invoices/{invoiceRef}."""
+        answer = self.call("GET", f"/sessions/{session_reference}/invoices/{invoice_reference}").json()
+        return InvoiceStatus.from_json(answer)
+
+    def session_invoices(self, session_reference: str, *, failed_only: bool = False,
+                         page_size: int = 100) -> list[InvoiceStatus]:
+        """Return every invoice of a session, following x-continuation-token (ksef-api.md §3.4)."""
+        path = f"/sessions/{session_reference}/invoices" + ("/failed" if failed_only else "")
+        result: list[InvoiceStatus] = []
+        continuation: str | None = None
+        for _ in range(MAX_PAGES):
+            headers = {"x-continuation-token": continuation} if continuation else None
+            answer = self.call("GET", f"{path}?pageSize={page_size}", headers=headers).json()
+            result.extend(InvoiceStatus.from_json(item) for item in answer.get("invoices") or ())
+            continuation = answer.get("continuationToken")
+            if not continuation:
+                return result
+        raise errors.KsefUnavailable("Lista faktur sesji nie kończy się; przerwano pobieranie")
+
+    def find_invoice_by_hash(self, session_reference: str, invoice_hash: str) -> InvoiceStatus | None:
+        """Reconcile after a lost answer: find our invoice in the session by its SHA-256 (ksef-api.md §11)."""
+        for status in self.session_invoices(session_reference):
+            if status.invoice_hash == invoice_hash:
+                return status
+        return None
+
+    def wait_for_invoice(self, session_reference: str, invoice_reference: str,
+                         max_polls: int | None = None) -> InvoiceStatus:
+        """Poll the invoice status until it is final or the poll budget is spent; return the last status."""
+        polls = max_polls or self.max_polls
+        status = self.invoice_status(session_reference, invoice_reference)
+        for _ in range(polls - 1):
+            if status.is_final:
+                break
+            self.sleep(self.poll_interval)
+            status = self.invoice_status(session_reference, invoice_reference)
+        return status
+
+    def wait_for_session(self, reference_number: str, max_polls: int | None = None) -> SessionStatus:
+        """Poll the session status until KSeF is done with it or the poll budget is spent."""
+        polls = max_polls or self.max_polls
+        status = self.session_status(reference_number)
+        for _ in range(polls - 1):
+            if status.is_final:
+                break
+            self.sleep(self.poll_interval)
+            status = self.session_status(reference_number)
+        return status
+
+    # -- UPO (ksef-api.md §3.8) -----------------------------------------------------------------------
+
+    def invoice_upo(self, session_reference: str, invoice_reference: str) -> Upo:
+        """GET /sessions/{ref}/invoices/{invoiceRef}/upo."""
+        return _upo(self.call("GET", f"/sessions/{session_reference}/invoices/{invoice_reference}/upo"))
+
+    def invoice_upo_by_ksef_number(self, session_reference: str, ksef_number: str) -> Upo:
+        """GET /sessions/{ref}/invoices/ksef/{ksefNumber}/upo."""
+        return _upo(self.call("GET", f"/sessions/{session_reference}/invoices/ksef/{ksef_number}/upo"))
+
+    def session_upo(self, session_reference: str, upo_reference: str) -> Upo:
+        """GET /sessions/{ref}/upo/{upoRef}."""
+        return _upo(self.call("GET", f"/sessions/{session_reference}/upo/{upo_reference}"))
+
+    def download_presigned(self, url: str) -> Upo:
+        """GET a pre-signed UPO URL without Authorization."""
+        return _upo(self.transport.request("GET", url, headers={"Accept": "application/xml"}))
+
+
+def _upo(response: requests.Response) -> Upo:
+    return Upo(response.content, response.headers.get("x-ms-meta-hash"))

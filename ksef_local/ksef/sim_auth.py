@@ -1,0 +1,209 @@
+"""Simulated authentication: challenge, KSeF token, status, redeem, refresh, tokens (ksef-api.md §2.1, §10)."""
+from __future__ import annotations
+
+from datetime import timedelta
+
+from . import crypto
+from .models import SYMMETRIC_KEY_ENCRYPTION, TOKEN_ENCRYPTION
+from .sim_common import SimContext, SimError, bad_request, invalid, iso, parse_iso, unauthorized
+from .sim_invoices import is_valid_nip
+
+CHALLENGE_LIFETIME = timedelta(minutes=10)
+TOKEN_PERMISSIONS = ("InvoiceRead", "InvoiceWrite", "CredentialsRead", "CredentialsManage", "SubunitManage",
+                     "EnforcementOperations", "Introspection")
+AUTH_TEXTS = {
+    100: "Uwierzytelnianie w toku",
+    200: "Uwierzytelnianie zakończone sukcesem",
+    415: "Uwierzytelnianie zakończone niepowodzeniem",
+    425: "Uwierzytelnienie unieważnione",
+    450: "Uwierzytelnianie zakończone niepowodzeniem z powodu błędnego tokenu",
+}
+NO_AUTH = (21304, "Brak uwierzytelnienia.")
+NOT_AUTHORISED = (21301, "Brak autoryzacji.")
+REVOKED = "Token KSeF został unieważniony."
+
+
+def public_key_certificates(ctx: SimContext) -> list[dict]:
+    """GET /security/public-key-certificates: one certificate per usage."""
+    return [ctx.keys[usage].as_json() for usage in (TOKEN_ENCRYPTION, SYMMETRIC_KEY_ENCRYPTION)]
+
+
+def create_token(ctx: SimContext, body: dict) -> dict:
+    """POST /sim/tokens (simulator only): issue an Active KSeF token for a NIP."""
+    nip = str(body.get("nip", ""))
+    permissions = body.get("permissions") or ["InvoiceRead", "InvoiceWrite"]
+    if len(nip) != 10 or not nip.isdigit() or (ctx.options.check_nip and not is_valid_nip(nip)):
+        raise invalid(f"Nieprawidłowy NIP: {nip!r}.")
+    if not isinstance(permissions, list) or any(p not in TOKEN_PERMISSIONS for p in permissions):
+        raise invalid(f"Nieznane uprawnienia; dozwolone: {', '.join(TOKEN_PERMISSIONS)}.")
+    reference = ctx.reference("EC")
+    token = f"{reference}|nip-{nip}|{ctx.hex(64).lower()}"
+    ctx.store.put("token", reference, {"reference": reference, "token": token, "nip": nip,
+                                        "permissions": permissions, "status": "Active", "created": iso(ctx.now())})
+    return {"referenceNumber": reference, "token": token, "nip": nip, "permissions": permissions}
+
+
+def revoke_token(ctx: SimContext, token_or_reference: str) -> None:
+    """DELETE /sim/tokens/{token}: revoke by the token itself or by its reference number."""
+    reference = token_or_reference.split("|", 1)[0]
+    doc = ctx.store.get("token", reference)
+    if doc is None:
+        raise SimError(404, detail="Nie znaleziono tokena.")
+    doc["status"] = "Revoked"
+    ctx.store.put("token", reference, doc)
+
+
+def challenge(ctx: SimContext, client_ip: str) -> dict:
+    """POST /auth/challenge."""
+    now = ctx.now()
+    value = ctx.reference("CR")
+    timestamp_ms = int(now.timestamp() * 1000)
+    ctx.store.put("challenge", value, {"timestampMs": timestamp_ms, "created": iso(now), "used": False})
+    return {"challenge": value, "timestamp": iso(now), "timestampMs": timestamp_ms, "clientIp": client_ip}
+
+
+def init_token_auth(ctx: SimContext, body: dict) -> dict:
+    """POST /auth/ksef-token: sync checks (21405, 21111, 21470), then an auth operation decided now."""
+    context = _validate_init(body)
+    found = ctx.store.get("challenge", body["challenge"])
+    if found is None or found["used"] or ctx.now() - parse_iso(found["created"]) > CHALLENGE_LIFETIME:
+        raise bad_request(21111, "Nieprawidłowe wyzwanie autoryzacyjne.")
+    key = ctx.keys[TOKEN_ENCRYPTION]
+    key_id = body.get("publicKeyId")
+    if key_id is not None and key_id != key.public_key_id:
+        raise bad_request(21470, "Przesłany identyfikator klucza jest nieznany lub wskazuje na wycofany klucz.",
+                          f"Klucz o identyfikatorze {key_id} nie jest wspierany.")
+    found["used"] = True
+    ctx.store.put("challenge", body["challenge"], found)
+    code, details, token_ref = _check_token(ctx, body, found["timestampMs"], context)
+    reference = ctx.reference("AU")
+    auth_token, until = ctx.issue_jwt({"typ": "auth", "arn": reference}, timedelta(minutes=ctx.options.auth_token_minutes))
+    ctx.store.put("auth", reference, {
+        "reference": reference, "started": iso(ctx.now()), "code": code, "details": details,
+        "tokenRef": token_ref, "nip": context["value"], "redeemed": False, "refreshJti": None,
+        "lastRefresh": None, "refreshUntil": None,
+    })
+    return {"referenceNumber": reference, "authenticationToken": {"token": auth_token, "validUntil": iso(until)}}
+
+
+def _validate_init(body: dict) -> dict:
+    if not isinstance(body, dict) or not isinstance(body.get("challenge"), str) or len(body["challenge"]) != 36:
+        raise invalid("Pole 'challenge' jest wymagane (36 znaków).")
+    context = body.get("contextIdentifier")
+    if not isinstance(context, dict) or context.get("type") not in ("Nip", "InternalId", "NipVatUe", "PeppolId") \
+            or not isinstance(context.get("value"), str):
+        raise invalid("Pole 'contextIdentifier' jest wymagane (type, value).")
+    if not isinstance(body.get("encryptedToken"), str):
+        raise invalid("Pole 'encryptedToken' jest wymagane.")
+    return context
+
+
+def _check_token(ctx: SimContext, body: dict, timestamp_ms: int, context: dict) -> tuple[int, list[str], str | None]:
+    """Return (auth status, details, token reference) exactly once, at submission."""
+    try:
+        plaintext = crypto.rsa_oaep_decrypt(ctx.keys[TOKEN_ENCRYPTION].private_key, crypto.unb64(body["encryptedToken"]))
+        token, _, stamp = plaintext.decode("utf-8").rpartition("|")
+    except (crypto.CryptoError, UnicodeDecodeError):
+        return 450, ["Nieprawidłowy token"], None
+    if stamp != str(timestamp_ms):
+        return 450, ["Nieprawidłowy czas tokena"], None
+    doc = ctx.store.get("token", token.split("|", 1)[0])
+    if doc is None or doc["token"] != token:
+        return 450, ["Nieprawidłowy token"], None
+    if doc["status"] == "Revoked":
+        return 450, ["Token unieważniony"], doc["reference"]
+    if context["type"] != "Nip" or context["value"] != doc["nip"]:
+        return 450, [f"Token nie może być użyty w kontekście {context['type']}:{context['value']}"], doc["reference"]
+    if not doc["permissions"]:
+        return 415, ["Brak przypisanych uprawnień"], doc["reference"]
+    return 200, [], doc["reference"]
+
+
+def auth_status(ctx: SimContext, bearer: str | None, reference: str) -> dict:
+    """GET /auth/{ref}: 100 until the processing delay has passed, then the decided status."""
+    claims = ctx.read_jwt(bearer, "auth")
+    op = ctx.store.get("auth", reference)
+    if op is None or claims["arn"] != reference:
+        raise bad_request(*NO_AUTH, f"Operacja uwierzytelniania o numerze referencyjnym {reference} nie została znaleziona.")
+    code = _visible_code(ctx, op)
+    status = {"code": code, "description": AUTH_TEXTS.get(code, "Nieznany błąd")}
+    if code != 100 and op["details"]:
+        status["details"] = op["details"]
+    answer = {"startDate": op["started"], "authenticationMethod": "Token",
+              "authenticationMethodInfo": {"category": "Token", "code": "token", "displayName": "Token KSeF"},
+              "status": status, "isTokenRedeemed": op["redeemed"]}
+    if op["lastRefresh"]:
+        answer["lastTokenRefreshDate"] = op["lastRefresh"]
+    if op["refreshUntil"]:
+        answer["refreshTokenValidUntil"] = op["refreshUntil"]
+    return answer
+
+
+def _visible_code(ctx: SimContext, op: dict) -> int:
+    if ctx.now() < parse_iso(op["started"]) + ctx.delay:
+        return 100
+    return op["code"]
+
+
+def redeem(ctx: SimContext, bearer: str | None) -> dict:
+    """POST /auth/token/redeem: once per successful operation."""
+    claims = ctx.read_jwt(bearer, "auth")
+    op = _operation(ctx, claims["arn"])
+    code = _visible_code(ctx, op)
+    if op["redeemed"]:
+        raise bad_request(*NOT_AUTHORISED, f"Tokeny dla operacji uwierzytelniania {op['reference']} zostały już pobrane.")
+    if code != 200:
+        raise bad_request(*NOT_AUTHORISED, f"Status uwierzytelniania ({code}) nie pozwala na pobranie tokenów.")
+    token = _token_if_active(ctx, op)
+    access, access_until = _access_token(ctx, op, token)
+    refresh, refresh_until = ctx.issue_jwt({"typ": "refresh", "arn": op["reference"]},
+                                           timedelta(days=ctx.options.refresh_token_days))
+    op.update(redeemed=True, refreshUntil=iso(refresh_until))
+    ctx.store.put("auth", op["reference"], op)
+    return {"accessToken": {"token": access, "validUntil": iso(access_until)},
+            "refreshToken": {"token": refresh, "validUntil": iso(refresh_until)}}
+
+
+def refresh(ctx: SimContext, bearer: str | None) -> dict:
+    """POST /auth/token/refresh: a new access token with the token's current permissions."""
+    claims = ctx.read_jwt(bearer, "refresh")
+    op = _operation(ctx, claims["arn"])
+    if op["code"] != 200:
+        raise bad_request(*NOT_AUTHORISED, f"Status uwierzytelniania ({op['code']}) nie pozwala na odświeżenie tokena.")
+    token = _token_if_active(ctx, op)
+    access, until = _access_token(ctx, op, token)
+    op["lastRefresh"] = iso(ctx.now())
+    ctx.store.put("auth", op["reference"], op)
+    return {"accessToken": {"token": access, "validUntil": iso(until)}}
+
+
+def _operation(ctx: SimContext, reference: str) -> dict:
+    op = ctx.store.get("auth", reference)
+    if op is None:
+        raise bad_request(*NO_AUTH, f"Operacja uwierzytelniania o numerze referencyjnym {reference} nie została znaleziona.")
+    return op
+
+
+def _token_if_active(ctx: SimContext, op: dict) -> dict:
+    token = ctx.store.get("token", op["tokenRef"])
+    if token is None or token["status"] != "Active":
+        raise bad_request(*NOT_AUTHORISED, REVOKED)
+    return token
+
+
+def _access_token(ctx: SimContext, op: dict, token: dict) -> tuple[str, object]:
+    claims = {"typ": "access", "arn": op["reference"], "cit": "Nip", "civ": op["nip"], "per": token["permissions"],
+              "trn": token["reference"]}
+    return ctx.issue_jwt(claims, timedelta(minutes=ctx.options.access_token_minutes))
+
+
+def access_claims(ctx: SimContext, bearer: str | None, any_of: tuple[str, ...]) -> dict:
+    """Return the claims of a valid access token holding one of the permissions; else 401/403."""
+    if not bearer:
+        raise unauthorized()
+    claims = ctx.read_jwt(bearer, "access")
+    present = claims.get("per", [])
+    if not set(any_of) & set(present):
+        raise SimError(403, reason_code="missing-permissions", detail="Brak wymaganych uprawnień.",
+                       security={"requiredAnyOfPermissions": list(any_of), "presentPermissions": present})
+    return claims

@@ -1,0 +1,275 @@
+"""Simulated online sessions and the session/invoice status and UPO endpoints (ksef-api.md §3, §3.8)."""
+from __future__ import annotations
+
+import base64
+from datetime import datetime, timedelta
+
+from . import crypto
+from .models import SYMMETRIC_KEY_ENCRYPTION
+from .sim_auth import access_claims
+from .sim_common import SimContext, SimError, bad_request, invalid, iso, parse_iso
+from .sim_processing import enqueue, session_text, visible_status
+
+WRITE = ("InvoiceWrite", "PefInvoiceWrite", "EnforcementOperations")
+READ_STATUS = WRITE + ("Introspection",)
+SUPPORTED_FORMS = {("FA (3)", "1-0E", "FA")}
+MAX_INVOICES = 10_000  # ksef-api.md §3.3
+UPO_LINK_DAYS = 3
+
+
+def open_online(ctx: SimContext, bearer: str | None, body: dict) -> dict:
+    """POST /sessions/online → 201."""
+    claims = access_claims(ctx, bearer, WRITE)
+    form = check_form_code(body)
+    key = decrypt_session_key(ctx, body.get("encryption"))
+    now = ctx.now()
+    reference = ctx.reference("SO")
+    until = now + timedelta(hours=ctx.options.session_hours)
+    session = new_session(reference, "online", claims, form, key, now, until)
+    ctx.store.put("session", reference, session)
+    return {"referenceNumber": reference, "validUntil": iso(until)}
+
+
+def new_session(reference: str, kind: str, claims: dict, form: tuple, key: crypto.SessionKey | None,
+                now: datetime, until: datetime) -> dict:
+    return {"reference": reference, "kind": kind, "nip": claims["civ"], "tokenRef": claims.get("trn"),
+            "form": list(form), "key": crypto.b64(key.key) if key else None, "iv": crypto.b64(key.iv) if key else None,
+            "status": 100 if key else 415, "details": [], "created": iso(now), "updated": iso(now),
+            "validUntil": iso(until), "closed": None, "invoices": [], "upo": None}
+
+
+def check_form_code(body: dict) -> tuple:
+    form = body.get("formCode") if isinstance(body, dict) else None
+    if not isinstance(form, dict):
+        raise invalid("Pole 'formCode' jest wymagane.")
+    triple = (form.get("systemCode"), form.get("schemaVersion"), form.get("value"))
+    if triple not in SUPPORTED_FORMS:
+        raise invalid("Wskazany kod formularza nie jest wspierany.")
+    return triple
+
+
+def decrypt_session_key(ctx: SimContext, encryption) -> crypto.SessionKey | None:
+    """Check EncryptionInfo (21405, 21470); return the key, or None when it does not decrypt (→ 415)."""
+    if not isinstance(encryption, dict) or not isinstance(encryption.get("encryptedSymmetricKey"), str) \
+            or not isinstance(encryption.get("initializationVector"), str):
+        raise invalid("Pole 'encryption' jest wymagane (encryptedSymmetricKey, initializationVector).")
+    sim_key = ctx.keys[SYMMETRIC_KEY_ENCRYPTION]
+    key_id = encryption.get("publicKeyId")
+    if key_id is not None and key_id != sim_key.public_key_id:
+        raise bad_request(21470, "Przesłany identyfikator klucza jest nieznany lub wskazuje na wycofany klucz.",
+                          f"Klucz o identyfikatorze {key_id} nie jest wspierany.")
+    try:
+        iv = crypto.unb64(encryption["initializationVector"])
+        wrapped = crypto.unb64(encryption["encryptedSymmetricKey"])
+    except crypto.CryptoError as exc:
+        raise invalid("Pola klucza muszą być zakodowane w Base64.") from exc
+    if len(iv) != 16:
+        raise invalid("Wektor inicjujący musi mieć 16 bajtów.")
+    try:
+        return crypto.SessionKey(crypto.rsa_oaep_decrypt(sim_key.private_key, wrapped), iv)
+    except crypto.CryptoError:
+        return None
+
+
+def owned_session(ctx: SimContext, claims: dict, reference: str, kind: str | None = None) -> dict:
+    """Return the session of this context, auto-closing it after 12 h; else 21173."""
+    session = ctx.store.get("session", reference)
+    if session is None or session["nip"] != claims["civ"] or (kind and session["kind"] != kind):
+        raise bad_request(21173, "Brak sesji o wskazanym numerze referencyjnym.",
+                          f"Sesja o numerze referencyjnym {reference} nie została odnaleziona.")
+    if session["status"] == 100 and ctx.now() >= parse_iso(session["validUntil"]):
+        expire_session(ctx, session)
+    return session
+
+
+def expire_session(ctx: SimContext, session: dict) -> None:
+    """12 h passed: online sessions close (→ 170), batch sessions are cancelled (ksef-api.md §12)."""
+    if session["kind"] == "online":
+        session.update(status=170, closed=session["validUntil"], updated=session["validUntil"])
+        enqueue(ctx, "sessions", session["reference"])
+    else:
+        session.update(status=440, details=["Przekroczono czas wysyłki"], updated=session["validUntil"])
+    ctx.store.put("session", session["reference"], session)
+
+
+def send_invoice(ctx: SimContext, bearer: str | None, reference: str, body: dict) -> dict:
+    """POST /sessions/online/{ref}/invoices: sync checks in KSeF's order, then 202 (ksef-api.md §12)."""
+    claims = access_claims(ctx, bearer, WRITE)
+    session = owned_session(ctx, claims, reference, "online")
+    if session["status"] != 100:
+        raise bad_request(21180, "Status sesji nie pozwala na wykonanie operacji.",
+                          f"Status sesji {session['status']} uniemożliwia wysyłkę faktur.")
+    if len(session["invoices"]) >= MAX_INVOICES:
+        raise bad_request(21155, "Przekroczono dozwoloną liczbę faktur w sesji.",
+                          f"Sesja o numerze referencyjnym {reference} osiągnęła dozwolony limit liczby faktur {MAX_INVOICES}.")
+    content = _validated_send_body(body)
+    xml, decrypted = _decrypt_checked(session, body, content)
+    now = ctx.now()
+    invoice_ref = ctx.reference("EE")
+    session["invoices"].append(invoice_ref)
+    session["updated"] = iso(now)
+    ctx.store.put("session", reference, session)
+    ctx.store.put("invoice", invoice_ref, new_invoice(
+        invoice_ref, reference, len(session["invoices"]), body["invoiceHash"], xml, decrypted,
+        received=now, invoicing=now, due=now + ctx.delay, offline=bool(body.get("offlineMode", False))))
+    enqueue(ctx, "invoices", invoice_ref)
+    return {"referenceNumber": invoice_ref}
+
+
+def new_invoice(reference: str, session: str, ordinal: int, invoice_hash: str, xml: bytes, decrypted: bool,
+                received: datetime, invoicing: datetime, due: datetime, offline: bool, file_name: str | None = None) -> dict:
+    return {"reference": reference, "session": session, "ordinal": ordinal, "hash": invoice_hash,
+            "xml": crypto.b64(xml), "decrypted": decrypted, "received": iso(received), "invoicingDate": iso(invoicing),
+            "due": iso(due), "offlineMode": offline, "fileName": file_name, "final": None, "acquisition": None,
+            "ksefNumber": None, "number": None, "sellerNip": None, "kind": None, "issueDate": None, "mode": None}
+
+
+_HASH_FIELDS = ("invoiceHash", "encryptedInvoiceHash")
+
+
+def _validated_send_body(body: dict) -> bytes:
+    if not isinstance(body, dict):
+        raise invalid("Treść żądania musi być obiektem JSON.")
+    for name in _HASH_FIELDS:
+        value = body.get(name)
+        if not isinstance(value, str) or len(value) != 44:
+            raise invalid(f"Pole '{name}' jest wymagane (SHA-256 w Base64, 44 znaki).")
+    for name in ("invoiceSize", "encryptedInvoiceSize"):
+        value = body.get(name)
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise invalid(f"Pole '{name}' jest wymagane (liczba całkowita dodatnia).")
+    if not isinstance(body.get("offlineMode", False), bool):
+        raise invalid("Pole 'offlineMode' musi być wartością logiczną.")
+    try:
+        return crypto.unb64(body.get("encryptedInvoiceContent") or "")
+    except crypto.CryptoError as exc:
+        raise invalid("Pole 'encryptedInvoiceContent' musi być zakodowane w Base64.") from exc
+
+
+def _decrypt_checked(session: dict, body: dict, content: bytes) -> tuple[bytes, bool]:
+    """Check sizes and hashes (21402/21403) of the ciphertext and, when it decrypts, of the plaintext."""
+    if len(content) != body["encryptedInvoiceSize"]:
+        raise _size_error()
+    if crypto.sha256_b64(content) != body["encryptedInvoiceHash"]:
+        raise _hash_error()
+    key = crypto.SessionKey(crypto.unb64(session["key"]), crypto.unb64(session["iv"]))
+    try:
+        xml = crypto.aes_cbc_decrypt(key, content)
+    except crypto.CryptoError:
+        return b"", False  # reported asynchronously as 435
+    if len(xml) != body["invoiceSize"]:
+        raise _size_error()
+    if crypto.sha256_b64(xml) != body["invoiceHash"]:
+        raise _hash_error()
+    return xml, True
+
+
+def _size_error() -> SimError:
+    return bad_request(21402, "Nieprawidłowy rozmiar pliku.", "Długość treści nie zgadza się z rozmiarem pliku.")
+
+
+def _hash_error() -> SimError:
+    return bad_request(21403, "Nieprawidłowy skrót pliku.", "Skrót treści nie zgadza się ze skrótem pliku.")
+
+
+def close_online(ctx: SimContext, bearer: str | None, reference: str) -> None:
+    """POST /sessions/online/{ref}/close → 204; status 170, the final status comes later."""
+    claims = access_claims(ctx, bearer, WRITE)
+    session = owned_session(ctx, claims, reference, "online")
+    if session["status"] != 100:
+        raise bad_request(21180, "Status sesji nie pozwala na wykonanie operacji.",
+                          f"Status sesji {session['status']} uniemożliwia jej zamknięcie.")
+    now = iso(ctx.now())
+    session.update(status=170, closed=now, updated=now)
+    ctx.store.put("session", reference, session)
+    enqueue(ctx, "sessions", reference)
+
+
+# -- status, lists, UPO -------------------------------------------------------------------------------
+
+def session_status(ctx: SimContext, bearer: str | None, reference: str, base_url: str) -> dict:
+    """GET /sessions/{ref} (ksef-api.md §3.7)."""
+    claims = access_claims(ctx, bearer, READ_STATUS)
+    session = owned_session(ctx, claims, reference)
+    invoices = [ctx.store.get("invoice", ref) for ref in session["invoices"]]
+    finals = [inv["final"]["code"] for inv in invoices if inv["final"] is not None]
+    status = {"code": session["status"], "description": session_text(session, session["status"])}
+    if session["details"]:
+        status["details"] = session["details"]
+    answer = {"status": status, "dateCreated": session["created"], "dateUpdated": session["updated"],
+              "validUntil": session["validUntil"],
+              "invoiceCount": len(invoices) or None,
+              "successfulInvoiceCount": sum(1 for c in finals if c == 200) or None,
+              "failedInvoiceCount": sum(1 for c in finals if c != 200) or None}
+    if session["upo"]:
+        url, expires = presigned_upo_url(ctx, base_url, reference, session["upo"])
+        answer["upo"] = {"pages": [{"referenceNumber": session["upo"], "downloadUrl": url,
+                                    "downloadUrlExpirationDate": expires}]}
+    return answer
+
+
+def invoice_json(ctx: SimContext, invoice: dict, base_url: str) -> dict:
+    """Render SessionInvoiceStatusResponse as visible now."""
+    status = visible_status(ctx, invoice)
+    answer = {"ordinalNumber": invoice["ordinal"], "referenceNumber": invoice["reference"],
+              "invoiceHash": invoice["hash"], "invoicingDate": invoice["invoicingDate"],
+              "status": {k: v for k, v in status.items() if v}}
+    answer["status"]["code"] = status["code"]
+    if invoice["fileName"]:
+        answer["invoiceFileName"] = invoice["fileName"]
+    if invoice["final"] is not None and invoice["number"]:
+        answer["invoiceNumber"] = invoice["number"]
+    if status["code"] == 200:
+        url, expires = presigned_upo_url(ctx, base_url, invoice["session"], invoice["reference"])
+        answer.update(ksefNumber=invoice["ksefNumber"], acquisitionDate=invoice["acquisition"],
+                      permanentStorageDate=invoice["acquisition"], upoDownloadUrl=url,
+                      upoDownloadUrlExpirationDate=expires, invoicingMode=invoice["mode"])
+    return answer
+
+
+def invoice_status(ctx: SimContext, bearer: str | None, reference: str, invoice_ref: str, base_url: str) -> dict:
+    """GET /sessions/{ref}/invoices/{invoiceRef}."""
+    claims = access_claims(ctx, bearer, READ_STATUS)
+    owned_session(ctx, claims, reference)
+    invoice = ctx.store.get("invoice", invoice_ref)
+    if invoice is None or invoice["session"] != reference:
+        raise bad_request(21164, "Faktura o podanym identyfikatorze nie istnieje.",
+                          f"Faktura o numerze referencyjnym {invoice_ref} nie została znaleziona.")
+    return invoice_json(ctx, invoice, base_url)
+
+
+def session_invoices(ctx: SimContext, bearer: str | None, reference: str, base_url: str, *, failed_only: bool,
+                     page_size: int, continuation: str | None) -> dict:
+    """GET /sessions/{ref}/invoices[/failed] with pageSize 10-1000 and x-continuation-token."""
+    claims = access_claims(ctx, bearer, READ_STATUS)
+    session = owned_session(ctx, claims, reference)
+    if not 10 <= page_size <= 1000:
+        raise invalid("Parametr 'pageSize' musi mieścić się w zakresie 10-1000.")
+    start = _decode_continuation(continuation)
+    rendered = [invoice_json(ctx, ctx.store.get("invoice", ref), base_url) for ref in session["invoices"]]
+    if failed_only:
+        rendered = [item for item in rendered if item["status"]["code"] >= 400]
+    page = rendered[start:start + page_size]
+    answer: dict = {"invoices": page}
+    if start + page_size < len(rendered):
+        answer["continuationToken"] = base64.urlsafe_b64encode(str(start + page_size).encode()).decode("ascii")
+    return answer
+
+
+def _decode_continuation(token: str | None) -> int:
+    if not token:
+        return 0
+    try:
+        return int(base64.urlsafe_b64decode(token.encode("ascii")).decode("ascii"))
+    except ValueError as exc:
+        raise bad_request(21418, "Przekazany token kontynuacji ma nieprawidłowy format.") from exc
+
+
+def presigned_upo_url(ctx: SimContext, base_url: str, session_ref: str, upo_ref: str) -> tuple[str, str]:
+    """Return a pre-signed UPO link (no Authorization needed) and its expiry, like KSeF's storage links."""
+    expires = iso(ctx.now() + timedelta(days=UPO_LINK_DAYS))
+    path = f"/storage/upo/{session_ref}/{upo_ref}"
+    signature = ctx.sign(f"{path}|{expires}")
+    from urllib.parse import quote
+
+    return f"{base_url.rstrip('/')}{path}?se={quote(expires)}&sig={signature}", expires
