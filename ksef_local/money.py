@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation, localcontext
 from typing import Iterable, Sequence
 
 GROSZ = Decimal("0.01")
@@ -165,11 +165,15 @@ class LineAmounts:
 
 def line_amounts(line: LineInput) -> LineAmounts:
     """Compute one line: quantity × unit price, less the discount, rounded to the grosz."""
-    raw = line.quantity * line.unit_price
-    discount = ZERO
-    if line.discount_percent:
-        discount = round_grosz(raw * line.discount_percent / HUNDRED)
-    return LineAmounts(raw, discount, round_grosz(raw - discount))
+    # quantity (up to 15 digits) × price (up to 20) overflows the default 28-digit context; rounding there
+    # first and then to the grosz could round twice (…0.00499999999995 → 0.01), so compute exactly.
+    with localcontext() as context:
+        context.prec = 60
+        raw = line.quantity * line.unit_price
+        discount = ZERO
+        if line.discount_percent:
+            discount = round_grosz(raw * line.discount_percent / HUNDRED)
+        return LineAmounts(raw, discount, round_grosz(raw - discount))
 
 
 @dataclass(frozen=True)
