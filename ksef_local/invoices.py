@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import asdict
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
@@ -382,9 +383,18 @@ PAGE_SIZE = 50
 
 
 def fts_query(text: str) -> str:
-    """Turn what the user typed into an FTS5 prefix query: every word must match the start of a word."""
-    words = [w.replace('"', "") for w in text.replace("/", " ").replace("-", " ").split()]
-    return " ".join(f'"{w}"*' for w in words if w)
+    """Turn what the user typed into an FTS5 query for search-as-you-type.
+
+    Each typed word must match; a word that FTS splits into several tokens (an invoice number such as
+    FV/2026/10/2, a NIP with dashes) must match them in order, as a phrase. The last token of each word
+    is a prefix, so results appear while typing.
+    """
+    phrases = []
+    for word in text.split():
+        tokens = re.findall(r"\w+", word)
+        if tokens:
+            phrases.append('"' + " ".join(tokens) + '"*')
+    return " AND ".join(phrases)
 
 
 def list_invoices(db: sqlite_utils.Database, month: str | None = None, status: str | None = None,

@@ -221,7 +221,10 @@ def import_files():
 
 
 def _import_one(upload) -> dict[str, Any]:
-    data = upload.read()  # the request itself is capped by MAX_CONTENT_LENGTH
+    try:
+        data = upload.read()  # the request itself is capped by MAX_CONTENT_LENGTH
+    finally:
+        upload.close()  # large uploads are spooled to a temporary file
     try:
         invoice_id = invoices.import_xml(db(), data, upload.filename)
     except UserError as exc:

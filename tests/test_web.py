@@ -1,0 +1,173 @@
+"""The screens through Flask's test client: first run, forms, htmx fragments, refusals, escaping, CSRF."""
+from __future__ import annotations
+
+import io
+from datetime import date
+
+import pytest
+from werkzeug.test import EnvironBuilder
+
+from ksef_local import invoices, parties
+
+from .conftest import COMPANY_FORM
+from .factories import THREE_RATES, draft, form, issued
+
+NBSP = "\u00a0"
+
+
+def test_first_run_leads_to_the_company_form(client):
+    response = client.get("/")
+    assert response.status_code == 302 and response.headers["Location"].endswith("/firma")
+    assert "Witaj w ksef-local" in client.get("/firma").text
+
+
+def test_company_form_with_wrong_nip_says_so_and_saves_nothing(client, db):
+    response = client.post("/firma", data={**COMPANY_FORM, "nip": "5261040829"})
+    assert response.status_code == 422
+    assert "NIP ma błędną sumę kontrolną" in response.text
+    assert parties.get_company(db) is None
+
+
+def test_company_form_saves_and_lands_on_the_list(client, db):
+    response = client.post("/firma", data=COMPANY_FORM)
+    assert response.status_code == 302
+    assert parties.get_company(db)["nip"] == "5261040828"
+    assert "Faktury sprzedaży" in client.get("/").text
+
+
+def test_post_without_csrf_token_is_refused_and_changes_nothing(client, company, db):
+    response = client.raw.post("/kontrahenci/nowy", data={"kind": "consumer", "name": "Jan"})
+    assert response.status_code == 403
+    assert "token" in response.text
+    assert parties.search_buyers(db, "") == []
+
+
+def test_post_from_another_origin_is_refused(client, company, db):
+    response = client.post("/kontrahenci/nowy", data={"kind": "consumer", "name": "Jan"},
+                           headers={"Origin": "http://evil.example"})
+    assert response.status_code == 403
+    assert parties.search_buyers(db, "") == []
+
+
+def test_request_with_foreign_host_is_refused(client, company):
+    response = client.get("/", headers={"Host": "evil.example"})
+    assert response.status_code == 400
+
+
+def test_pages_carry_a_strict_content_security_policy(client, company):
+    response = client.get("/")
+    assert "script-src 'self'" in response.headers["Content-Security-Policy"]
+    assert "unsafe-inline" not in response.headers["Content-Security-Policy"]
+    assert "<script>" not in response.text.replace('<script src=', '')
+
+
+def test_htmx_requests_get_only_the_fragment(client, company):
+    page = client.get("/")
+    fragment = client.get("/", headers={"HX-Request": "true"})
+    assert "<html" in page.text and "<html" not in fragment.text
+    assert 'id="invoice-table"' not in fragment.text and "<table" in fragment.text
+    assert fragment.headers["Vary"] == "HX-Request"
+
+
+def test_script_in_a_buyer_name_is_shown_escaped(client, company, db):
+    client.post("/kontrahenci/nowy", data={"kind": "consumer", "name": "<script>alert(1)</script> Jan"})
+    listing = client.get("/kontrahenci/")
+    assert "&lt;script&gt;alert(1)&lt;/script&gt; Jan" in listing.text
+    assert "<script>alert(1)" not in listing.text
+
+
+def test_buyer_search_fragment_finds_polish_names(client, company, db):
+    client.post("/kontrahenci/nowy", data={"kind": "company", "name": "Hurtownia ŁÓDŹ", "nip": "7740001454",
+                                           "address_l1": "ul. Piotrkowska 1"})
+    fragment = client.get("/kontrahenci/?q=łódź", headers={"HX-Request": "true"})
+    assert "Hurtownia ŁÓDŹ" in fragment.text and "NIP 774-000-14-54" in fragment.text
+
+
+def test_list_shows_polish_money_and_dates(client, company, db):
+    issued(db)
+    text = client.get("/").text
+    assert f"730,35{NBSP}zł" in text
+    assert "24.11.2026" in text and "FV/2026/11/1" in text
+
+
+def test_editor_autosave_returns_totals_and_words(client, company, db):
+    invoice_id = draft(db)
+    response = client.post(f"/faktury/{invoice_id}/zapisz", data=form(THREE_RATES), htmx=True)
+    assert response.status_code == 200
+    assert f"730,35{NBSP}zł" in response.text
+    assert "siedemset trzydzieści złotych 35/100" in response.text
+    assert 'hx-swap-oob="true"' in response.text  # line values update in place
+
+
+def test_editor_autosave_with_bad_quantity_explains_and_keeps_the_draft(client, company, db):
+    invoice_id = draft(db)
+    lines_before = invoices.get_lines(db, invoice_id)
+    bad = [{**THREE_RATES[0], "quantity": "-3"}, *THREE_RATES[1:]]
+    response = client.post(f"/faktury/{invoice_id}/zapisz", data=form(bad), htmx=True)
+    assert "Pozycja 1, ilość: liczba nie może być ujemna." in response.text
+    assert invoices.get_lines(db, invoice_id) == lines_before
+
+
+def test_issue_through_the_web_and_refuse_a_later_edit(client, company, db):
+    invoice_id = draft(db)
+    response = client.post(f"/faktury/{invoice_id}/wystaw", data=form(THREE_RATES, issue_date=date.today().isoformat()),
+                           htmx=True)
+    assert response.status_code == 204 and "wystawiono=1" in response.headers["HX-Redirect"]
+    page = client.get(f"/faktury/{invoice_id}")
+    assert "tylko do odczytu" in page.text and 'name="line_name"' not in page.text
+    refused = client.post(f"/faktury/{invoice_id}/zapisz", data=form(THREE_RATES), htmx=True)
+    assert refused.status_code == 409
+    assert "już wystawiona i nie można jej zmieniać" in refused.text
+    assert refused.headers["HX-Retarget"] == "#messages"
+
+
+def test_issue_of_an_incomplete_draft_shows_polish_reasons(client, company, db):
+    invoice_id = invoices.create_draft(db, date.today())
+    response = client.post(f"/faktury/{invoice_id}/wystaw", data=form([{"name": "", "unit_price": "5"}]), htmx=True)
+    assert response.status_code == 422
+    assert "Wybierz nabywcę." in response.text and "podaj nazwę towaru" in response.text
+    assert invoices.get_invoice(db, invoice_id)["status"] == "draft"
+
+
+def test_download_xml_returns_the_exact_stored_bytes(client, company, db):
+    invoice_id = issued(db)
+    response = client.get(f"/faktury/{invoice_id}/xml")
+    assert response.data == invoices.get_invoice(db, invoice_id)["xml"]
+    assert 'filename="FV_2026_11_1.xml"' in response.headers["Content-Disposition"]
+    assert response.mimetype == "application/xml"
+
+
+def test_download_xml_of_a_draft_is_refused(client, company, db):
+    response = client.get(f"/faktury/{draft(db)}/xml")
+    assert response.status_code == 400 and "najpierw wystaw" in response.text
+
+
+def test_import_page_reports_each_file(client, company, db):
+    good = invoices.get_invoice(db, issued(db))["xml"].replace(b"FV/2026/11/1", b"OBCA/1/2026")
+    files = [(io.BytesIO(good), "dobra.xml"), (io.BytesIO(b"nie xml"), "zla.txt"),
+             (io.BytesIO(b"<a>" + b"x" * 5_000_000 + b"</a>"), "duza.xml")]
+    # Built by hand so the test can close the spooled request body (Werkzeug's client leaves it open).
+    builder = EnvironBuilder(path="/import", method="POST", data={"pliki": files},
+                             headers={"X-CSRF-Token": client.token})
+    environ = builder.get_environ()
+    try:
+        response = client.raw.open(environ)
+    finally:
+        environ["wsgi.input"].close()
+        builder.close()
+    assert response.status_code == 422
+    assert "Wynik importu: 1 z 3" in response.text
+    assert "zaimportowano fakturę" in response.text and "OBCA/1/2026" in response.text
+    assert "za duży" in response.text
+    assert invoices.list_invoices(db, q="OBCA")[1] == 1
+
+
+def test_unknown_invoice_gives_a_polish_404(client, company):
+    response = client.get("/faktury/999")
+    assert response.status_code == 404 and "Nie ma takiej faktury" in response.text
+
+
+@pytest.mark.parametrize("url", ["/", "/kontrahenci/", "/kontrahenci/nowy", "/firma", "/import"])
+def test_every_screen_renders(client, company, url):
+    response = client.get(url)
+    assert response.status_code == 200 and 'lang="pl"' in response.text
