@@ -84,8 +84,10 @@ class Contract:
             document = json.loads(OPENAPI_PATH.read_text(encoding="utf-8"))
             document["servers"] = [{"url": "http://127.0.0.1:{port}/v2", "variables": {"port": {"default": "80"}}}]
             # The spec types UPO bodies as a string; openapi-core would parse the XML into an element.
-            as_text = {"application/xml": lambda data, **_: data.decode("utf-8") if isinstance(data, bytes) else data}
-            cls._spec = OpenAPI.from_dict(document, config=Config(extra_media_type_deserializers=as_text))
+            # openapi-core 0.23 has no deserializer for application/problem+json; it is plain JSON.
+            extra = {"application/xml": lambda data, **_: data.decode("utf-8") if isinstance(data, bytes) else data,
+                     "application/problem+json": lambda data, **_: json.loads(data)}
+            cls._spec = OpenAPI.from_dict(document, config=Config(extra_media_type_deserializers=extra))
         return cls._spec
 
     def __init__(self) -> None:
@@ -109,7 +111,8 @@ class Contract:
                     spec.validate_request(openapi_request)
                 spec.validate_response(openapi_request, RequestsOpenAPIResponse(response))
             except Exception as exc:  # openapi-core raises many unrelated classes; report them all
-                found.append(f"{prepared.method} {prepared.path_url} -> {response.status_code}: {exc!r}"[:2000])
+                cause = exc.__cause__ or exc.__context__
+                found.append(f"{prepared.method} {prepared.path_url} -> {response.status_code}: {exc!r} {cause}"[:2000])
         return found
 
     def validated_count(self) -> int:

@@ -11,7 +11,7 @@ import json
 import socket
 from collections import Counter
 
-from flask import Flask, Response, jsonify, request
+from flask import Flask, Response, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from . import sim_auth, sim_batch, sim_pages, sim_sessions, sim_upo
@@ -49,6 +49,7 @@ def build_app(options: SimulatorOptions | None = None) -> Flask:
     app.json.sort_keys = False
     app.extensions["ksef_simulator"] = sim
     app.before_request(lambda: _before(sim))
+    app.after_request(_after)
     app.register_error_handler(SimError, lambda exc: error_response(sim.ctx, exc))
     app.register_error_handler(HTTPException, lambda exc: _http_error(sim.ctx, exc))
     _register_api(app, sim)
@@ -100,10 +101,19 @@ def _apply_faults(sim: Simulator, path: str):
     if kind in ("500", "503"):
         return Response(json.dumps({"title": TITLES.get(int(kind), "Error"), "status": int(kind)}), int(kind),
                         content_type="application/json")
+    if kind == "drop" and plan.after_processing:
+        g.drop_after = True  # the request is processed, only the answer is lost (lessons.md #21, #30)
+        return None
     if kind == "timeout":
         sim.faults.wait(plan.timeout_seconds)
     _drop_connection()
     return Response(status=500)  # not seen: the connection is gone
+
+
+def _after(response: Response) -> Response:
+    if g.get("drop_after"):
+        _drop_connection()
+    return response
 
 
 def _drop_connection() -> None:

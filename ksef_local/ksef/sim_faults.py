@@ -21,11 +21,13 @@ class FaultPlan:
     latency_ms: int = 0
     timeout_seconds: float = 30.0
     path_prefix: str | None = None
+    after_processing: bool = False
     rng: random.Random = field(default_factory=lambda: random.Random(0), repr=False)
 
     def as_json(self) -> dict:
         return {"fault": self.kind, "count": self.remaining, "share": self.share, "latencyMs": self.latency_ms,
-                "timeoutSeconds": self.timeout_seconds, "pathPrefix": self.path_prefix}
+                "timeoutSeconds": self.timeout_seconds, "pathPrefix": self.path_prefix,
+                "afterProcessing": self.after_processing}
 
     def next_fault(self, path: str) -> str | None:
         """Return the fault for this request (and use up one of count), or None."""
@@ -62,7 +64,8 @@ class Faults:
             raise invalid("Pole 'share' musi być liczbą od 0 do 1.")
         self.plan = FaultPlan(str(kind) if kind is not None else None, count, share,
                               int(body.get("latencyMs", 0)), float(body.get("timeoutSeconds", 30.0)),
-                              body.get("pathPrefix"), random.Random(body.get("seed", 0)))
+                              body.get("pathPrefix"), bool(body.get("afterProcessing", False)),
+                              random.Random(body.get("seed", 0)))
         if "latarnia" in body:
             set_latarnia(ctx, body["latarnia"])
         return self.plan.as_json()

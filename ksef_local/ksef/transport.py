@@ -82,7 +82,8 @@ def error_from_response(response: requests.Response, now: datetime) -> errors.Ks
     body = _json_or_none(response)
     detail = body.get("detail", "") if isinstance(body, dict) else ""
     if status == 429:
-        details = tuple((body.get("status") or {}).get("details") or ()) if isinstance(body, dict) else ()
+        legacy = body.get("status") if isinstance(body, dict) else None  # TooManyRequestsResponse
+        details = tuple(legacy.get("details") or ()) if isinstance(legacy, dict) else ()
         return errors.KsefRateLimited(detail or "Too Many Requests", http_status=429, details=details,
                                       retry_after=parse_retry_after(response.headers.get("Retry-After"), now))
     if status >= 500:
@@ -113,11 +114,14 @@ class Transport:
 
     def request(self, method: str, path_or_url: str, *, json_body: Any = None, data: bytes | None = None,
                 bearer: str | None = None, headers: dict[str, str] | None = None,
-                ok: tuple[int, ...] = (200,)) -> requests.Response:
-        """Send one request; return the response if its status is in ok, else raise a KsefError."""
+                ok: tuple[int, ...] = (200,), plain: bool = False) -> requests.Response:
+        """Send one request; return the response if its status is in ok, else raise a KsefError.
+
+        plain sends only the given headers (pre-signed upload links want exactly those).
+        """
         url = path_or_url if "://" in path_or_url else f"{self.base_url}{path_or_url}"
-        all_headers = {"Accept": "application/json"} if data is None else {}
-        if self.problem_details:
+        all_headers = {"Accept": "application/json"} if data is None and not plain else {}
+        if self.problem_details and not plain:
             all_headers["X-Error-Format"] = "problem-details"
         if bearer:
             all_headers["Authorization"] = f"Bearer {bearer}"
