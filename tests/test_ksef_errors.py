@@ -1,0 +1,175 @@
+"""The error tree and the one message table, code by code, with `responses` (one response shape each)."""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+import pytest
+import requests
+import responses
+
+from ksef_local.ksef import errors
+from ksef_local.ksef.transport import Transport, parse_retry_after, scrub
+
+BASE = "https://api-test.ksef.mf.gov.pl/v2"
+NOW = datetime(2026, 3, 2, 9, 0, tzinfo=timezone.utc)
+TITLES = {
+    errors.KsefUnauthorized: "Brak autoryzacji",
+    errors.KsefNoSession: "Brak sesji",
+    errors.KsefUnauthenticated: "Brak uwierzytelnienia",
+    errors.KsefRateLimited: "Limit żądań osiągnięty",
+    errors.KsefUnavailable: "Serwis KSeF nie odpowiada",
+    errors.KsefTokenRevoked: "Token unieważniony",
+    errors.KsefRequestInvalid: "Dokument nie jest zgodny ze schemą (json)",
+}
+
+
+def legacy(code: int, description: str, *details: str) -> dict:
+    return {"exception": {"exceptionDetailList": [{"exceptionCode": code, "exceptionDescription": description,
+                                                   "details": list(details)}],
+                          "serviceCode": "x", "timestamp": "2026-03-02T09:00:00"}}
+
+
+def problem(code: int, description: str, *details: str) -> dict:
+    return {"title": "Bad Request", "status": 400, "instance": "/v2/x", "detail": "Żądanie jest nieprawidłowe.",
+            "errors": [{"code": code, "description": description, "details": list(details)}],
+            "timestamp": "2026-03-02T09:00:00Z", "traceId": "t"}
+
+
+def call(status: int, *, json=None, body=None, headers=None, content_type=None) -> errors.KsefError:
+    with responses.RequestsMock() as mock, requests.Session() as session:
+        kwargs = {"json": json} if json is not None else {"body": body or ""}
+        if content_type:
+            kwargs["content_type"] = content_type
+        mock.add(responses.GET, f"{BASE}/x", status=status, headers=headers or {}, **kwargs)
+        with pytest.raises(errors.KsefError) as caught:
+            Transport(BASE, session, clock=lambda: NOW).request("GET", "/x")
+    return caught.value
+
+
+CASES = [
+    # (id, status, json, headers, expected class)
+    ("400-21405-legacy", 400, legacy(21405, "Błąd walidacji danych wejściowych.", "x"), None, errors.KsefRequestInvalid),
+    ("400-21405-problem", 400, problem(21405, "Błąd walidacji danych wejściowych."), None, errors.KsefRequestInvalid),
+    ("400-21402", 400, legacy(21402, "Nieprawidłowy rozmiar pliku."), None, errors.KsefRequestInvalid),
+    ("400-21173", 400, legacy(21173, "Brak sesji o wskazanym numerze referencyjnym."), None, errors.KsefNoSession),
+    ("400-21180", 400, problem(21180, "Status sesji nie pozwala na wykonanie operacji."), None, errors.KsefNoSession),
+    ("400-21304", 400, legacy(21304, "Brak uwierzytelnienia."), None, errors.KsefUnauthenticated),
+    ("400-21111", 400, legacy(21111, "Nieprawidłowe wyzwanie autoryzacyjne."), None, errors.KsefUnauthenticated),
+    ("400-21301", 400, legacy(21301, "Brak autoryzacji.", "Tokeny dla operacji uwierzytelniania X zostały już pobrane."),
+     None, errors.KsefUnauthorized),
+    ("400-21301-revoked", 400, problem(21301, "Brak autoryzacji.", "Token KSeF został unieważniony."), None,
+     errors.KsefTokenRevoked),
+    ("400-21155", 400, legacy(21155, "Przekroczono dozwoloną liczbę faktur w sesji."), None, errors.KsefRateLimited),
+    ("401", 401, {"title": "Unauthorized", "status": 401, "detail": "Wymagane jest uwierzytelnienie."}, None,
+     errors.KsefUnauthenticated),
+    ("403", 403, {"title": "Forbidden", "status": 403, "detail": "x", "reasonCode": "missing-permissions"}, None,
+     errors.KsefUnauthorized),
+    ("429", 429, {"status": {"code": 429, "description": "Too Many Requests", "details": ["Przekroczono limit."]}},
+     {"Retry-After": "30"}, errors.KsefRateLimited),
+    ("500", 500, {"title": "x"}, None, errors.KsefUnavailable),
+    ("503", 503, {}, None, errors.KsefUnavailable),
+]
+
+
+@pytest.mark.parametrize("status,json,headers,expected", [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+def test_http_answer_maps_to_error_class_and_title(status, json, headers, expected):
+    error = call(status, json=json, headers=headers)
+    assert type(error) is expected
+    assert errors.user_message(error).title == TITLES[expected]
+
+
+def test_502_gateway_html_page_is_unavailable():
+    error = call(502, body="<html><body><h1>502 Bad Gateway</h1></body></html>", content_type="text/html")
+    assert isinstance(error, errors.KsefUnavailable) and error.http_status == 502
+
+
+def test_connection_error_and_timeout_are_unavailable():
+    for failure in (requests.ConnectionError("refused"), requests.Timeout("slow")):
+        with responses.RequestsMock() as mock, requests.Session() as session:
+            mock.add(responses.GET, f"{BASE}/x", body=failure)
+            with pytest.raises(errors.KsefUnavailable):
+                Transport(BASE, session).request("GET", "/x")
+
+
+def test_403_keeps_reason_code_and_21405_keeps_details():
+    forbidden = call(403, json={"title": "Forbidden", "status": 403, "detail": "x", "reasonCode": "ip-not-allowed"})
+    assert forbidden.reason_code == "ip-not-allowed"
+    invalid = call(400, json=problem(21405, "Błąd walidacji danych wejściowych.", "Wskazany kod formularza nie jest wspierany."))
+    assert invalid.code == 21405 and invalid.details == ("Wskazany kod formularza nie jest wspierany.",)
+
+
+def test_retry_after_in_seconds_and_as_http_date():
+    assert parse_retry_after("120", NOW) == 120
+    assert parse_retry_after("Mon, 02 Mar 2026 09:05:00 GMT", NOW) == 300
+    assert parse_retry_after("nonsense", NOW) is None
+    dated = call(429, json={"title": "Too Many Requests", "status": 429, "detail": "x"},
+                 headers={"Retry-After": "Mon, 02 Mar 2026 10:00:00 GMT"})
+    assert dated.retry_after == 3600
+    assert "Spróbuj ponownie za 1 godz." in errors.user_message(dated).advice
+
+
+@pytest.mark.parametrize("code,details,expected", [
+    (415, ("Brak przypisanych uprawnień",), errors.KsefUnauthorized),
+    (425, ("Uwierzytelnienie i powiązane refresh tokeny zostały unieważnione przez użytkownika",), errors.KsefTokenRevoked),
+    (450, ("Token unieważniony",), errors.KsefTokenRevoked),
+    (450, ("Token nieaktywny",), errors.KsefTokenRevoked),
+    (450, ("Nieprawidłowy token",), errors.KsefUnauthenticated),
+    (450, ("Nieprawidłowe wyzwanie autoryzacyjne",), errors.KsefUnauthenticated),
+    (460, ("Certyfikat odwołany",), errors.KsefUnauthenticated),
+    (470, ("Próba wykorzystania metod autoryzacyjnych osoby zmarłej",), errors.KsefUnauthenticated),
+    (480, ("Podejrzenie incydentu bezpieczeństwa.",), errors.KsefUnauthorized),
+    (500, (), errors.KsefUnavailable),
+    (550, ("Przetwarzanie zostało przerwane z przyczyn wewnętrznych systemu. Spróbuj ponownie",), errors.KsefUnavailable),
+])
+def test_auth_status_maps_to_typed_error(code, details, expected):
+    error = errors.error_for_auth_status(code, "opis", details)
+    assert type(error) is expected and error.code == code
+    assert errors.user_message(error).title == TITLES[expected]
+
+
+@pytest.mark.parametrize("code", [410, 415, 430, 435, 450, 500, 550])
+def test_invoice_rejection_message_carries_ksef_description_and_details(code):
+    error = errors.error_for_invoice_status(code, "Opis KSeF", ("Szczegół 1",), None, "FV/1/2026")
+    message = errors.user_message(error)
+    assert message.title == "Faktura odrzucona przez KSeF"
+    assert "FV/1/2026" in message.advice and "Opis KSeF" in message.advice and "Szczegół 1" in message.advice
+    assert f"kod {code}" in message.advice
+
+
+def test_duplicate_440_message_names_the_original_ksef_number():
+    error = errors.error_for_invoice_status(440, "Duplikat faktury", (), {
+        "originalKsefNumber": "5265877635-20250626-010080DD2B5E-26",
+        "originalSessionReferenceNumber": "20250626-SO-2F14610000-242991F8C9-B4"}, "FV/2/2026")
+    assert isinstance(error, errors.KsefDuplicateInvoice)
+    assert error.original_ksef_number == "5265877635-20250626-010080DD2B5E-26"
+    assert "5265877635-20250626-010080DD2B5E-26" in errors.user_message(error).advice
+
+
+def test_every_error_class_has_exactly_one_row_and_connection_reminder_where_it_fits():
+    classes = {errors.KsefUnavailable, errors.KsefRateLimited, errors.KsefUnauthenticated, errors.KsefUnauthorized,
+               errors.KsefTokenRevoked, errors.KsefNoSession, errors.KsefRequestInvalid, errors.KsefInvoiceRejected,
+               errors.KsefDuplicateInvoice}
+    for cls in classes:
+        assert errors.message_class(cls()) in errors.MESSAGES
+    for cls in (errors.KsefUnavailable, errors.KsefNoSession, errors.KsefUnauthenticated):
+        assert errors.CHECK_CONNECTION in errors.MESSAGES[cls].advice
+
+
+def test_unavailable_message_shows_latarnia_status():
+    message = errors.user_message(errors.KsefUnavailable(), "MAINTENANCE")
+    assert "przerwa konserwacyjna" in message.advice
+    assert "Latarnia" not in errors.user_message(errors.KsefUnavailable()).advice
+
+
+def test_scrub_hides_tokens_keys_and_encrypted_content():
+    body = {"challenge": "c", "encryptedToken": "secret", "authenticationToken": {"token": "jwt"},
+            "encryption": {"encryptedSymmetricKey": "k", "initializationVector": "iv", "publicKeyId": "id"},
+            "encryptedInvoiceContent": "blob", "invoiceHash": "h"}
+    cleaned = scrub(body)
+    assert "secret" not in repr(cleaned) and "jwt" not in repr(cleaned) and "blob" not in repr(cleaned)
+    assert cleaned["challenge"] == "c" and cleaned["invoiceHash"] == "h"
+    assert cleaned["encryption"]["publicKeyId"] == "id" and cleaned["encryption"]["encryptedSymmetricKey"] == "***"
+
+
+def test_format_wait_in_polish():
+    assert [errors.format_wait(s) for s in (0.2, 45, 61, 3600, 3725)] == ["1 s", "45 s", "2 min", "1 godz.", "1 godz. 3 min"]
