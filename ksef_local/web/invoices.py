@@ -80,7 +80,7 @@ def _editor_context(invoice_id: int, errors: dict[str, str] | None = None, oob: 
     company = parties.get_company(db())
     context = {
         "inv": row, "lines": lines, "doc": doc, "totals": totals, "errors": errors or {}, "oob": oob,
-        "line_values": {r["id"]: money.line_amounts(ln.as_input()).value for r, ln in zip(lines, doc.lines)},
+        "line_values": _line_values(lines, doc),
         "buyer": invoices.buyer_of(row), "words": money.amount_in_words(abs(totals.gross), row["currency"]),
         "payment_forms": PAYMENT_FORMS, "exemption_kinds": EXEMPTION_KINDS,
         "correction_types": CORRECTION_TYPES, "kinds": INVOICE_KINDS, "buyer_kinds": BUYER_KINDS,
@@ -92,6 +92,11 @@ def _editor_context(invoice_id: int, errors: dict[str, str] | None = None, oob: 
     if row["kind"] == "KOR":
         context["totals_before"], context["totals_after"] = doc.totals_before(), doc.totals_after()
     return context
+
+
+def _line_values(rows: list[dict[str, Any]], doc) -> dict[int, Any]:
+    """Each line's value (net or gross by the price mode), keyed by line id, computed on the server."""
+    return {r["id"]: money.line_amounts(ln.as_input()).value for r, ln in zip(rows, doc.lines)}
 
 
 @bp.route("/faktury/<int:invoice_id>")
@@ -107,8 +112,9 @@ def _view_context(row: dict[str, Any]) -> dict[str, Any]:
                                "payment_forms": PAYMENT_FORMS, "correction_types": CORRECTION_TYPES,
                                "xml_text": row["xml"].decode("utf-8", errors="replace")}
     if row["source"] == "editor":
-        doc = invoices.document(row, invoices.get_lines(db(), row["id"]), invoices.seller_of(row))
-        context.update(doc=doc, totals=doc.totals(), lines=invoices.get_lines(db(), row["id"]))
+        lines = invoices.get_lines(db(), row["id"])
+        doc = invoices.document(row, lines, invoices.seller_of(row))
+        context.update(doc=doc, totals=doc.totals(), lines=lines, line_values=_line_values(lines, doc))
         if row["kind"] == "KOR":
             context["totals_before"], context["totals_after"] = doc.totals_before(), doc.totals_after()
     context["words"] = money.amount_in_words(money.from_grosze(row["gross_total"]), row["currency"])
