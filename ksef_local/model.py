@@ -68,21 +68,13 @@ class Party:
 
 
 @dataclass(frozen=True)
-class Line:
+class Line(money.LineInput):
     """One invoice line as entered; ``before`` marks the pre-correction state of a KOR line."""
 
-    name: str
-    unit: str
-    quantity: Decimal
-    unit_price: Decimal
-    rate: str
-    discount_percent: Decimal | None = None
     before: bool = False
 
     def as_input(self) -> money.LineInput:
-        return money.LineInput(
-            self.name, self.unit, self.quantity, self.unit_price, self.rate, self.discount_percent
-        )
+        return self
 
 
 @dataclass(frozen=True)
@@ -141,13 +133,13 @@ class Invoice:
     def totals_after(self) -> money.Totals:
         """Totals of the lines as they stand (after the correction, for a KOR)."""
         return money.compute_totals(
-            [ln.as_input() for ln in self.lines if not ln.before], self.price_mode, self._rate_for_pln()
+            [ln for ln in self.lines if not ln.before], self.price_mode, self._rate_for_pln()
         )
 
     def totals_before(self) -> money.Totals:
         """Totals of the pre-correction lines (empty for a VAT invoice)."""
         return money.compute_totals(
-            [ln.as_input() for ln in self.lines if ln.before], self.price_mode, self._rate_for_pln()
+            [ln for ln in self.lines if ln.before], self.price_mode, self._rate_for_pln()
         )
 
     def totals(self) -> money.Totals:

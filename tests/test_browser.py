@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import re
 from datetime import date
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -130,7 +131,7 @@ def test_invoice_three_rates_totals_issue_readonly_and_xml(page: Page, live_serv
     assert fa3.validate(data) == []
     with app.app_context():
         assert data == invoices.get_invoice(app.extensions["ksef_local"].db(), invoice_id)["xml"]
-    assert fa3.parse_summary(data).gross == fa3.Decimal("730.35")
+    assert fa3.parse_summary(data).gross == Decimal("730.35")
 
     page.goto(live_server + "/")
     expect(page.locator("table.invoices tbody tr").first).to_contain_text(number)
@@ -193,3 +194,27 @@ def test_list_search_filters_without_reload(page: Page, live_server: str):
     page.get_by_role("searchbox", name="Szukaj faktury").fill("nic-takiego")
     expect(page.locator("table.invoices")).to_contain_text("Brak faktur spełniających warunki wyszukiwania.")
     assert "q=nic-takiego" in page.url
+
+
+def test_correction_from_an_issued_invoice(page: Page, live_server: str):
+    fill_company(page, live_server)
+    add_buyer(page, live_server, "Hurtownia Łódź Sp. z o.o.")
+    new_invoice_with_three_rates(page, live_server)
+    expect(page.locator("#grand-total")).to_have_text(f"791,85{NBSP}zł")
+    page.on("dialog", lambda d: d.accept())
+    page.get_by_role("button", name="Wystaw fakturę").click()
+    original = page.locator("#invoice-number").inner_text()
+
+    page.get_by_role("button", name="Wystaw korektę").click()
+    expect(page.get_by_role("heading", name=re.compile("Faktura korygująca"))).to_be_visible()
+    expect(page.locator("#f-corr_number")).to_have_value(original)
+    expect(page.locator("#editor tr.line")).to_have_count(6)  # three lines before and three after
+    page.locator("#f-corr_ksef_number").fill("5265877635-20250826-0100001AF629-AF")
+    page.locator("#f-corr_reason").fill("Obniżka ceny usługi")
+    page.locator("#editor tr.line").nth(5).locator("[name=line_unit_price]").fill("150")
+    # The correction is the difference: 2,5 × 50 = 125,00 net less, VAT 28,75 less.
+    expect(page.locator("#grand-total")).to_have_text(f"153,75{NBSP}zł")
+    expect(page.locator("#summary")).to_contain_text("Do zwrotu")
+    page.get_by_role("button", name="Wystaw fakturę").click()
+    expect(page.locator("#invoice-number")).to_have_text(f"KOR/{date.today():%Y/%m}/1")
+    expect(page.locator("#grand-total")).to_have_text(f"-153,75{NBSP}zł")

@@ -1,0 +1,83 @@
+"""The ksef-local command: run --headless, the data folder, import."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+
+import pytest
+
+from ksef_local import cli, config, create_app, invoices, parties
+
+from .conftest import COMPANY_FORM
+from .factories import issued
+
+PYTHON = sys.executable
+
+
+def start_headless(*args: str, env: dict | None = None) -> tuple[subprocess.Popen, str, str]:
+    process = subprocess.Popen([PYTHON, "-m", "ksef_local", *args, "run", "--headless"], stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True, env={**os.environ, **(env or {})})
+    url_line = process.stdout.readline()
+    home_line = process.stdout.readline()
+    return process, url_line, home_line
+
+
+def test_run_headless_serves_on_loopback_and_prints_the_url(tmp_path):
+    process, url_line, home_line = start_headless("--data-dir", str(tmp_path / "dane"))
+    try:
+        assert url_line.startswith("ksef-local działa pod adresem http://127.0.0.1:")
+        url = url_line.split()[-1]
+        assert str(tmp_path / "dane") in home_line
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                with urllib.request.urlopen(url) as response:  # follows the first-run redirect
+                    assert response.status == 200
+                    assert "Witaj w ksef-local" in response.read().decode()
+                break
+            except urllib.error.URLError:
+                assert time.monotonic() < deadline, "the server did not answer"
+                time.sleep(0.1)
+        assert (tmp_path / "dane" / "ksef-local.sqlite3").exists()
+    finally:
+        process.terminate()
+        process.communicate(timeout=10)
+
+
+def test_data_dir_comes_from_the_environment(tmp_path, monkeypatch):
+    monkeypatch.setenv(config.ENV_HOME, str(tmp_path / "z-env"))
+    assert config.data_dir() == (tmp_path / "z-env").resolve()
+    assert config.data_dir(tmp_path / "z-opcji") == (tmp_path / "z-opcji").resolve()
+    monkeypatch.delenv(config.ENV_HOME)
+    assert config.data_dir().name == "ksef-local"
+
+
+def test_version(capsys):
+    with pytest.raises(SystemExit) as done:
+        cli.main(["--version"])
+    assert done.value.code == 0
+    assert "ksef-local 0.1.0" in capsys.readouterr().out
+
+
+def test_import_command_imports_good_files_and_explains_bad_ones(tmp_path, capsys):
+    home = tmp_path / "dane"
+    app = create_app(home)
+    db = app.extensions["ksef_local"].db()
+    parties.save_company(db, parties.validate_company(COMPANY_FORM))
+    xml = invoices.get_invoice(db, issued(db))["xml"].replace(b"FV/2026/11/1", b"ZEWN/1/2026")
+    good, bad = tmp_path / "dobra.xml", tmp_path / "zla.xml"
+    good.write_bytes(xml)
+    bad.write_bytes(b"<Faktura>")
+
+    assert cli.main(["--data-dir", str(home), "import", str(good), str(bad)]) == 1
+    out = capsys.readouterr()
+    assert "zaimportowano fakturę ZEWN/1/2026" in out.out
+    assert "zla.xml" in out.err and "XML" in out.err
+    assert invoices.list_invoices(db, q="ZEWN")[1] == 1
+
+    assert cli.main(["--data-dir", str(home), "import", str(good)]) == 1
+    assert "już jest w programie" in capsys.readouterr().err
