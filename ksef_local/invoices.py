@@ -116,6 +116,8 @@ def create_draft(db: sqlite_utils.Database, today: date, kind: str = "VAT",
         "bank_account": company["bank_account"], "created_at": _now().isoformat(), "updated_at": _now().isoformat(),
     }
     lines = [{"position": 1, "before": 0}]
+    if kind == "KOR":
+        row["due_date"] = None  # a correction usually refunds; the user adds a term when one is due
     if corrected_id is not None:
         row, lines = _correction_defaults(db, row, corrected_id)
     with dbmod.write(db):
@@ -132,7 +134,7 @@ def _correction_defaults(db: sqlite_utils.Database, row: dict[str, Any], correct
     if original["source"] == "import":
         raise UserError("Tej faktury nie wystawiono w programie: wpisz dane faktury korygowanej ręcznie.")
     row.update(
-        kind="KOR", corrected_id=corrected_id, corr_number=original["number"],
+        kind="KOR", corrected_id=corrected_id, due_date=None, corr_number=original["number"],
         corr_issue_date=original["issue_date"], corr_ksef_number=original["ksef_number"],
         buyer_id=original["buyer_id"], buyer_json=original["buyer_json"], buyer_name=original["buyer_name"],
         buyer_nip=original["buyer_nip"], price_mode=original["price_mode"], currency=original["currency"],
@@ -280,6 +282,10 @@ def issue(db: sqlite_utils.Database, invoice_id: int, today: date, now: datetime
         number = next_number(db, company, row["kind"], date.fromisoformat(row["issue_date"]), reserve=True)
         seller = parties.company_party(company)
         invoice = document({**row, "number": number}, lines, seller, now or _now())
+        if invoice.kind == "KOR" and invoice.totals().gross == 0 and invoice.payment.due_date:
+            # KSeF rejects a zeroing correction that carries a payment term (lessons.md, profak #84).
+            raise ValidationFailed({"due_date": "Korekta, która nie zmienia kwoty do zapłaty, nie może mieć "
+                                                "terminu płatności: usuń termin płatności."})
         xml = fa3.build_xml(invoice)
         problems = fa3.check_document(xml)
         if problems:

@@ -273,3 +273,21 @@ def test_list_filters_search_sort_and_pages(db, company):
     page2, total = invoices.list_invoices(db, page=2, per_page=3)
     assert total == 4 and [r["id"] for r in page2] == [ids[0]]
     assert "xml" not in rows[0]
+
+
+def test_zeroing_correction_may_not_carry_a_payment_term(db, company):
+    original = issued(db)
+    db.execute("UPDATE invoices SET ksef_number = ? WHERE id = ?",
+               [make_ksef_number("5261040828", TODAY, "0100001AF629"), original])
+    kor = invoices.create_draft(db, TODAY, "KOR", corrected_id=original)
+    row = invoices.get_invoice(db, kor)
+    assert row["due_date"] is None
+    lines = [{**dict(ln), "discount_percent": ln["discount_percent"] or ""} for ln in invoices.get_lines(db, kor)]
+    header = {"corr_number": row["corr_number"], "corr_issue_date": row["corr_issue_date"],
+              "corr_ksef_number": row["corr_ksef_number"], "corr_reason": "Zmiana nazwy towaru"}
+    invoices.save_draft(db, kor, form(lines, due_date="2026-12-24", **header))
+    with pytest.raises(ValidationFailed) as caught:
+        invoices.issue(db, kor, TODAY)
+    assert "terminu płatności" in caught.value.errors["due_date"]
+    invoices.save_draft(db, kor, form(lines, due_date="", **header))
+    assert invoices.issue(db, kor, TODAY) == "KOR/2026/11/1"
