@@ -98,3 +98,21 @@ def test_environments_hosts():
     assert (sim.api_base, sim.latarnia_base) == ("http://127.0.0.1:8765/v2", "http://127.0.0.1:8765/latarnia")
     with pytest.raises(ValueError):
         resolve("staging")
+
+
+def test_pick_certificate_by_usage_validity_and_latest_valid_from():
+    from datetime import datetime, timedelta, timezone
+
+    from ksef_local.ksef.models import PublicKeyCertificate, pick_certificate
+
+    now = datetime(2026, 3, 2, tzinfo=timezone.utc)
+
+    def cert(name, usage, start_days, end_days):
+        return PublicKeyCertificate(b"", name, name, now + timedelta(days=start_days), now + timedelta(days=end_days),
+                                    (usage,))
+
+    certs = [cert("old", "SymmetricKeyEncryption", -300, 30), cert("new", "SymmetricKeyEncryption", -1, 300),
+             cert("future", "SymmetricKeyEncryption", 1, 600), cert("token", "KsefTokenEncryption", -5, 5)]
+    assert pick_certificate(certs, "SymmetricKeyEncryption", now).certificate_id == "new"
+    assert pick_certificate(certs, "KsefTokenEncryption", now).certificate_id == "token"
+    assert pick_certificate(certs, "KsefTokenEncryption", now + timedelta(days=6)) is None

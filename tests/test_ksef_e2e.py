@@ -285,3 +285,17 @@ def test_state_file_survives_a_restart(tmp_path):
     assert first.code == 200 and again.code == 440
     assert again.rejection().original_ksef_number == first.ksef_number
     assert report["nips"][SELLER_NIP]["accepted"][0]["ksefNumber"] == first.ksef_number
+
+
+def test_debug_log_of_a_whole_flow_holds_no_secret(simulator, caplog):
+    token = simulator.create_token()
+    caplog.set_level("DEBUG", logger="ksef_local.ksef")
+    with contract_session() as (http, _):
+        client = simulator.client(token, http)
+        session = client.open_online_session()
+        client.send_invoice(session, invoice_xml("LOG/1/2026"))
+    text = caplog.text
+    assert "/v2/sessions/online" in text and "***" in text
+    for secret in (token, client.auth.tokens.access.token, client.auth.tokens.refresh.token):
+        assert secret not in text
+    assert token.split("|")[2] not in text
