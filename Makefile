@@ -27,6 +27,8 @@ test: $(TEST_STAMP)
 
 bench: $(TEST_STAMP)
 	$(BIN)/python benchmarks/list_pages.py
+	$(BIN)/python benchmarks/ksef_client_cost.py
+	$(BIN)/python benchmarks/ksef_simulator_throughput.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis

@@ -59,7 +59,7 @@ def seller_of(row: Mapping[str, Any]) -> Party:
 
 def document(row: Mapping[str, Any], lines: list[Mapping[str, Any]], seller: Party,
              created_at: datetime | None = None) -> Invoice:
-    """Turn stored rows into the Invoice document that fa3.py writes."""
+    """Turn stored rows into the Invoice document that the fa3 package writes."""
     return Invoice(
         kind=row["kind"], number=row["number"] or "", issue_date=date.fromisoformat(row["issue_date"]),
         seller=seller, buyer=buyer_of(row) or Party(name="", kind="consumer"),

@@ -1,4 +1,4 @@
-"""The invoice as a document: plain dataclasses shared by the database layer, the editor and fa3.py.
+"""The invoice as a document: plain dataclasses shared by the database layer, the editor and the fa3 package.
 
 Nothing here touches the database or XML. Amounts are Decimal; dates are ``datetime.date``.
 """
@@ -18,7 +18,7 @@ BUYER_KINDS = {
     "foreign": "Firma spoza UE",
 }
 
-# Invoice kinds handled now; ZAL/ROZ/KOR_ZAL/KOR_ROZ later slot in here and in fa3.py.
+# Invoice kinds handled now; ZAL/ROZ/KOR_ZAL/KOR_ROZ later slot in here and in the fa3 package.
 INVOICE_KINDS = {
     "VAT": "Faktura VAT",
     "KOR": "Faktura korygująca",
@@ -73,9 +73,6 @@ class Line(money.LineInput):
 
     before: bool = False
 
-    def as_input(self) -> money.LineInput:
-        return self
-
 
 @dataclass(frozen=True)
 class Payment:
@@ -101,7 +98,7 @@ class Correction:
 
 @dataclass(frozen=True)
 class Invoice:
-    """An invoice document: everything fa3.py needs to write FA(3) XML."""
+    """An invoice document: everything the fa3 package needs to write FA(3) XML."""
 
     kind: str
     number: str

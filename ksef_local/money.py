@@ -28,7 +28,7 @@ class Rate:
 
     code: str
     percent: Decimal | None  # None for rates without VAT amount (0 %, zw, oo, np)
-    bucket: str  # the suffix of P_13_x / P_14_x in fa3.py
+    bucket: str  # the suffix of P_13_x / P_14_x in the fa3 package
     label: str
 
 

@@ -302,7 +302,7 @@ def _lines(invoice: Invoice) -> list[_Node | None]:
 
 def _line(number: int, line: Line, price_mode: str, exchange_rate: Decimal | None) -> _Node | None:
     """Return one FaWiersz; children in XSD order (fa3-element-tree.txt)."""
-    amounts = money.line_amounts(line.as_input())
+    amounts = money.line_amounts(line)
     gross = price_mode == "gross"
     return _group(
         "FaWiersz",
