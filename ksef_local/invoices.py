@@ -225,6 +225,9 @@ def delete_draft(db: sqlite_utils.Database, invoice_id: int) -> None:
         row = get_invoice(db, invoice_id)
         if row["status"] != "draft":
             raise UserError("Wystawionej faktury nie można usunąć. Możesz wystawić fakturę korygującą.", 409)
+        if row["number"]:
+            raise UserError(f"Faktura {row['number']} była już wysłana do KSeF i odrzucona: popraw ją i wystaw "
+                            "ponownie. Nie można jej usunąć, bo jej historia w KSeF musi zostać.", 409)
         db.execute("DELETE FROM invoices WHERE id = ?", [invoice_id])
 
 
@@ -279,7 +282,9 @@ def issue(db: sqlite_utils.Database, invoice_id: int, today: date, now: datetime
         errors = completeness_errors(row, lines, today)
         if errors:
             raise ValidationFailed(errors, "Nie można jeszcze wystawić faktury: " + " ".join(errors.values()))
-        number = next_number(db, company, row["kind"], date.fromisoformat(row["issue_date"]), reserve=True)
+        # A draft reopened after a KSeF rejection keeps its number: KSeF never accepted it.
+        number = row["number"] or next_number(db, company, row["kind"], date.fromisoformat(row["issue_date"]),
+                                              reserve=True)
         seller = parties.company_party(company)
         invoice = document({**row, "number": number}, lines, seller, now or _now())
         if invoice.kind == "KOR" and invoice.totals().gross == 0 and invoice.payment.due_date:
@@ -302,9 +307,27 @@ def issue(db: sqlite_utils.Database, invoice_id: int, today: date, now: datetime
              "vat": money.to_grosze(totals.vat), "gross": money.to_grosze(totals.gross),
              "now": _now().isoformat(), "id": invoice_id},
         )
-        db.execute("INSERT INTO used_numbers (number, kind, invoice_id, used_at) VALUES (?, ?, ?, ?)",
+        db.execute("INSERT OR IGNORE INTO used_numbers (number, kind, invoice_id, used_at) VALUES (?, ?, ?, ?)",
                    [number, row["kind"], invoice_id, _now().isoformat()])
     return number
+
+
+def reopen_rejected(db: sqlite_utils.Database, invoice_id: int) -> None:
+    """Turn an invoice that KSeF rejected (B) back into a draft with the same number, to correct it.
+
+    KSeF lets a rejected invoice be sent again (ksef-api.md §11); it never entered KSeF, so its content may
+    still change. The number stays reserved in used_numbers and is reused when the draft is issued again.
+    """
+    with dbmod.write(db):
+        row = get_invoice(db, invoice_id)
+        if row["ksef_status"] != "B":
+            raise UserError("Poprawić można tylko fakturę odrzuconą przez KSeF (status B). "
+                            "Fakturę przyjętą przez KSeF zmienia się fakturą korygującą.", 409)
+        if row["source"] != "editor":
+            raise UserError("Tę fakturę zaimportowano z pliku: popraw ją w programie, w którym powstała, "
+                            "i zaimportuj ponownie.", 409)
+        db.execute("UPDATE invoices SET status = 'draft', xml = NULL, xml_sha256 = NULL, issued_at = NULL,"
+                   " ksef_status = NULL, updated_at = ? WHERE id = ?", [_now().isoformat(), invoice_id])
 
 
 def refresh_totals(db: sqlite_utils.Database, invoice_id: int) -> money.Totals:

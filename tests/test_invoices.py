@@ -291,3 +291,19 @@ def test_zeroing_correction_may_not_carry_a_payment_term(db, company):
     assert "terminu płatności" in caught.value.errors["due_date"]
     invoices.save_draft(db, kor, form(lines, due_date="", **header))
     assert invoices.issue(db, kor, TODAY) == "KOR/2026/11/1"
+
+
+def test_rejected_invoice_can_be_corrected_and_keeps_its_number(db, company):
+    invoice_id = issued(db)
+    with pytest.raises(UserError, match="tylko fakturę odrzuconą"):
+        invoices.reopen_rejected(db, invoice_id)
+    db.execute("UPDATE invoices SET ksef_status = 'B' WHERE id = ?", [invoice_id])  # as the sender records it
+    invoices.reopen_rejected(db, invoice_id)
+    row = invoices.get_invoice(db, invoice_id)
+    assert (row["status"], row["number"], row["xml"]) == ("draft", "FV/2026/11/1", None)
+    with pytest.raises(UserError, match="Nie można jej usunąć"):
+        invoices.delete_draft(db, invoice_id)
+    invoices.save_draft(db, invoice_id, form([{**THREE_RATES[0], "name": "Chleb razowy"}]))
+    assert invoices.issue(db, invoice_id, TODAY, NOW) == "FV/2026/11/1"
+    assert b"Chleb razowy" in invoices.get_invoice(db, invoice_id)["xml"]
+    assert invoices.next_number(db, company, "VAT", TODAY) == "FV/2026/11/2"
