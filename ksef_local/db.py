@@ -164,9 +164,55 @@ def _m2_invoices(db: sqlite_utils.Database) -> None:
     )
 
 
+def _m3_ksef_outbox(db: sqlite_utils.Database) -> None:
+    """The KSeF outbox: the database is the queue (house-style rule 5), so every remote reference
+    (session, invoice, KSeF number) is committed before the next remote step and a restart resumes."""
+    # One row per attempt to send an invoice; a rejected (B) invoice may be sent again as a new attempt,
+    # so history stays. The invoice's current attempt is its row with the highest id.
+    db.execute(
+        """CREATE TABLE ksef_outbox (
+            id INTEGER PRIMARY KEY,
+            invoice_id INTEGER NOT NULL REFERENCES invoices(id),
+            state TEXT NOT NULL CHECK (state IN
+                ('queued','sending','unknown','sent','accepted','done','rejected')),
+            letter TEXT NOT NULL CHECK (letter IN ('W','O','A','B')),
+            xml_sha256 TEXT NOT NULL, invoice_hash TEXT NOT NULL,
+            session_ref TEXT, invoice_ref TEXT, ksef_number TEXT, invoicing_mode TEXT, ksef_code INTEGER,
+            offline_mode INTEGER NOT NULL DEFAULT 0, offline_kind TEXT, offline_deadline TEXT,
+            error_code INTEGER, error_title TEXT, error_advice TEXT, error_detail TEXT,
+            tries INTEGER NOT NULL DEFAULT 0, next_attempt_at TEXT NOT NULL, unknown_since TEXT,
+            refresh INTEGER NOT NULL DEFAULT 0,
+            upo BLOB, upo_sha256 TEXT,
+            enqueued_at TEXT NOT NULL, updated_at TEXT NOT NULL)"""
+    )
+    db.execute("CREATE INDEX ksef_outbox_invoice ON ksef_outbox(invoice_id, id)")
+    db.execute("CREATE INDEX ksef_outbox_work ON ksef_outbox(state, next_attempt_at)")
+    db.execute(
+        """CREATE TABLE ksef_events (
+            id INTEGER PRIMARY KEY,
+            invoice_id INTEGER NOT NULL REFERENCES invoices(id), outbox_id INTEGER NOT NULL,
+            at TEXT NOT NULL, letter TEXT NOT NULL, state TEXT NOT NULL, code INTEGER, description TEXT NOT NULL,
+            session_ref TEXT, invoice_ref TEXT, ksef_number TEXT)"""
+    )
+    db.execute("CREATE INDEX ksef_events_invoice ON ksef_events(invoice_id, id)")
+    # Sessions we opened: an online one is closed when the queue is empty (also after a restart).
+    db.execute(
+        """CREATE TABLE ksef_sessions (
+            ref TEXT PRIMARY KEY, kind TEXT NOT NULL CHECK (kind IN ('online','batch')),
+            state TEXT NOT NULL CHECK (state IN ('open','closed','done')),
+            offline_mode INTEGER NOT NULL DEFAULT 0, opened_at TEXT NOT NULL, updated_at TEXT NOT NULL)"""
+    )
+    # Request timestamps per PRD limit group (ksef-api.md §6): the budget survives a restart.
+    db.execute("CREATE TABLE ksef_requests (grp TEXT NOT NULL, at REAL NOT NULL)")
+    db.execute("CREATE INDEX ksef_requests_grp ON ksef_requests(grp, at)")
+    # Pause, circuit breaker, backoff, Latarnia and reachability: small key/value facts for the banner.
+    db.execute("CREATE TABLE ksef_meta (key TEXT PRIMARY KEY, value TEXT)")
+
+
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _m1_company_and_buyers,
     _m2_invoices,
+    _m3_ksef_outbox,
 ]
 
 

@@ -1,0 +1,384 @@
+"""The KSeF outbox: what waits to be sent, what KSeF said, the history and the health banner.
+
+The database is the queue (house-style rule 5): the UI enqueues here without any network, the sender
+(sender.py) moves rows along and commits every KSeF reference before its next remote step. Each write is
+one short BEGIN IMMEDIATE transaction (db.write) and never spans a network call.
+
+Row states (letter the user sees):
+    queued   W  waiting; no KSeF reference (also after KSeF provably did not get it)
+    sending  W  committed just before POST; if we find it like this the outcome is unknown
+    unknown  W  POST sent, answer lost: reconcile by invoiceHash before any resend (ksef-api.md §11)
+    sent     O  KSeF reference received, processing (100/150)
+    accepted O  KSeF number received (200), UPO not stored yet (a UPO failure never undoes the number)
+    done     A  KSeF number and UPO stored
+    rejected B  KSeF rejected it; may be sent again as a new attempt (a new row, history kept)
+"""
+from __future__ import annotations
+
+import base64
+import json
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta, timezone
+from typing import Any, Callable
+from zoneinfo import ZoneInfo
+
+import sqlite_utils
+
+from .db import write
+
+LETTERS = {"W": "wysyłanie", "O": "przyjęta do przetwarzania w KSeF", "A": "przyjęta i zarchiwizowana w KSeF",
+           "B": "odrzucona przez KSeF"}
+LETTER_OF = {"queued": "W", "sending": "W", "unknown": "W", "sent": "O", "accepted": "O", "done": "A",
+             "rejected": "B"}
+ACTIVE_STATES = ("queued", "sending", "unknown", "sent", "accepted")
+WARSAW = ZoneInfo("Europe/Warsaw")
+
+DRAFT_REFUSED = "Najpierw wystaw fakturę – szkicu nie można wysłać do KSeF."
+ALREADY_SENT = "Faktura {number} została już wysłana do KSeF – każdą fakturę można wysłać tylko raz."
+NOT_FOUND = "Nie ma faktury o identyfikatorze {id}."
+
+# Offline kinds by what Latarnia announces (ksef-api.md §9; lessons.md (c) 7).
+OFFLINE_BY_LATARNIA = {"MAINTENANCE": "offline", "FAILURE": "awaryjny", "TOTAL_FAILURE": "awaria_calkowita"}
+OFFLINE_NAMES = {"offline24": "offline24", "offline": "offline (niedostępność KSeF)",
+                 "awaryjny": "awaryjny (awaria KSeF)", "awaria_calkowita": "awaria całkowita KSeF"}
+
+
+@dataclass
+class EnqueueResult:
+    queued: list[int] = field(default_factory=list)
+    refused: dict[int, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class OutboxStatus:
+    letter: str
+    state: str
+    ksef_number: str | None
+    session_ref: str | None
+    invoice_ref: str | None
+    invoicing_mode: str | None
+    offline_mode: bool
+    offline_kind: str | None
+    offline_deadline: date | None
+    error_title: str | None
+    error_advice: str | None
+    error_detail: str | None
+    updated_at: datetime
+    ksef_code: int | None = None
+
+
+@dataclass(frozen=True)
+class Event:
+    at: datetime
+    letter: str
+    code: int | None
+    description: str
+    session_ref: str | None
+    invoice_ref: str | None
+    ksef_number: str | None
+
+
+@dataclass(frozen=True)
+class Health:
+    latarnia_status: str | None
+    latarnia_message: str | None
+    reachable: bool | None
+    checked_at: datetime | None
+    paused: bool
+    pause_title: str | None
+    pause_advice: str | None
+    circuit_open: bool
+    next_attempt_at: datetime | None
+    pause_detail: str | None = None
+
+
+# -- small helpers ----------------------------------------------------------------------------------
+
+def iso(moment: datetime) -> str:
+    """UTC with microseconds, so stored times compare correctly as text in SQL."""
+    return moment.astimezone(timezone.utc).isoformat(timespec="microseconds")
+
+
+def parse(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None
+
+
+def warsaw_day(moment: datetime) -> date:
+    """The calendar day in Poland, which is what P_1 and the offline rules compare against (ksef-api.md §9)."""
+    return moment.astimezone(WARSAW).date()
+
+
+def invoice_hash_b64(xml_sha256_hex: str) -> str:
+    """invoiceHash as KSeF wants it: Base64 of the SHA-256 of the exact XML bytes."""
+    return base64.b64encode(bytes.fromhex(xml_sha256_hex)).decode("ascii")
+
+
+def offline_deadline(kind: str, issued_on: date, failure_end: date | None = None) -> date | None:
+    """Deadline from calendar_pl (Polish business days); None while an outage has not ended."""
+    from . import calendar_pl
+
+    try:
+        return calendar_pl.offline_deadline(kind, issued_on, failure_end)
+    except ValueError:
+        return None  # "offline"/"awaryjny" need the end of the outage; computed when Latarnia says it ended
+
+
+def get_meta(db: sqlite_utils.Database, key: str, default: Any = None) -> Any:
+    row = db.execute("SELECT value FROM ksef_meta WHERE key = ?", [key]).fetchone()
+    return json.loads(row[0]) if row else default
+
+
+def set_meta(db: sqlite_utils.Database, key: str, value: Any) -> None:
+    """Store one fact (call inside db.write)."""
+    db.execute("INSERT INTO ksef_meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+               [key, json.dumps(value, ensure_ascii=False)])
+
+
+def _rows(db: sqlite_utils.Database, sql: str, params: Any = ()) -> list[dict[str, Any]]:
+    cursor = db.execute(sql, params)
+    names = [d[0] for d in cursor.description]
+    return [dict(zip(names, values)) for values in cursor.fetchall()]
+
+
+def current(db: sqlite_utils.Database, invoice_id: int) -> dict[str, Any] | None:
+    """The invoice's current attempt (its newest outbox row), or None."""
+    rows = _rows(db, "SELECT * FROM ksef_outbox WHERE invoice_id = ? ORDER BY id DESC LIMIT 1", [invoice_id])
+    return rows[0] if rows else None
+
+
+def row(db: sqlite_utils.Database, outbox_id: int) -> dict[str, Any]:
+    return _rows(db, "SELECT * FROM ksef_outbox WHERE id = ?", [outbox_id])[0]
+
+
+def rows(db: sqlite_utils.Database, sql_where: str, params: Any = ()) -> list[dict[str, Any]]:
+    return _rows(db, f"SELECT * FROM ksef_outbox WHERE {sql_where}", params)
+
+
+def transition(db: sqlite_utils.Database, outbox_id: int, now: datetime, state: str, description: str | None,
+               *, code: int | None = None, **fields: Any) -> None:
+    """Move a row to state, set fields, keep invoices.ksef_status in sync and log the change (inside write)."""
+    fields = {"state": state, "letter": LETTER_OF[state], "updated_at": iso(now), **fields}
+    assignments = ", ".join(f"{name} = :{name}" for name in fields)
+    db.execute(f"UPDATE ksef_outbox SET {assignments} WHERE id = :id", {**fields, "id": outbox_id})
+    current_row = row(db, outbox_id)
+    db.execute("UPDATE invoices SET ksef_status = ?, ksef_number = COALESCE(?, ksef_number) WHERE id = ?",
+               [current_row["letter"], current_row["ksef_number"], current_row["invoice_id"]])
+    if description is not None:
+        log_event(db, current_row, now, description, code)
+
+
+def log_event(db: sqlite_utils.Database, current_row: dict[str, Any], now: datetime, description: str,
+              code: int | None = None) -> None:
+    db.execute(
+        "INSERT INTO ksef_events (invoice_id, outbox_id, at, letter, state, code, description, session_ref,"
+        " invoice_ref, ksef_number) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [current_row["invoice_id"], current_row["id"], iso(now), current_row["letter"], current_row["state"], code,
+         description, current_row["session_ref"], current_row["invoice_ref"], current_row["ksef_number"]])
+
+
+# -- enqueueing (no network) ------------------------------------------------------------------------
+
+def _offline_kind(db: sqlite_utils.Database, reachable: bool | None, issue_date: date, today: date) -> str | None:
+    if reachable is False:
+        latarnia = get_meta(db, "latarnia") or {}
+        return OFFLINE_BY_LATARNIA.get(latarnia.get("status"), "offline24")
+    if issue_date < today:
+        return "offline24"  # KSeF would reclassify it anyway (ksef-api.md §9, lessons.md #41)
+    return None
+
+
+def enqueue(db: sqlite_utils.Database, invoice_ids: list[int], now: datetime,
+            reachable: bool | None = None) -> EnqueueResult:
+    """Queue issued invoices for KSeF; refuse drafts and invoices already sent (W/O/A). Never needs the network."""
+    result = EnqueueResult()
+    today = warsaw_day(now)
+    with write(db):
+        if reachable is None:
+            reachable = _reachable(db, now)
+        for invoice_id in dict.fromkeys(invoice_ids):
+            invoice = _rows(db, "SELECT id, status, number, issue_date, xml_sha256, ksef_status FROM invoices"
+                                " WHERE id = ?", [invoice_id])
+            if not invoice:
+                result.refused[invoice_id] = NOT_FOUND.format(id=invoice_id)
+                continue
+            inv = invoice[0]
+            if inv["status"] != "issued" or not inv["xml_sha256"]:
+                result.refused[invoice_id] = DRAFT_REFUSED
+                continue
+            previous = current(db, invoice_id)
+            if (previous and previous["letter"] != "B") or inv["ksef_status"] in ("W", "O", "A"):
+                result.refused[invoice_id] = ALREADY_SENT.format(number=inv["number"])
+                continue
+            issued_on = date.fromisoformat(inv["issue_date"])
+            kind = _offline_kind(db, reachable, issued_on, today)
+            deadline = offline_deadline(kind, issued_on) if kind else None
+            cursor = db.execute(
+                "INSERT INTO ksef_outbox (invoice_id, state, letter, xml_sha256, invoice_hash, offline_mode,"
+                " offline_kind, offline_deadline, next_attempt_at, enqueued_at, updated_at)"
+                " VALUES (?, 'queued', 'W', ?, ?, ?, ?, ?, ?, ?, ?)",
+                [invoice_id, inv["xml_sha256"], invoice_hash_b64(inv["xml_sha256"]), int(kind is not None), kind,
+                 deadline.isoformat() if deadline else None, iso(now), iso(now), iso(now)])
+            text = "Dodano do kolejki wysyłki do KSeF"
+            if previous:
+                text += " (ponowna wysyłka po odrzuceniu)"
+            if kind:
+                text += f"; tryb {OFFLINE_NAMES[kind]}"
+                text += f", termin wysłania {deadline.isoformat()}" if deadline else ""
+            transition(db, cursor.lastrowid, now, "queued", text)
+            result.queued.append(invoice_id)
+    return result
+
+
+# -- reading ----------------------------------------------------------------------------------------
+
+def _status(r: dict[str, Any]) -> OutboxStatus:
+    return OutboxStatus(
+        r["letter"], r["state"], r["ksef_number"], r["session_ref"], r["invoice_ref"], r["invoicing_mode"],
+        bool(r["offline_mode"]), r["offline_kind"],
+        date.fromisoformat(r["offline_deadline"]) if r["offline_deadline"] else None,
+        r["error_title"], r["error_advice"], r["error_detail"], parse(r["updated_at"]), r["ksef_code"])
+
+
+def status(db: sqlite_utils.Database, invoice_id: int) -> OutboxStatus | None:
+    r = current(db, invoice_id)
+    return _status(r) if r else None
+
+
+def statuses(db: sqlite_utils.Database, invoice_ids: list[int]) -> dict[int, OutboxStatus]:
+    ids = list(dict.fromkeys(invoice_ids))
+    if not ids:
+        return {}
+    marks = ",".join("?" * len(ids))
+    found = _rows(db, f"SELECT * FROM ksef_outbox WHERE id IN (SELECT MAX(id) FROM ksef_outbox"
+                      f" WHERE invoice_id IN ({marks}) GROUP BY invoice_id)", ids)
+    return {r["invoice_id"]: _status(r) for r in found}
+
+
+def history(db: sqlite_utils.Database, invoice_id: int) -> list[Event]:
+    return [Event(parse(e["at"]), e["letter"], e["code"], e["description"], e["session_ref"], e["invoice_ref"],
+                  e["ksef_number"])
+            for e in _rows(db, "SELECT * FROM ksef_events WHERE invoice_id = ? ORDER BY id", [invoice_id])]
+
+
+def pending_count(db: sqlite_utils.Database) -> int:
+    """Invoices waiting for KSeF (W or O): the "niewysłane do KSeF" counter."""
+    return db.execute("SELECT COUNT(*) FROM invoices WHERE ksef_status IN ('W', 'O')").fetchone()[0]
+
+
+def upo(db: sqlite_utils.Database, invoice_id: int) -> bytes | None:
+    found = db.execute("SELECT upo FROM ksef_outbox WHERE invoice_id = ? AND upo IS NOT NULL ORDER BY id DESC LIMIT 1",
+                       [invoice_id]).fetchone()
+    return bytes(found[0]) if found else None
+
+
+# -- "Statusy w KSeF" -----------------------------------------------------------------------------
+
+def request_refresh(db: sqlite_utils.Database, invoice_ids: list[int] | None, now: datetime) -> int:
+    """Schedule an immediate status check of every O (and stuck W) invoice; return how many."""
+    where = "id IN (SELECT MAX(id) FROM ksef_outbox GROUP BY invoice_id)"
+    params: list[Any] = []
+    if invoice_ids is not None:
+        ids = list(dict.fromkeys(invoice_ids)) or [-1]
+        where += f" AND invoice_id IN ({','.join('?' * len(ids))})"
+        params = ids
+    with write(db):
+        db.execute("UPDATE ksef_outbox SET refresh = 0 WHERE refresh = 2")
+        db.execute(f"UPDATE ksef_outbox SET next_attempt_at = ? WHERE {where} AND state = 'queued'",
+                   [iso(now), *params])
+        cursor = db.execute(f"UPDATE ksef_outbox SET refresh = 1, next_attempt_at = ? WHERE {where}"
+                            " AND state IN ('sending', 'unknown', 'sent', 'accepted')", [iso(now), *params])
+        return cursor.rowcount
+
+
+def refresh_progress(db: sqlite_utils.Database) -> tuple[int, int]:
+    done, total = db.execute("SELECT COALESCE(SUM(refresh = 2), 0), COALESCE(SUM(refresh > 0), 0)"
+                             " FROM ksef_outbox").fetchone()
+    return int(done), int(total)
+
+
+def mark_checked(db: sqlite_utils.Database, outbox_id: int) -> None:
+    """A status check asked for by "Statusy w KSeF" was made (inside write)."""
+    db.execute("UPDATE ksef_outbox SET refresh = 2 WHERE id = ? AND refresh = 1", [outbox_id])
+
+
+# -- health, pause ----------------------------------------------------------------------------------
+
+def _reachable(db: sqlite_utils.Database, now: datetime) -> bool | None:
+    circuit = get_meta(db, "circuit") or {}
+    if circuit.get("open_until") and parse(circuit["open_until"]) > now:
+        return False
+    return (get_meta(db, "reach") or {}).get("reachable")
+
+
+def health(db: sqlite_utils.Database) -> Health:
+    latarnia = get_meta(db, "latarnia") or {}
+    reach = get_meta(db, "reach") or {}
+    pause = get_meta(db, "pause")
+    circuit = get_meta(db, "circuit") or {}
+    backoff = get_meta(db, "backoff_until")
+    candidates = [parse(v) for v in (circuit.get("open_until"), backoff) if v]
+    return Health(
+        latarnia.get("status"), latarnia.get("message"), reach.get("reachable"), parse(reach.get("checked_at")),
+        pause is not None, (pause or {}).get("title"), (pause or {}).get("advice"),
+        bool(circuit.get("open_until")), max(candidates) if candidates else None, (pause or {}).get("detail"))
+
+
+def pause(db: sqlite_utils.Database, now: datetime, title: str, advice: str, detail: str = "") -> None:
+    """Stop sending until resume(); nothing queued is lost."""
+    with write(db):
+        set_meta(db, "pause", {"title": title, "advice": advice, "detail": detail, "at": iso(now)})
+
+
+def is_paused(db: sqlite_utils.Database) -> bool:
+    return get_meta(db, "pause") is not None
+
+
+def resume(db: sqlite_utils.Database, wake: Callable[[], None] | None = None) -> None:
+    """Clear the pause (e.g. after a new token was saved) and wake the sender."""
+    with write(db):
+        db.execute("DELETE FROM ksef_meta WHERE key IN ('pause', 'backoff_until')")
+        circuit = get_meta(db, "circuit")
+        if circuit:
+            set_meta(db, "circuit", {**circuit, "open_until": None, "failures": 0})
+    if wake is not None:
+        wake()
+
+
+# -- request budget per PRD limit group (ksef-api.md §6), persisted so it survives a restart -----------
+
+# requests per (1 s, 60 s, 3600 s); the minute and hour windows keep one request in reserve because
+# KSeF's sliding windows and our clock do not line up exactly.
+PRD_LIMITS: dict[str, tuple[int, int, int]] = {
+    "onlineSession": (10, 29, 119),
+    "invoiceSend": (10, 29, 179),
+    "batchSession": (10, 19, 59),
+    "invoiceStatus": (30, 119, 1199),
+    "sessionInvoiceList": (10, 19, 199),
+    "sessionMisc": (10, 119, 1199),
+}
+WINDOWS = (1, 60, 3600)
+
+
+def budget_wait(db: sqlite_utils.Database, group: str, now: datetime,
+                limits: dict[str, tuple[int, int, int]] = PRD_LIMITS) -> float:
+    """Seconds to wait before one more request of group stays within every window (0 = go)."""
+    stamp = now.timestamp()
+    wait = 0.0
+    for limit, seconds in zip(limits[group], WINDOWS):
+        found = db.execute("SELECT at FROM ksef_requests WHERE grp = ? AND at > ? ORDER BY at DESC LIMIT 1 OFFSET ?",
+                           [group, stamp - seconds, limit - 1]).fetchone()
+        if found:
+            wait = max(wait, found[0] + seconds - stamp)
+    return wait
+
+
+def record_request(db: sqlite_utils.Database, group: str, now: datetime) -> None:
+    """Count one request (its own short transaction) and forget that group's requests older than an hour."""
+    stamp = now.timestamp()
+    with write(db):
+        db.execute("INSERT INTO ksef_requests (grp, at) VALUES (?, ?)", [group, stamp])
+        db.execute("DELETE FROM ksef_requests WHERE grp = ? AND at < ?", [group, stamp - 3600])
+
+
+def next_attempt(now: datetime, seconds: float) -> str:
+    return iso(now + timedelta(seconds=seconds))

@@ -1,0 +1,88 @@
+"""Helpers for the outbox and sender tests: a simulator on a fake clock at the factories' TODAY, a sender
+that talks to it over real HTTP, and a driver that runs run_once() and moves the fake clock when idle.
+
+Import explicitly: `from tests.sender_support import ...`.
+"""
+from __future__ import annotations
+
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+import requests
+
+from ksef_local import outbox
+from ksef_local.sender import Sender
+from tests.factories import NOW, issued
+from tests.ksef_support import FakeClock, running_simulator
+
+COMPANY_NIP = "5261040828"   # tests/conftest.py COMPANY_FORM
+START = datetime(2026, 11, 24, 9, 30, tzinfo=timezone.utc)   # = factories.NOW, the invoices' P_1 day
+assert START == NOW
+
+
+@dataclass
+class Rig:
+    """A simulator, its token, and a way to build senders on the app's database."""
+
+    sim: object
+    databases: object
+    token: str
+    http_sessions: list = field(default_factory=list)
+
+    @property
+    def clock(self) -> FakeClock:
+        return self.sim.clock
+
+    def make_client(self, **kwargs):
+        http = requests.Session()
+        self.http_sessions.append(http)
+        options = {"timeout": 2.0, **kwargs}
+        return self.sim.client(self.token, http, nip=COMPANY_NIP, **options)
+
+    def sender(self, **kwargs) -> Sender:
+        options = dict(clock=self.clock, sleep=self.clock.advance, batch_threshold=50, poll_interval=1.0)
+        options.update(kwargs)
+        return Sender(self.databases, self.make_client, **options)
+
+    def close(self) -> None:
+        for http in self.http_sessions:
+            http.close()
+
+
+@contextmanager
+def rig(app, **simulator_options):
+    clock = simulator_options.pop("clock", None) or FakeClock(START)
+    with running_simulator(clock=clock, **simulator_options) as sim:
+        r = Rig(sim, app.extensions["ksef_local"].databases, sim.create_token(COMPANY_NIP))
+        try:
+            yield r
+        finally:
+            r.close()
+
+
+def issue_many(db, n: int) -> list[int]:
+    return [issued(db) for _ in range(n)]
+
+
+def drive(sender: Sender, clock: FakeClock, *, max_steps: int = 5000, idle_step: float = 1.0,
+          stop=None) -> int:
+    """Run run_once() until nothing is pending (or stop() says so); advance the fake clock when idle."""
+    db = sender.databases.get()
+    for steps in range(max_steps):
+        if stop is not None and stop():
+            return steps
+        if sender.run_once():
+            continue
+        if outbox.pending_count(db) == 0 or outbox.is_paused(db):
+            return steps
+        clock.advance(idle_step)
+    raise AssertionError(f"sender did not finish in {max_steps} steps: {letters(db)}")
+
+
+def letters(db) -> dict[int, str]:
+    return {r[0]: r[1] for r in db.execute("SELECT id, ksef_status FROM invoices WHERE status = 'issued'")}
+
+
+def accepted(sim_state: dict, nip: str = COMPANY_NIP) -> list[dict]:
+    return sim_state["nips"].get(nip, {}).get("accepted", [])

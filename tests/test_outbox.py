@@ -1,0 +1,137 @@
+"""The outbox without a network: enqueue rules, offline flags, letters in sync, history, refresh, budget."""
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+import pytest
+
+from ksef_local import db as dbmod, invoices, outbox
+from tests.factories import NOW, TODAY, draft, issued
+
+
+def test_enqueue_queues_issued_and_refuses_drafts(db, company):
+    first, second, sketch = issued(db), issued(db), draft(db)
+    result = outbox.enqueue(db, [first, second, sketch], NOW, reachable=True)
+    assert result.queued == [first, second]
+    assert result.refused == {sketch: outbox.DRAFT_REFUSED}
+    assert invoices.get_invoice(db, first)["ksef_status"] == "W"
+    st = outbox.status(db, first)
+    assert (st.letter, st.state, st.offline_mode, st.offline_deadline) == ("W", "queued", False, None)
+    assert outbox.pending_count(db) == 2
+    assert [e.letter for e in outbox.history(db, first)] == ["W"]
+
+
+def test_each_invoice_is_sent_only_once(db, company):
+    invoice_id = issued(db)
+    outbox.enqueue(db, [invoice_id], NOW, reachable=True)
+    again = outbox.enqueue(db, [invoice_id], NOW, reachable=True)
+    number = invoices.get_invoice(db, invoice_id)["number"]
+    assert again.queued == []
+    assert again.refused[invoice_id] == (f"Faktura {number} została już wysłana do KSeF – każdą fakturę można "
+                                         "wysłać tylko raz.")
+    assert db.execute("SELECT COUNT(*) FROM ksef_outbox").fetchone()[0] == 1
+
+
+def test_issue_date_before_today_is_offline24_with_deadline(db, company):
+    invoice_id = issued(db)
+    later = NOW + timedelta(days=1)   # Wednesday 2026-11-25: P_1 (Tuesday) is earlier than the sending day
+    outbox.enqueue(db, [invoice_id], later, reachable=True)
+    st = outbox.status(db, invoice_id)
+    assert (st.offline_mode, st.offline_kind, st.offline_deadline) == (True, "offline24", date(2026, 11, 25))
+    assert "offline24" in outbox.history(db, invoice_id)[0].description
+
+
+def test_unreachable_ksef_marks_offline_by_latarnia(db, company):
+    plain, maintenance, failure = issued(db), issued(db), issued(db)
+    outbox.enqueue(db, [plain], NOW, reachable=False)
+    with dbmod.write(db):
+        outbox.set_meta(db, "latarnia", {"status": "MAINTENANCE"})
+    outbox.enqueue(db, [maintenance], NOW, reachable=False)
+    with dbmod.write(db):
+        outbox.set_meta(db, "latarnia", {"status": "FAILURE"})
+    outbox.enqueue(db, [failure], NOW, reachable=False)
+    kinds = {i: (outbox.status(db, i).offline_kind, outbox.status(db, i).offline_deadline)
+             for i in (plain, maintenance, failure)}
+    # offline24: the next business day after P_1; the others are counted once the outage has ended
+    assert kinds == {plain: ("offline24", TODAY + timedelta(days=1)), maintenance: ("offline", None),
+                     failure: ("awaryjny", None)}
+
+
+def test_open_circuit_counts_as_unreachable_when_reachable_is_not_given(db, company):
+    invoice_id = issued(db)
+    with dbmod.write(db):
+        outbox.set_meta(db, "circuit", {"failures": 5, "opens": 1, "open_until": outbox.iso(NOW + timedelta(minutes=1))})
+    outbox.enqueue(db, [invoice_id], NOW)
+    assert outbox.status(db, invoice_id).offline_kind == "offline24"
+    assert outbox.health(db).circuit_open
+
+
+def _reject(db, invoice_id):
+    r = outbox.current(db, invoice_id)
+    with dbmod.write(db):
+        outbox.transition(db, r["id"], NOW, "rejected", "KSeF odrzucił fakturę: 450", code=450, ksef_code=450,
+                          error_title="Odrzucona", error_advice="Popraw", error_detail="Kod KSeF: 450")
+
+
+def test_rejected_invoice_may_be_corrected_and_enqueued_again_with_history_kept(db, company):
+    invoice_id = issued(db)
+    outbox.enqueue(db, [invoice_id], NOW, reachable=True)
+    _reject(db, invoice_id)
+    assert invoices.get_invoice(db, invoice_id)["ksef_status"] == "B"
+    old_sha = invoices.get_invoice(db, invoice_id)["xml_sha256"]
+    invoices.reopen_rejected(db, invoice_id)
+    invoices.save_draft(db, invoice_id, __import__("tests.factories", fromlist=["form"]).form(
+        [{"name": "Poprawiona pozycja", "quantity": "2", "unit_price": "10"}]))
+    invoices.issue(db, invoice_id, TODAY, NOW)
+    assert invoices.get_invoice(db, invoice_id)["xml_sha256"] != old_sha
+    result = outbox.enqueue(db, [invoice_id], NOW, reachable=True)
+    assert result.queued == [invoice_id]
+    st = outbox.status(db, invoice_id)
+    assert st.letter == "W" and st.error_title is None
+    assert outbox.current(db, invoice_id)["xml_sha256"] == invoices.get_invoice(db, invoice_id)["xml_sha256"]
+    assert [e.letter for e in outbox.history(db, invoice_id)] == ["W", "B", "W"]
+    assert "ponowna" in outbox.history(db, invoice_id)[-1].description
+
+
+def test_rejected_imported_invoice_can_be_enqueued_again_directly(db, company):
+    invoice_id = issued(db)
+    outbox.enqueue(db, [invoice_id], NOW, reachable=True)
+    _reject(db, invoice_id)
+    assert outbox.enqueue(db, [invoice_id], NOW, reachable=True).queued == [invoice_id]
+
+
+def test_statuses_and_refresh_progress(db, company):
+    ids = [issued(db) for _ in range(3)]
+    outbox.enqueue(db, ids, NOW, reachable=True)
+    for invoice_id in ids[:2]:
+        r = outbox.current(db, invoice_id)
+        with dbmod.write(db):
+            outbox.transition(db, r["id"], NOW, "sent", "wysłano", session_ref="S", invoice_ref=f"E{invoice_id}")
+    assert {i: s.letter for i, s in outbox.statuses(db, ids).items()} == {ids[0]: "O", ids[1]: "O", ids[2]: "W"}
+    assert outbox.request_refresh(db, None, NOW) == 2
+    assert outbox.refresh_progress(db) == (0, 2)
+    with dbmod.write(db):
+        outbox.mark_checked(db, outbox.current(db, ids[0])["id"])
+    assert outbox.refresh_progress(db) == (1, 2)
+    assert outbox.request_refresh(db, [ids[1]], NOW) == 1
+    assert outbox.refresh_progress(db) == (0, 1)
+
+
+def test_pause_and_resume(db, company):
+    woken = []
+    outbox.pause(db, NOW, "Token unieważniony", "Wygeneruj nowy token.")
+    h = outbox.health(db)
+    assert (h.paused, h.pause_title) == (True, "Token unieważniony")
+    outbox.resume(db, wake=lambda: woken.append(1))
+    assert not outbox.health(db).paused and woken == [1]
+
+
+def test_budget_counts_requests_per_window_and_persists(db, company, app):
+    limits = {"invoiceSend": (2, 3, 100)}
+    for seconds in (0, 0.1):
+        outbox.record_request(db, "invoiceSend", NOW + timedelta(seconds=seconds))
+    assert outbox.budget_wait(db, "invoiceSend", NOW + timedelta(seconds=0.2), limits) == pytest.approx(0.8, abs=1e-6)
+    outbox.record_request(db, "invoiceSend", NOW + timedelta(seconds=2))
+    fresh = dbmod.connect(app.extensions["ksef_local"].databases.path)  # another connection: the state is in SQLite
+    assert abs(outbox.budget_wait(fresh, "invoiceSend", NOW + timedelta(seconds=3), limits) - 57.0) < 1e-6
+    fresh.conn.close()
