@@ -1,0 +1,344 @@
+"""Ustawienia KSeF: defaults, validation in Polish, tokens per environment in the SecretStore, clients."""
+from __future__ import annotations
+
+import socket
+
+import pytest
+import requests
+
+from ksef_local import db as dbmod
+from ksef_local import ksef_settings, parties, secret_store
+from ksef_local.errors import UserError, ValidationFailed
+from ksef_local.ksef_settings import KsefSettings
+from ksef_local.secret_store import SecretStore
+
+from .conftest import COMPANY_FORM
+from .ksef_support import running_simulator
+
+COMPANY_NIP = "5261040828"
+OTHER_NIP = "7342867148"
+TOKEN = "20251010-EC-1A2B3C4D5E-6F7A8B9C0D-11|nip-5261040828|" + "c0ffee42" * 7 + "00003f2a"
+TOKEN_2 = "20251011-EC-2A2B3C4D5E-6F7A8B9C0D-22|nip-5261040828|" + "deadbeef" * 7 + "00009b1c"
+
+
+@pytest.fixture
+def home(tmp_path):
+    path = tmp_path / "data"
+    path.mkdir()
+    return path
+
+
+@pytest.fixture
+def db(home):
+    database = dbmod.connect(home / "ksef-local.sqlite3")
+    dbmod.migrate(database)
+    ksef_settings.ensure_schema(database)
+    yield database
+    database.conn.close()
+
+
+@pytest.fixture
+def store(home):
+    return SecretStore(home, backend="file")
+
+
+@pytest.fixture
+def company(db):
+    parties.save_company(db, parties.validate_company(COMPANY_FORM))
+
+
+def refused(db, store, form) -> dict[str, str]:
+    with pytest.raises(ValidationFailed) as caught:
+        ksef_settings.save(db, store, form)
+    return caught.value.errors
+
+
+def row_count(db) -> int:
+    return db.execute("SELECT count(*) FROM ksef_settings").fetchone()[0]
+
+
+# -- defaults and schema ------------------------------------------------------------------------------
+
+def test_ensure_schema_is_idempotent(db):
+    ksef_settings.ensure_schema(db)
+    ksef_settings.ensure_schema(db)
+    assert row_count(db) == 0
+
+
+def test_defaults_are_demo_mode_with_the_company_nip(db, store, company):
+    settings = ksef_settings.load(db, store)
+    assert settings.environment == "demo"
+    assert settings.nip == COMPANY_NIP and settings.nip_follows_company
+    assert settings.batch_threshold == 50
+    assert not settings.has_token and settings.token_hint == ""
+    assert settings.updated_at is None and not settings.is_production
+    assert ksef_settings.describe(settings) == "Tryb demonstracyjny (symulator)"
+    assert settings.label == "Tryb demonstracyjny"
+
+
+def test_defaults_without_a_company_have_no_nip(db, store):
+    assert ksef_settings.load(db, store).nip is None
+    assert refused(db, store, {"environment": "TEST"}) == {
+        "nip": "Podaj NIP, w imieniu którego program łączy się z KSeF, albo uzupełnij dane firmy."}
+
+
+def test_environment_labels_keep_our_demo_apart_from_mf_demo():
+    assert ksef_settings.ENVIRONMENTS["DEMO"] == "DEMO (przedprodukcyjne MF)"
+    assert ksef_settings.ENVIRONMENTS["PROD"] == "Produkcyjne – faktury prawnie wiążące"
+    assert list(ksef_settings.ENVIRONMENTS)[0] == ksef_settings.DEFAULT_ENVIRONMENT == "demo"
+
+
+# -- validation ---------------------------------------------------------------------------------------
+
+def test_prod_without_confirmation_is_refused_and_nothing_changes(db, store, company):
+    ksef_settings.save(db, store, {"environment": "TEST", "batch_threshold": "20"})
+    before = ksef_settings.load(db, store)
+    errors = refused(db, store, {"environment": "PROD", "batch_threshold": "30", "ksef_token": TOKEN})
+    assert errors == {"confirm_prod": ksef_settings.PROD_CONFIRMATION}
+    assert "prawnie wiążące" in errors["confirm_prod"]
+    assert ksef_settings.load(db, store) == before
+    prod = KsefSettings(environment="PROD", nip=COMPANY_NIP)
+    assert ksef_settings.token_for(db, store, prod) is None
+
+
+def test_prod_with_confirmation_is_saved(db, store, company):
+    settings = ksef_settings.save(db, store, {"environment": "PROD", "confirm_prod": "1"})
+    assert settings.environment == "PROD" and settings.is_production
+    assert ksef_settings.describe(settings) == "PRODUKCJA"
+    assert settings.updated_at is not None
+    # Staying on PROD needs no new confirmation.
+    assert ksef_settings.save(db, store, {"environment": "PROD", "batch_threshold": "80"}).batch_threshold == 80
+
+
+def test_unknown_environment_is_refused(db, store, company):
+    assert refused(db, store, {"environment": "prod2"}) == {"environment": "Wybierz środowisko KSeF z listy."}
+
+
+@pytest.mark.parametrize("nip, fragment", [("5261040829", "sumę kontrolną"), ("12345", "10 cyfr")])
+def test_bad_nip_is_refused_in_polish(db, store, company, nip, fragment):
+    assert fragment in refused(db, store, {"environment": "TEST", "nip": nip})["nip"]
+    assert row_count(db) == 0
+
+
+def test_nip_other_than_the_company_is_kept_and_empty_follows_the_company(db, store, company):
+    settings = ksef_settings.save(db, store, {"nip": "734-286-71-48"})
+    assert settings.nip == OTHER_NIP and not settings.nip_follows_company
+    settings = ksef_settings.save(db, store, {"nip": ""})
+    assert settings.nip == COMPANY_NIP and settings.nip_follows_company
+    settings = ksef_settings.save(db, store, {"nip": COMPANY_NIP})
+    assert settings.nip_follows_company
+
+
+@pytest.mark.parametrize("threshold", ["1", "1001", "abc", "", "-5", "2.5", "9" * 20])
+def test_bad_batch_threshold_is_refused_in_polish(db, store, company, threshold):
+    errors = refused(db, store, {"batch_threshold": threshold})
+    assert errors == {"batch_threshold": "Próg wysyłki wsadowej musi być liczbą całkowitą od 2 do 1000."}
+
+
+@pytest.mark.parametrize("threshold", ["2", "1000", " 75 "])
+def test_batch_threshold_limits_are_inclusive(db, store, company, threshold):
+    assert ksef_settings.save(db, store, {"batch_threshold": threshold}).batch_threshold == int(threshold)
+
+
+@pytest.mark.parametrize("url, fragment", [
+    ("", "Podaj adres"),
+    ("http://example.com:8765", "tylko z tym komputerem"),
+    ("http://10.0.0.5", "tylko z tym komputerem"),
+    ("ftp://127.0.0.1", "https://"),
+    ("127.0.0.1:8765", "https://"),
+    ("https://", "https://"),
+    ("http://user:secret@127.0.0.1:8765", "loginu"),
+    ("https://ksef.example.pl/?token=x", "parametrów"),
+    ("http://127.0.0.1:99999", "portu"),
+    ("http://127.0.0.1 :8765", "bez spacji"),
+])
+def test_bad_custom_url_is_refused_in_polish(db, store, company, url, fragment):
+    errors = refused(db, store, {"environment": "custom", "base_url": url})
+    assert fragment in errors["base_url"]
+
+
+@pytest.mark.parametrize("url, stored", [
+    ("http://127.0.0.1:8765", "http://127.0.0.1:8765"),
+    ("http://LOCALHOST:8765/v2/", "http://localhost:8765"),
+    ("http://[::1]:9000/", "http://[::1]:9000"),
+    ("https://ksef.example.pl/api/v2", "https://ksef.example.pl/api"),
+])
+def test_custom_url_is_normalized(db, store, company, url, stored):
+    settings = ksef_settings.save(db, store, {"environment": "custom", "base_url": url})
+    assert settings.base_url == stored
+    assert ksef_settings.environment_for(settings).api_base == stored + "/v2"
+    assert ksef_settings.describe(settings).startswith("Własny serwer KSeF (")
+
+
+def test_custom_url_is_kept_when_switching_away(db, store, company):
+    ksef_settings.save(db, store, {"environment": "custom", "base_url": "http://127.0.0.1:8765"})
+    settings = ksef_settings.save(db, store, {"environment": "TEST", "base_url": "nonsense"})
+    assert settings.environment == "TEST" and settings.base_url == "http://127.0.0.1:8765"
+
+
+@pytest.mark.parametrize("token, fragment", [
+    ("abc", "za krótki"), ("x" * 401, "za długi"), ("20251010-EC-ABC DEF|nip-5261040828", "bez spacji"),
+    ("20251010-EC-żółć|nip-5261040828|abc", "bez polskich znaków")])
+def test_bad_token_is_refused_without_quoting_it(db, store, company, token, fragment):
+    with pytest.raises(ValidationFailed) as caught:
+        ksef_settings.save(db, store, {"environment": "TEST", "ksef_token": token})
+    assert fragment in caught.value.errors["ksef_token"]
+    assert token not in caught.value.message and token not in str(caught.value)
+
+
+def test_error_summary_never_contains_a_good_token(db, store, company):
+    with pytest.raises(ValidationFailed) as caught:
+        ksef_settings.save(db, store, {"environment": "TEST", "nip": "1", "ksef_token": TOKEN})
+    assert TOKEN not in str(caught.value) and "3f2a" not in str(caught.value)
+    assert not ksef_settings.load(db, store).has_token
+
+
+# -- tokens -------------------------------------------------------------------------------------------
+
+def test_token_is_stored_per_environment(db, store, company):
+    settings = ksef_settings.save(db, store, {"environment": "TEST", "ksef_token": f"  {TOKEN}\n"})
+    assert settings.has_token and settings.token_hint == "••••••••3f2a"
+    assert ksef_settings.token_for(db, store) == TOKEN
+    demo_mf = ksef_settings.save(db, store, {"environment": "DEMO"})
+    assert not demo_mf.has_token and ksef_settings.token_for(db, store, demo_mf) is None
+    ksef_settings.save(db, store, {"environment": "DEMO", "ksef_token": TOKEN_2})
+    back = ksef_settings.save(db, store, {"environment": "TEST"})
+    assert back.has_token and ksef_settings.token_for(db, store, back) == TOKEN
+    other_nip = ksef_settings.save(db, store, {"nip": OTHER_NIP})
+    assert not other_nip.has_token
+
+
+def test_custom_servers_have_a_token_each(db, store, company):
+    ksef_settings.save(db, store, {"environment": "custom", "base_url": "http://127.0.0.1:8765",
+                                   "ksef_token": TOKEN})
+    moved = ksef_settings.save(db, store, {"base_url": "https://ksef.example.pl"})
+    assert not moved.has_token
+
+
+def test_empty_token_field_keeps_the_stored_token(db, store, company):
+    ksef_settings.save(db, store, {"environment": "TEST", "ksef_token": TOKEN})
+    settings = ksef_settings.save(db, store, {"environment": "TEST", "ksef_token": "   ", "batch_threshold": "9"})
+    assert settings.has_token and ksef_settings.token_for(db, store, settings) == TOKEN
+
+
+def test_new_token_replaces_the_old_one(db, store, company):
+    ksef_settings.save(db, store, {"environment": "TEST", "ksef_token": TOKEN})
+    settings = ksef_settings.save(db, store, {"ksef_token": TOKEN_2})
+    assert settings.token_hint == "••••••••9b1c"
+    assert ksef_settings.token_for(db, store, settings) == TOKEN_2
+
+
+def test_token_never_reaches_the_database_file(db, store, home, company):
+    ksef_settings.save(db, store, {"environment": "TEST", "ksef_token": TOKEN})
+    ksef_settings.save(db, store, {"environment": "PROD", "confirm_prod": "1", "ksef_token": TOKEN_2})
+    db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    columns = {row[1] for row in db.execute("PRAGMA table_info(ksef_settings)").fetchall()}
+    assert not any("token" in column for column in columns)
+    database_files = [p for p in home.iterdir() if p.name.startswith("ksef-local.sqlite3")]
+    assert database_files
+    for path in database_files:
+        data = path.read_bytes()
+        for token in (TOKEN, TOKEN_2):
+            assert token.encode() not in data and token[-20:].encode() not in data, path.name
+
+
+def test_forget_token(db, store, company):
+    ksef_settings.save(db, store, {"environment": "TEST", "ksef_token": TOKEN})
+    ksef_settings.forget_token(db, store)
+    assert not ksef_settings.load(db, store).has_token
+    ksef_settings.forget_token(db, store)  # nothing stored: no error
+
+
+def test_unreadable_secrets_do_not_break_loading(db, store, home, company):
+    ksef_settings.save(db, store, {"environment": "TEST", "ksef_token": TOKEN})
+    (home / secret_store.KEY_FILE).write_bytes(bytes(32))
+    settings = ksef_settings.load(db, store)
+    assert not settings.has_token and "uszkodzony" in settings.token_problem
+    assert TOKEN not in settings.token_problem
+
+
+# -- clients, QR hosts, badges ------------------------------------------------------------------------
+
+def test_client_for_a_named_environment(db, store, company):
+    settings = ksef_settings.save(db, store, {"environment": "TEST", "ksef_token": TOKEN})
+    with requests.Session() as session:
+        client = ksef_settings.client_for(settings, ksef_settings.token_for(db, store, settings), session=session)
+        assert client.environment.api_base == "https://api-test.ksef.mf.gov.pl/v2"
+
+
+def test_client_for_refuses_without_token_or_simulator(db, store, company):
+    settings = ksef_settings.load(db, store)
+    with pytest.raises(UserError, match="wbudowany symulator"):
+        ksef_settings.client_for(settings, TOKEN)
+    with pytest.raises(UserError, match="Brak tokena KSeF"):
+        ksef_settings.client_for(settings, None, base_url_override="http://127.0.0.1:1")
+    with pytest.raises(ValueError):
+        ksef_settings.client_for(KsefSettings(environment="PROD", nip=COMPANY_NIP), TOKEN,
+                                 base_url_override="http://127.0.0.1:1")
+
+
+@pytest.mark.parametrize("environment, host", [
+    ("TEST", "https://qr-test.ksef.mf.gov.pl"), ("DEMO", "https://qr-demo.ksef.mf.gov.pl"),
+    ("PROD", "https://qr.ksef.mf.gov.pl")])
+def test_qr_host_follows_the_environment(environment, host):
+    assert ksef_settings.qr_host_for(KsefSettings(environment=environment, nip=COMPANY_NIP)) == host
+
+
+def test_qr_host_of_demo_mode_is_the_simulator():
+    settings = KsefSettings(nip=COMPANY_NIP)
+    assert ksef_settings.qr_host_for(settings, base_url_override="http://127.0.0.1:5000/") == \
+        "http://127.0.0.1:5000"
+
+
+@pytest.mark.parametrize("environment, badge", [
+    ("demo", "Tryb demonstracyjny (symulator)"), ("TEST", "TEST"), ("DEMO", "DEMO (przedprodukcyjne MF)"),
+    ("PROD", "PRODUKCJA")])
+def test_describe_gives_the_badge(environment, badge):
+    assert ksef_settings.describe(KsefSettings(environment=environment)) == badge
+
+
+# -- against a real simulator -------------------------------------------------------------------------
+
+def test_ensure_demo_token_gets_a_working_token_from_the_simulator(db, store, company):
+    with running_simulator() as sim, requests.Session() as session:
+        settings = ksef_settings.load(db, store)
+        assert not settings.has_token
+        ksef_settings.ensure_demo_token(db, store, settings, sim.base_url)
+        settings = ksef_settings.load(db, store)
+        assert settings.has_token
+        token = ksef_settings.token_for(db, store, settings)
+        ksef_settings.ensure_demo_token(db, store, settings, sim.base_url)  # a token is there: kept
+        assert ksef_settings.token_for(db, store, settings) == token
+        client = ksef_settings.client_for(settings, token, base_url_override=sim.base_url, session=session,
+                                          clock=sim.clock, sleep=sim.clock.advance, poll_interval=0.5,
+                                          max_polls=20, timeout=10)
+        client.authenticate()
+        assert client.auth.tokens.access.token
+        ksef_settings.ensure_demo_token(db, store, settings, sim.base_url, replace=True)
+        assert ksef_settings.token_for(db, store, settings) != token
+
+
+def test_ensure_demo_token_does_nothing_outside_demo_mode(db, store, company):
+    settings = ksef_settings.save(db, store, {"environment": "TEST"})
+    ksef_settings.ensure_demo_token(db, store, settings, "http://127.0.0.1:1")
+    assert not ksef_settings.load(db, store).has_token
+
+
+def test_ensure_demo_token_explains_a_dead_simulator_in_polish(db, store, company):
+    with socket.socket() as unused:
+        unused.bind(("127.0.0.1", 0))
+        port = unused.getsockname()[1]
+    with pytest.raises(UserError, match="symulator KSeF nie wydał tokena"):
+        ksef_settings.ensure_demo_token(db, store, ksef_settings.load(db, store), f"http://127.0.0.1:{port}")
+
+
+def test_custom_environment_authenticates_against_a_simulator(db, store, company):
+    with running_simulator() as sim, requests.Session() as session:
+        token = sim.create_token(COMPANY_NIP)
+        settings = ksef_settings.save(db, store, {"environment": "custom", "base_url": sim.base_url + "/v2",
+                                                  "ksef_token": token})
+        client = ksef_settings.client_for(settings, ksef_settings.token_for(db, store, settings),
+                                          session=session, clock=sim.clock, sleep=sim.clock.advance,
+                                          poll_interval=0.5, max_polls=20, timeout=10)
+        client.authenticate()
+        assert client.auth.tokens.access.token
