@@ -166,7 +166,11 @@ class Sender:
             raise Deferred("budget")
         client = self._get_client(db, now)
         if group is not None:
-            outbox.record_request(db, group, now)
+            # Time the request now, not at the start of the step: logging in may have taken a while.
+            at = self.clock()
+            if outbox.budget_wait(db, group, at, self.limits) > 0:
+                raise Deferred("budget")
+            outbox.record_request(db, group, at)
         try:
             result = action(client)
         except passthrough:

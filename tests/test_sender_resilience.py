@@ -1,0 +1,186 @@
+"""The sender when things go wrong: revoked or missing token, 429, budget, 503s and the circuit, offline
+invoices, batch sessions, a crash after the POST, and the thread loop."""
+from __future__ import annotations
+
+import time
+from datetime import timedelta
+
+import pytest
+
+from ksef_local import invoices, outbox
+from ksef_local.errors import UserError
+from tests.sender_support import COMPANY_NIP, accepted, drive, issue_many, letters, rig
+
+
+def test_revoked_token_pauses_without_losing_anything_and_resume_finishes(app, db, company):
+    ids = issue_many(db, 4)
+    with rig(app) as r:
+        outbox.enqueue(db, ids, r.clock(), reachable=True)
+        sender = r.sender()
+        drive(sender, r.clock, stop=lambda: outbox.status(db, ids[0]).letter == "O")
+        r.sim.revoke_token(r.token)
+        r.clock.advance(20 * 60)   # the access token expires; refreshing it is refused
+        drive(sender, r.clock)
+        health = outbox.health(db)
+        assert health.paused and health.pause_title == "Token unieważniony"
+        assert "token" in health.pause_advice.lower()
+        assert set(letters(db).values()) <= {"W", "O", "A"} and "B" not in letters(db).values()
+        assert not sender.run_once()   # paused: nothing is attempted
+        r.token = r.sim.create_token(COMPANY_NIP)   # the user saves a new token
+        outbox.resume(db, wake=sender.wake)
+        drive(sender, r.clock)
+        state = r.sim.state()
+    assert letters(db) == {i: "A" for i in ids}
+    assert len(accepted(state)) == 4 and state["nips"][COMPANY_NIP]["duplicatesRefused"] == 0
+
+
+def test_missing_token_pauses_with_a_polish_message(app, db, company):
+    ids = issue_many(db, 1)
+    with rig(app) as r:
+        outbox.enqueue(db, ids, r.clock(), reachable=True)
+
+        def no_token():
+            raise UserError("Nie wpisano tokena KSeF.")
+        sender = r.sender()
+        sender.make_client = no_token
+        sender.run_once()
+        assert not sender.run_once()
+    health = outbox.health(db)
+    assert health.paused and health.pause_title == "Brak tokena KSeF – wpisz token w Ustawieniach KSeF."
+    assert outbox.status(db, ids[0]).letter == "W"
+
+
+def test_429_retry_after_is_honoured_then_sending_continues(app, db, company):
+    ids = issue_many(db, 2)
+    with rig(app, limits="prod") as r:
+        other = r.make_client()   # another program in the same context uses up the minute's sends
+        ref = other.open_online_session().reference_number
+        for _ in range(30):
+            with pytest.raises(Exception):
+                other.call("POST", f"/sessions/online/{ref}/invoices", json_body={}, ok=(202,))
+            r.clock.advance(0.11)
+        outbox.enqueue(db, ids, r.clock(), reachable=True)
+        sender = r.sender()
+        while outbox.health(db).next_attempt_at is None:
+            assert sender.run_once()
+        wait = (outbox.health(db).next_attempt_at - r.clock()).total_seconds()
+        assert 40 < wait < 62 and outbox.status(db, ids[0]).letter == "W"
+        assert not sender.run_once()
+        r.clock.advance(wait / 2)
+        assert not sender.run_once()
+        r.clock.advance(wait / 2 + 0.01)
+        drive(sender, r.clock)
+        state = r.sim.state()
+    assert letters(db) == {i: "A" for i in ids}
+    # refused ones are repeated only after Retry-After; each invoice is in KSeF once
+    assert 30 + 3 <= state["requests"]["invoiceSend"] <= 30 + 4
+    assert len(accepted(state)) == 2 and state["nips"][COMPANY_NIP]["duplicatesRefused"] == 0
+
+
+def test_request_budget_avoids_429_and_survives_a_new_sender(app, db, company):
+    ids = issue_many(db, 35)   # more than the 30 sends a minute of the PRD limits
+    with rig(app, limits="prod") as r:
+        outbox.enqueue(db, ids, r.clock(), reachable=True)
+        drive(r.sender(), r.clock, stop=lambda: db.execute(
+            "SELECT COUNT(*) FROM ksef_outbox WHERE state != 'queued'").fetchone()[0] >= 20)
+        drive(r.sender(), r.clock)   # a restart: the new sender knows the requests of the old one
+        state = r.sim.state()
+    assert letters(db) == {i: "A" for i in ids}
+    assert state["requests"]["invoiceSend"] == 35   # never refused, so never repeated
+
+
+def test_circuit_opens_after_repeated_503_and_new_invoices_are_offline(app, db, company):
+    first, later = issue_many(db, 2)
+    with rig(app) as r:
+        outbox.enqueue(db, [first], r.clock(), reachable=True)
+        r.sim.faults(fault="503", count=1000)
+        sender = r.sender()
+        drive(sender, r.clock, stop=lambda: outbox.health(db).circuit_open)
+        health = outbox.health(db)
+        assert health.circuit_open and health.reachable is False and health.next_attempt_at > r.clock()
+        assert not sender.run_once()
+        assert r.sim.state()["requests"].get("public", 0) == 5   # 5 attempts, then the circuit held
+        outbox.enqueue(db, [later], r.clock())   # the UI passes no reachability: the circuit decides
+        st = outbox.status(db, later)
+        assert (st.offline_mode, st.offline_kind) == (True, "offline24") and st.offline_deadline
+        r.sim.http.delete(f"{r.sim.base_url}/sim/faults", timeout=10)
+        drive(sender, r.clock)
+        state = r.sim.state()
+    assert letters(db) == {first: "A", later: "A"}
+    assert not outbox.health(db).circuit_open and outbox.health(db).reachable is True
+    offline = {a["invoiceNumber"]: a["offline"] for a in accepted(state)}
+    assert offline == {invoices.get_invoice(db, first)["number"]: False,
+                       invoices.get_invoice(db, later)["number"]: True}
+
+
+def test_invoice_sent_a_day_after_its_issue_date_goes_offline24(app, db, company):
+    ids = issue_many(db, 1)
+    with rig(app) as r:
+        outbox.enqueue(db, ids, r.clock(), reachable=True)
+        r.clock.advance(24 * 3600)   # the sender only gets to it the next day
+        drive(r.sender(), r.clock)
+        state = r.sim.state()
+    st = outbox.status(db, ids[0])
+    assert (st.letter, st.offline_kind, st.invoicing_mode) == ("A", "offline24", "Offline")
+    assert accepted(state)[0]["offline"] is True
+
+
+def test_batch_session_when_threshold_invoices_wait(app, db, company):
+    ids = issue_many(db, 6)
+    with rig(app) as r:
+        outbox.enqueue(db, ids, r.clock(), reachable=True)
+        drive(r.sender(batch_threshold=5), r.clock)
+        state = r.sim.state()
+    assert letters(db) == {i: "A" for i in ids}
+    sessions = {a["session"] for a in accepted(state)}
+    assert len(sessions) == 1 and "-SB-" in sessions.pop()
+    assert state["requests"].get("invoiceSend", 0) == 0
+    assert all(outbox.upo(db, i) for i in ids)
+
+
+class Crash(BaseException):
+    """The process dies right after the POST went out (not an Exception: nothing catches it)."""
+
+
+def test_restart_after_a_crash_following_the_post_resumes_without_resending(app, db, company):
+    ids = issue_many(db, 3)
+    with rig(app) as r:
+        def crashing_client():
+            client = r.make_client()
+            real = client.send_invoice
+
+            def send_then_die(*args, **kwargs):
+                real(*args, **kwargs)
+                raise Crash()
+            client.send_invoice = send_then_die
+            return client
+
+        outbox.enqueue(db, ids, r.clock(), reachable=True)
+        doomed = r.sender()
+        doomed.make_client = crashing_client
+        with pytest.raises(Crash):
+            drive(doomed, r.clock)
+        assert outbox.status(db, ids[0]).state == "sending"
+        drive(r.sender(), r.clock)   # the restarted program
+        state = r.sim.state()
+    assert letters(db) == {i: "A" for i in ids}
+    assert state["requests"]["invoiceSend"] == 3 and len(accepted(state)) == 3
+    assert db.execute("SELECT COUNT(*) FROM ksef_sessions WHERE state = 'open'").fetchone()[0] == 0
+
+
+def test_thread_loop_sends_when_woken_and_stops_cleanly(app, db, company):
+    ids = issue_many(db, 2)
+    with rig(app) as r:
+        sender = r.sender(busy_wait=0.05, idle_wait=0.05)
+        sender.start()
+        try:
+            outbox.enqueue(db, ids, r.clock(), reachable=True)
+            sender.wake()
+            deadline = time.monotonic() + 30
+            while set(letters(db).values()) != {"A"}:
+                assert time.monotonic() < deadline, letters(db)
+                r.clock.advance(1)
+                time.sleep(0.02)
+        finally:
+            sender.stop(10)
+        assert not sender._thread.is_alive()
