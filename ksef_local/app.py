@@ -1,4 +1,4 @@
-"""create_app(): the one wiring point. Nothing runs at import time."""
+"""create_app(): the one wiring point. Nothing runs at import time and no thread starts here."""
 from __future__ import annotations
 
 import secrets
@@ -6,19 +6,47 @@ from pathlib import Path
 
 from flask import Flask
 
-from . import config, db as dbmod
+from . import config, db as dbmod, ksef_settings
+from .ksef.client import KsefClient
+from .ksef.latarnia import LatarniaClient
+from .secret_store import SecretStore
 from .version import VERSION
 
 
 class AppState:
-    """What the app holds for its lifetime: the data folder and the per-thread databases."""
+    """What the app holds for its lifetime: the data folder, per-thread databases, the secret store,
+    and what the launcher adds: the background sender and the in-app simulator of the demo mode."""
 
     def __init__(self, home: Path) -> None:
         self.home = home
         self.databases = dbmod.Databases(config.database_path(home))
+        self.secrets = SecretStore(home)
+        self.sender = None  # set by the launcher (cli.run) or a test
+        self.simulator_url: str | None = None  # the demo mode's simulator, when running
 
     def db(self):
         return self.databases.get()
+
+    def settings(self) -> ksef_settings.KsefSettings:
+        return ksef_settings.load(self.db(), self.secrets)
+
+    def _demo_url(self, settings: ksef_settings.KsefSettings) -> str | None:
+        return self.simulator_url if settings.environment == ksef_settings.DEMO_MODE else None
+
+    def make_client(self) -> KsefClient:
+        """A KSeF client for the current settings (raises UserError in Polish when something is missing)."""
+        settings = self.settings()
+        token = ksef_settings.token_for(self.db(), self.secrets, settings)
+        return ksef_settings.client_for(settings, token, base_url_override=self._demo_url(settings))
+
+    def make_latarnia(self) -> LatarniaClient:
+        settings = self.settings()
+        return LatarniaClient(ksef_settings.environment_for(settings, self._demo_url(settings)))
+
+    def reset_client(self) -> None:
+        """Forget the sender's client after the settings changed (environment, NIP or token)."""
+        if self.sender is not None:
+            self.sender.reset_client()
 
 
 def create_app(home: Path | str | None = None, testing: bool = False) -> Flask:
@@ -40,6 +68,7 @@ def create_app(home: Path | str | None = None, testing: bool = False) -> Flask:
     )
     state = AppState(home_path)
     dbmod.migrate(state.db())
+    ksef_settings.ensure_schema(state.db())
     app.extensions["ksef_local"] = state
     web.init_app(app)
     return app

@@ -1,4 +1,4 @@
-"""The ksef-local command line: run, import, simulator."""
+"""The ksef-local command line: run, import, send, status, settings, simulator."""
 from __future__ import annotations
 
 import argparse
@@ -8,6 +8,7 @@ import webbrowser
 from pathlib import Path
 
 from . import config
+from .errors import UserError
 from .version import VERSION
 
 
@@ -28,6 +29,24 @@ def build_parser() -> argparse.ArgumentParser:
     imp = sub.add_parser("import", help="zaimportuj faktury FA(3) z plików XML")
     imp.add_argument("files", nargs="+", type=Path, metavar="PLIK")
 
+    send = sub.add_parser("send", help="wyślij wystawione faktury do KSeF")
+    which = send.add_mutually_exclusive_group(required=True)
+    which.add_argument("--all", action="store_true", help="wszystkie wystawione, jeszcze niewysłane faktury")
+    which.add_argument("numbers", nargs="*", default=[], metavar="NUMER", help="numery faktur")
+    send.add_argument("--wait", action="store_true", help="wyślij teraz i poczekaj na wynik (A lub B)")
+    send.add_argument("--timeout", type=float, default=300, help="najdłuższe czekanie w sekundach (z --wait)")
+
+    status = sub.add_parser("status", help="statusy faktur w KSeF")
+    status.add_argument("--json", action="store_true", help="wynik w JSON")
+
+    settings = sub.add_parser("settings", help="pokaż albo zmień ustawienia KSeF")
+    settings.add_argument("--environment", choices=["demo", "TEST", "DEMO", "PROD", "custom"])
+    settings.add_argument("--base-url", help="adres serwera dla środowiska custom")
+    settings.add_argument("--nip", help="NIP kontekstu (puste = NIP firmy)")
+    settings.add_argument("--batch-threshold", type=int)
+    settings.add_argument("--token-stdin", action="store_true", help="wczytaj token KSeF ze standardowego wejścia")
+    settings.add_argument("--confirm-prod", action="store_true", help="potwierdź środowisko produkcyjne")
+
     sim = sub.add_parser("simulator", help="uruchom lokalny symulator KSeF")
     from .ksef import simulator
 
@@ -47,15 +66,24 @@ def main(argv: list[str] | None = None) -> int:
     home = config.data_dir(args.data_dir)
     if command == "import":
         return _import_files(home, args.files)
+    if command in ("send", "status", "settings"):
+        from . import cli_ksef
+
+        try:
+            return getattr(cli_ksef, command)(home, args)
+        except UserError as exc:
+            print(exc.message, file=sys.stderr)
+            return 2
     return _run(home, headless=getattr(args, "headless", False), port=getattr(args, "port", 0))
 
 
 def _run(home: Path, headless: bool, port: int) -> int:
     from werkzeug.serving import make_server
 
-    from . import create_app
+    from . import create_app, launcher
 
     app = create_app(home)
+    background = launcher.start_background(app)
     server = make_server("127.0.0.1", port, app, threaded=True)
     url = f"http://127.0.0.1:{server.server_port}/"
     print(f"ksef-local działa pod adresem {url}", flush=True)
@@ -67,6 +95,9 @@ def _run(home: Path, headless: bool, port: int) -> int:
         server.serve_forever()
     except KeyboardInterrupt:
         print("Zatrzymano.", flush=True)
+    finally:
+        server.server_close()
+        background.stop()  # the sender finishes its current step; nothing is left half-written
     return 0
 
 

@@ -53,6 +53,12 @@ class Client:
         return self.raw.post(url, data=data, headers=headers, **kwargs)
 
 
+@pytest.fixture(autouse=True)
+def _file_secret_store(monkeypatch):
+    """Never touch the developer's real OS keyring: tests keep secrets in the encrypted file."""
+    monkeypatch.setenv("KSEF_LOCAL_SECRET_BACKEND", "file")
+
+
 @pytest.fixture
 def home(tmp_path: Path) -> Path:
     return tmp_path / "data"

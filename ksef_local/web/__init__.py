@@ -2,13 +2,13 @@
 from __future__ import annotations
 
 import hmac
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
-from flask import Flask, Response, abort, current_app, g, make_response, render_template, request
+from flask import Flask, Response, abort, current_app, g, make_response, redirect, render_template, request
 
-from .. import money, parties
+from .. import ksef_settings, money, outbox, parties
 from ..errors import UserError, ValidationFailed
 from ..model import Party
 
@@ -33,6 +33,15 @@ def render(page: str, fragment: str | None = None, status: int = 200, **context:
     response = make_response(render_template(template, **context), status)
     response.headers["Vary"] = "HX-Request"
     return response
+
+
+def navigate(url: str) -> Response:
+    """Redirect a normal request, or tell htmx to navigate to the URL."""
+    if is_htmx():
+        response = Response(status=204)
+        response.headers["HX-Redirect"] = url
+        return response
+    return redirect(url)
 
 
 def csrf_token() -> str:
@@ -97,6 +106,17 @@ def pl_date(value: str | date | None) -> str:
     return f"{value:%d.%m.%Y}"
 
 
+def pl_datetime(value: str | datetime | None) -> str:
+    """24.11.2026 09:30, in the computer's local time."""
+    if not value:
+        return ""
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    if value.tzinfo is not None:
+        value = value.astimezone()
+    return f"{value:%d.%m.%Y %H:%M}"
+
+
 def grosze(value: int | None, currency: str = "PLN") -> str:
     """Format an amount stored in grosze: 1 234,56 zł"""
     return "" if value is None else money.format_money(money.from_grosze(value), currency)
@@ -110,7 +130,7 @@ def buyer_label(buyer) -> str:
 
 
 def init_app(app: Flask) -> None:
-    from . import buyers, company, invoices
+    from . import buyers, company, invoices, ksef, settings
 
     app.before_request(_check_request)
     app.after_request(_security_headers)
@@ -118,14 +138,24 @@ def init_app(app: Flask) -> None:
     for code in (400, 403, 404, 405, 413):
         app.register_error_handler(code, _http_error)
     app.jinja_env.filters.update(
-        pl_date=pl_date, grosze=grosze, money=money.format_money, number=money.format_flexible,
+        pl_date=pl_date, pl_datetime=pl_datetime, grosze=grosze, money=money.format_money, number=money.format_flexible,
         nip=parties.format_nip, account=parties.format_account,
     )
-    app.jinja_env.globals.update(csrf_token=csrf_token, buyer_label=buyer_label, rates=money.RATES)
+    app.jinja_env.globals.update(csrf_token=csrf_token, buyer_label=buyer_label, rates=money.RATES,
+                                 ksef_letters=outbox.LETTERS)
     app.register_blueprint(company.bp)
     app.register_blueprint(buyers.bp)
     app.register_blueprint(invoices.bp)
+    app.register_blueprint(ksef.bp)
+    app.register_blueprint(settings.bp)
 
     @app.context_processor
     def _globals() -> dict[str, Any]:
-        return {"company": getattr(g, "company", None)}
+        return {"company": getattr(g, "company", None), "environment_badge": environment_badge}
+
+
+def environment_badge() -> tuple[str, bool]:
+    """The always-visible KSeF environment badge (text, is production), read without touching the token."""
+    rows = list(db().query("SELECT environment, base_url FROM ksef_settings WHERE id = 1"))
+    current = ksef_settings.KsefSettings(**rows[0]) if rows else ksef_settings.KsefSettings()
+    return ksef_settings.describe(current), current.is_production

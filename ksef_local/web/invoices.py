@@ -6,25 +6,16 @@ from typing import Any
 
 from flask import Blueprint, Response, redirect, request, url_for
 
-from .. import invoices, money, parties
+from .. import invoices, money, outbox, parties
 from ..errors import UserError, ValidationFailed
 from ..model import BUYER_KINDS, CORRECTION_TYPES, EXEMPTION_KINDS, INVOICE_KINDS, PAYMENT_FORMS
-from . import db, is_htmx, render
+from . import db, is_htmx, ksef, navigate, render
 
 bp = Blueprint("invoices", __name__)
 
 
 def today() -> date:
     return date.today()
-
-
-def _redirect(url: str) -> Response:
-    """Redirect a normal request, or tell htmx to navigate."""
-    if is_htmx():
-        response = Response(status=204)
-        response.headers["HX-Redirect"] = url
-        return response
-    return redirect(url)
 
 
 # --- the list ----------------------------------------------------------------------------------------
@@ -50,9 +41,12 @@ def index():
     rows, total = invoices.list_invoices(db(), **filters)
     pages = max(1, -(-total // invoices.PAGE_SIZE))
     buyer = parties.get_buyer(db(), filters["buyer_id"]) if filters["buyer_id"] else None
+    context = {"ksef_statuses": outbox.statuses(db(), [r["id"] for r in rows])}
+    if not is_htmx():
+        context.update(ksef.banner_context())
     return render("invoices/list.html", "invoices/_table.html", rows=rows, total=total, pages=pages,
                   filters=filters, statuses=invoices.STATUSES, kinds=INVOICE_KINDS, filter_buyer=buyer,
-                  args=request.args)
+                  args=request.args, **context)
 
 
 # --- creating and editing drafts ---------------------------------------------------------------------
@@ -63,13 +57,13 @@ def new():
     if kind not in INVOICE_KINDS:
         raise UserError("Nieznany rodzaj faktury.")
     invoice_id = invoices.create_draft(db(), today(), kind)
-    return _redirect(url_for("invoices.show", invoice_id=invoice_id))
+    return navigate(url_for("invoices.show", invoice_id=invoice_id))
 
 
 @bp.route("/faktury/<int:invoice_id>/korekta", methods=["POST"])
 def correct(invoice_id: int):
     new_id = invoices.create_draft(db(), today(), "KOR", corrected_id=invoice_id)
-    return _redirect(url_for("invoices.show", invoice_id=new_id))
+    return navigate(url_for("invoices.show", invoice_id=new_id))
 
 
 def _editor_context(invoice_id: int, errors: dict[str, str] | None = None, oob: bool = False) -> dict[str, Any]:
@@ -104,7 +98,7 @@ def show(invoice_id: int):
     row = invoices.get_invoice(db(), invoice_id)
     if row["status"] == "draft":
         return render("invoices/editor.html", **_editor_context(invoice_id))
-    return render("invoices/view.html", **_view_context(row))
+    return render("invoices/view.html", **{**_view_context(row), **ksef.panel_context(invoice_id)})
 
 
 def _view_context(row: dict[str, Any]) -> dict[str, Any]:
@@ -161,13 +155,13 @@ def _change_lines(invoice_id: int, change) -> Response:
 def issue(invoice_id: int):
     invoices.save_draft(db(), invoice_id, request.form)
     invoices.issue(db(), invoice_id, today())
-    return _redirect(url_for("invoices.show", invoice_id=invoice_id, wystawiono=1))
+    return navigate(url_for("invoices.show", invoice_id=invoice_id, wystawiono=1))
 
 
 @bp.route("/faktury/<int:invoice_id>/usun", methods=["POST"])
 def delete(invoice_id: int):
     invoices.delete_draft(db(), invoice_id)
-    return _redirect(url_for("invoices.index"))
+    return navigate(url_for("invoices.index"))
 
 
 # --- buyer in the editor -----------------------------------------------------------------------------

@@ -1,0 +1,143 @@
+"""ksef-local send / status / settings: the KSeF commands, on the same database as the running app."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+from . import create_app, ksef_settings, launcher, outbox
+from .errors import UserError, ValidationFailed
+from .web import pl_date
+
+FINAL = {"A", "B"}
+
+
+def _app(home: Path):
+    app = create_app(home)
+    return app, app.extensions["ksef_local"]
+
+
+def _resolve(db, args: argparse.Namespace) -> list[int]:
+    if args.all:
+        rows = db.query("SELECT id FROM invoices WHERE status = 'issued' AND ksef_status IS NULL ORDER BY id")
+        return [r["id"] for r in rows]
+    ids, unknown = [], []
+    for number in args.numbers:
+        row = db.execute("SELECT id FROM invoices WHERE number = ?", [number]).fetchone()
+        (ids.append(row[0]) if row else unknown.append(number))
+    if unknown:
+        raise UserError("Nie ma faktur o numerach: " + ", ".join(unknown) + ".")
+    return ids
+
+
+def send(home: Path, args: argparse.Namespace) -> int:
+    """Queue invoices for KSeF; with --wait also send them now and wait for A or B."""
+    app, state = _app(home)
+    db = state.db()
+    ids = _resolve(db, args)
+    if not ids:
+        print("Nie ma faktur do wysłania.")
+        return 0
+    result = outbox.enqueue(db, ids, datetime.now(timezone.utc), reachable=outbox.health(db).reachable)
+    numbers = {r["id"]: r["number"] for r in db.query(
+        f"SELECT id, number FROM invoices WHERE id IN ({','.join('?' * len(ids))})", ids)}
+    for invoice_id, reason in result.refused.items():
+        print(f"{numbers.get(invoice_id) or invoice_id}: {reason}", file=sys.stderr)
+    print(f"W kolejce do KSeF: {len(result.queued)}.")
+    if not args.wait or not result.queued:
+        if result.queued:
+            print("Faktury wyślą się, gdy działa program (ksef-local run); albo użyj --wait.")
+        return 1 if result.refused else 0
+    return _wait(app, state, result.queued, numbers, args.timeout) or (1 if result.refused else 0)
+
+
+def _wait(app, state, ids: list[int], numbers: dict[int, str], timeout: float) -> int:
+    background = launcher.start_background(app, simulator="if-sending")
+    if not background.sending:
+        print("Program ksef-local działa i sam wysyła faktury; czekam na wynik.")
+    try:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            current = outbox.statuses(state.db(), ids)
+            if all(st.letter in FINAL for st in current.values()) or outbox.health(state.db()).paused:
+                break
+            time.sleep(0.5)
+    finally:
+        background.stop()
+    current = outbox.statuses(state.db(), ids)
+    for invoice_id in ids:
+        st = current.get(invoice_id)
+        line = f"{numbers[invoice_id]}: {st.letter if st else '-'}"
+        if st and st.ksef_number:
+            line += f" {st.ksef_number}"
+        if st and st.error_title:
+            line += f" – {st.error_title}: {st.error_advice}"
+        print(line)
+    health = outbox.health(state.db())
+    if health.paused:
+        print(f"Wysyłanie wstrzymane: {health.pause_title} – {health.pause_advice}", file=sys.stderr)
+    return 0 if all(current.get(i) and current[i].letter == "A" for i in ids) else 1
+
+
+def status(home: Path, args: argparse.Namespace) -> int:
+    """Print every issued invoice with its KSeF letter, number, offline flag and deadline, last error."""
+    _, state = _app(home)
+    db = state.db()
+    rows = list(db.query("SELECT id, number FROM invoices WHERE status = 'issued' ORDER BY issue_date, id"))
+    current = outbox.statuses(db, [r["id"] for r in rows])
+    items = []
+    for r in rows:
+        st = current.get(r["id"])
+        items.append({
+            "number": r["number"], "letter": st.letter if st else None,
+            "ksef_number": st.ksef_number if st else None, "offline": bool(st and st.offline_mode),
+            "offline_deadline": st.offline_deadline.isoformat() if st and st.offline_deadline else None,
+            "error": f"{st.error_title}: {st.error_advice}" if st and st.error_title else None,
+        })
+    if args.json:
+        print(json.dumps(items, ensure_ascii=False, indent=2))
+        return 0
+    for item in items:
+        parts = [item["number"], item["letter"] or "-", item["ksef_number"] or ""]
+        if item["offline"]:
+            deadline = item["offline_deadline"]
+            parts.append("offline" + (f", termin {pl_date(deadline)}" if deadline else ""))
+        if item["error"]:
+            parts.append(item["error"])
+        print("  ".join(p for p in parts if p))
+    print(f"Niewysłane do KSeF: {outbox.pending_count(db)}")
+    return 0
+
+
+def settings(home: Path, args: argparse.Namespace) -> int:
+    """Show the KSeF settings, or change them; the token is read from standard input, never an argument."""
+    _, state = _app(home)
+    form = {}
+    for option, field in (("environment", "environment"), ("base_url", "base_url"), ("nip", "nip"),
+                          ("batch_threshold", "batch_threshold")):
+        if getattr(args, option) is not None:
+            form[field] = str(getattr(args, option))
+    if args.confirm_prod:
+        form["confirm_prod"] = "1"
+    if args.token_stdin:
+        form["ksef_token"] = sys.stdin.readline().strip()
+    if form:
+        try:
+            ksef_settings.save(state.db(), state.secrets, form)
+        except ValidationFailed as exc:
+            for text in exc.errors.values():
+                print(text, file=sys.stderr)
+            return 2
+        outbox.resume(state.db())
+        print("Zapisano ustawienia KSeF.")
+    current = state.settings()
+    print(f"Środowisko: {ksef_settings.describe(current)}")
+    if current.environment == ksef_settings.CUSTOM:
+        print(f"Adres: {current.base_url}")
+    print(f"NIP kontekstu: {current.nip or '(brak)'}")
+    print(f"Token: {current.token_hint if current.has_token else '(brak)'}")
+    print(f"Wysyłka wsadowa od: {current.batch_threshold} faktur")
+    return 0

@@ -1,0 +1,124 @@
+"""Sending to KSeF from the screens: the KSeF button, status letters that update themselves,
+"Statusy w KSeF" with progress, the health banner, the history panel and the UPO."""
+from __future__ import annotations
+
+from datetime import date, datetime, timezone
+
+from flask import Blueprint, Response, current_app, request, url_for
+
+from .. import calendar_pl, invoices, outbox
+from ..errors import UserError
+from . import db, navigate, render
+
+bp = Blueprint("ksef", __name__)
+
+POLL_SECONDS = 2
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def wake_sender() -> None:
+    """Wake the background sender, when the launcher started one."""
+    sender = getattr(current_app.extensions["ksef_local"], "sender", None)
+    if sender is not None:
+        sender.wake()
+
+
+def _selected_ids() -> list[int]:
+    values = request.form.getlist("zaznaczone") or request.form.getlist("id")
+    return sorted({int(v) for v in values if v.isdigit()})
+
+
+def _changed(response: Response) -> Response:
+    """Tell the page that invoices changed, so the list reloads its rows."""
+    response.headers["HX-Trigger"] = "invoices-changed"
+    return response
+
+
+@bp.route("/ksef/wyslij", methods=["POST"])
+def send():
+    ids = _selected_ids()
+    if not ids:
+        raise UserError("Zaznacz na liście faktury do wysłania do KSeF.")
+    health = outbox.health(db())
+    result = outbox.enqueue(db(), ids, _now(), reachable=health.reachable)
+    if result.queued:
+        wake_sender()
+    response = render("ksef/_send_result.html", result=result, numbers=_numbers(ids))
+    return _changed(response)
+
+
+def _numbers(ids: list[int]) -> dict[int, str]:
+    return {i: (invoices.get_invoice(db(), i)["number"] or "(szkic)") for i in ids}
+
+
+@bp.route("/ksef/statusy", methods=["POST"])
+def refresh():
+    """'Statusy w KSeF': fetch the current status of every invoice that has no A yet."""
+    ids = _selected_ids() or None
+    count = outbox.request_refresh(db(), ids, _now())
+    wake_sender()
+    return render("ksef/_progress.html", **_progress_context(count_requested=count))
+
+
+@bp.route("/ksef/postep")
+def progress():
+    return render("ksef/_progress.html", **_progress_context())
+
+
+def _progress_context(count_requested: int | None = None) -> dict:
+    done, total = outbox.refresh_progress(db())
+    return {"done": done, "total": total, "requested": count_requested,
+            "finished": total == 0 or done >= total}
+
+
+@bp.route("/ksef/wiersz/<int:invoice_id>")
+def cell(invoice_id: int):
+    """The KSeF cell of one list row; it polls while the invoice is W or O."""
+    row = invoices.get_invoice(db(), invoice_id)
+    return render("ksef/_cell.html", r=row, st=outbox.status(db(), invoice_id), today=date.today())
+
+
+@bp.route("/ksef/baner")
+def banner():
+    return render("ksef/_banner.html", **banner_context())
+
+
+def banner_context() -> dict:
+    return {"health": outbox.health(db()), "pending": outbox.pending_count(db())}
+
+
+@bp.route("/faktury/<int:invoice_id>/ksef")
+def panel(invoice_id: int):
+    return render("ksef/_panel.html", **panel_context(invoice_id))
+
+
+def panel_context(invoice_id: int) -> dict:
+    st = outbox.status(db(), invoice_id)
+    warning = None
+    if st and st.offline_deadline and st.letter != "A":
+        warning = calendar_pl.deadline_warning(st.offline_deadline, date.today())
+    return {"inv": invoices.get_invoice(db(), invoice_id), "st": st, "events": outbox.history(db(), invoice_id),
+            "has_upo": outbox.upo(db(), invoice_id) is not None, "deadline_warning": warning,
+            "letters": outbox.LETTERS}
+
+
+@bp.route("/faktury/<int:invoice_id>/upo")
+def upo(invoice_id: int):
+    data = outbox.upo(db(), invoice_id)
+    if data is None:
+        raise UserError("Ta faktura nie ma jeszcze UPO: pojawi się, gdy KSeF przyjmie fakturę (status A).", 404)
+    number = invoices.get_invoice(db(), invoice_id)["number"]
+    response = Response(data, mimetype="application/xml")
+    if request.args.get("pobierz"):
+        safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in number)
+        response.headers["Content-Disposition"] = f'attachment; filename="UPO_{safe}.xml"'
+    return response
+
+
+@bp.route("/faktury/<int:invoice_id>/popraw", methods=["POST"])
+def reopen(invoice_id: int):
+    invoices.reopen_rejected(db(), invoice_id)
+    return navigate(url_for("invoices.show", invoice_id=invoice_id))

@@ -1,0 +1,66 @@
+"""Ustawienia KSeF: environment, context NIP, the token (stored encrypted, never shown back), a test."""
+from __future__ import annotations
+
+from flask import Blueprint, current_app, request, url_for
+
+from .. import ksef_settings, outbox
+from ..errors import UserError, ValidationFailed
+from ..ksef import errors as ksef_errors
+from . import db, navigate, render
+from .ksef import wake_sender
+
+bp = Blueprint("settings", __name__, url_prefix="/ustawienia")
+
+
+def state():
+    return current_app.extensions["ksef_local"]
+
+
+@bp.route("/ksef", methods=["GET", "POST"])
+def ksef():
+    store = state().secrets
+    current = ksef_settings.load(db(), store)
+    errors: dict[str, str] = {}
+    values = {"environment": current.environment, "base_url": current.base_url or "",
+              "nip": "" if current.nip_follows_company else current.nip,
+              "batch_threshold": current.batch_threshold}
+    if request.method == "POST":
+        try:
+            saved = ksef_settings.save(db(), store, request.form)
+        except ValidationFailed as exc:
+            errors = exc.errors
+            values = {k: v for k, v in request.form.items() if k != "ksef_token"}
+        else:
+            if saved.has_token:
+                # A new token (or environment) may be what a paused queue was waiting for.
+                outbox.resume(db())
+                wake_sender()
+            state().reset_client()
+            return navigate(url_for("settings.ksef", zapisano=1))
+    return render("settings/ksef.html", settings=current, values=values, errors=errors,
+                  environments=ksef_settings.ENVIRONMENTS, badge=ksef_settings.describe(current),
+                  backend=store.backend_name, saved=request.args.get("zapisano"),
+                  status=422 if errors else 200)
+
+
+@bp.route("/ksef/test", methods=["POST"])
+def test_connection():
+    """'Testuj połączenie': log in to KSeF with the stored token and say what happened, in Polish."""
+    try:
+        client = state().make_client()
+        client.authenticate()
+    except ksef_errors.KsefError as exc:
+        message = ksef_errors.user_message(exc)
+        return render("settings/_test_result.html", ok=False, title=message.title, advice=message.advice)
+    except UserError as exc:
+        return render("settings/_test_result.html", ok=False, title="Nie można połączyć się z KSeF",
+                      advice=exc.message)
+    return render("settings/_test_result.html", ok=True, title="Połączenie z KSeF działa",
+                  advice="Zalogowano do KSeF tokenem zapisanym w ustawieniach.")
+
+
+@bp.route("/ksef/token/usun", methods=["POST"])
+def forget_token():
+    ksef_settings.forget_token(db(), state().secrets)
+    state().reset_client()
+    return navigate(url_for("settings.ksef", zapisano=1))

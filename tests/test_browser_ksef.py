@@ -1,0 +1,84 @@
+"""Sending to KSeF in real Chromium: the app with its sender and the in-app simulator (demo mode)."""
+from __future__ import annotations
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from ksef_local import invoices, launcher, parties
+
+from .conftest import COMPANY_FORM
+from .factories import issued
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture
+def sending(app, db, live_server):
+    """The live app in demo mode with the simulator and a fast-polling sender, plus three issued invoices."""
+    parties.save_company(db, parties.validate_company(COMPANY_FORM))
+    ids = [issued(db) for _ in range(3)]
+    background = launcher.start_background(app, processing_ms=300, poll_interval=0.2, busy_wait=0.2)
+    assert background.sending
+    yield live_server, ids
+    background.stop()
+
+
+def row(page: Page, invoice_id: int):
+    return page.locator(f"tr[data-id='{invoice_id}']")
+
+
+def test_send_by_button_and_context_menu_then_statuses(page: Page, sending, db):
+    base, ids = sending
+    page.goto(base + "/")
+    expect(page.locator("#pending-count")).to_have_text("0")
+    row(page, ids[0]).locator("input[name=zaznaczone]").check()
+    row(page, ids[1]).locator("input[name=zaznaczone]").check()
+    page.get_by_role("button", name="KSeF", exact=True).click()
+    expect(page.locator("#send-result")).to_contain_text("Wysyłam do KSeF: 2 faktury")
+    # The letters change W → O → A without reloading the page.
+    for invoice_id in ids[:2]:
+        expect(row(page, invoice_id).locator("td.ksef .letter")).to_have_text("A", timeout=20_000)
+    expect(row(page, ids[2]).locator("td.ksef .letter")).to_have_text("")
+
+    row(page, ids[2]).click(button="right")
+    expect(page.get_by_role("menu", name="Faktura")).to_be_visible()
+    page.get_by_role("menuitem", name="Wyślij do KSeF").click()
+    expect(row(page, ids[2]).locator("td.ksef .letter")).to_have_text("A", timeout=20_000)
+
+    # Each invoice can be sent only once.
+    row(page, ids[0]).locator("input[name=zaznaczone]").check()
+    page.get_by_role("button", name="KSeF", exact=True).click()
+    expect(page.locator("#send-result")).to_contain_text("została już wysłana do KSeF")
+
+    page.get_by_role("button", name="Statusy w KSeF").click()
+    expect(page.locator("#refresh-progress")).to_be_visible()
+
+    # The invoice page: KSeF number, history W → O → A, UPO; still read-only.
+    page.goto(f"{base}/faktury/{ids[0]}")
+    expect(page.locator("#ksef-letter")).to_have_text("A")
+    number = page.locator("#ksef-number").inner_text()
+    assert number.startswith("5261040828-")
+    page.get_by_text("Historia KSeF").click()
+    letters = page.locator("#ksef-panel table.history tbody tr td:nth-child(2)").all_inner_texts()
+    assert letters[0] == "W" and "O" in letters and letters[-1] == "A"
+    with page.expect_download() as caught:
+        page.locator("#upo-download").click()
+    assert caught.value.suggested_filename.startswith("UPO_")
+    expect(page.locator("input[name^=line_]")).to_have_count(0)
+    assert invoices.get_invoice(db, ids[0])["ksef_status"] == "A"
+
+
+def test_ksef_settings_page_never_shows_the_token(page: Page, sending):
+    base, _ = sending
+    page.goto(base + "/ustawienia/ksef")
+    expect(page.locator("#env-badge")).to_have_text("Tryb demonstracyjny (symulator)")
+    hint = page.locator("#token-hint").inner_text()
+    assert hint.startswith("••••") and len(hint.strip("•")) <= 4
+    assert page.locator("#f-ksef_token").input_value() == ""
+    page.get_by_role("button", name="Testuj połączenie").click()
+    expect(page.locator("#test-outcome")).to_contain_text("Połączenie z KSeF działa")
+    page.locator("#f-environment").select_option("PROD")
+    page.get_by_role("button", name="Zapisz").click()
+    expect(page.locator("#e-confirm_prod")).to_contain_text("prawnie wiążące")
+    page.goto(base + "/ustawienia/ksef")
+    expect(page.locator("#env-badge")).to_have_text("Tryb demonstracyjny (symulator)")
