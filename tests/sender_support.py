@@ -86,3 +86,30 @@ def letters(db) -> dict[int, str]:
 
 def accepted(sim_state: dict, nip: str = COMPANY_NIP) -> list[dict]:
     return sim_state["nips"].get(nip, {}).get("accepted", [])
+
+
+# -- a sender in a subprocess (for the kill -9 test): python -m tests.sender_support DB BASE_URL TOKEN ----
+
+def _subprocess_main(db_path: str, base_url: str, token: str) -> None:
+    import threading
+
+    from ksef_local.db import Databases
+    from ksef_local.ksef.auth import TokenCredentials
+    from ksef_local.ksef.client import KsefClient
+    from ksef_local.ksef.environments import custom
+    from ksef_local.sender import Sender
+    from pathlib import Path
+
+    generous = {group: (1000, 100000, 1000000) for group in outbox.PRD_LIMITS}
+    sender = Sender(Databases(Path(db_path)),
+                    lambda: KsefClient(custom(base_url), TokenCredentials(COMPANY_NIP, token), timeout=5.0,
+                                       poll_interval=0.05),
+                    batch_threshold=10_000, poll_interval=0.05, busy_wait=0.02, idle_wait=0.05, limits=generous)
+    sender.start()
+    threading.Event().wait()   # until killed
+
+
+if __name__ == "__main__":
+    import sys
+
+    _subprocess_main(*sys.argv[1:4])

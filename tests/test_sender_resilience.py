@@ -184,3 +184,28 @@ def test_thread_loop_sends_when_woken_and_stops_cleanly(app, db, company):
         finally:
             sender.stop(10)
         assert not sender._thread.is_alive()
+
+
+def test_latarnia_maintenance_makes_invoices_offline_and_its_end_sets_the_deadline(app, db, company):
+    import requests
+
+    from ksef_local.ksef.environments import custom
+    from ksef_local.ksef.latarnia import LatarniaClient
+
+    ids = issue_many(db, 1)
+    with rig(app) as r, requests.Session() as http:
+        r.sim.faults(latarnia={"status": "MAINTENANCE", "title": "Prace serwisowe", "text": "Do 12:00."})
+        sender = r.sender(make_latarnia=lambda: LatarniaClient(custom(r.sim.base_url), session=http),
+                          latarnia_interval=60)
+        sender.run_once()
+        health = outbox.health(db)
+        assert health.latarnia_status == "MAINTENANCE" and "Prace serwisowe" in health.latarnia_message
+        outbox.enqueue(db, ids, r.clock(), reachable=False)
+        st = outbox.status(db, ids[0])
+        assert (st.offline_kind, st.offline_deadline) == ("offline", None)
+        r.sim.faults(latarnia="AVAILABLE")
+        r.clock.advance(61)
+        drive(sender, r.clock)
+    st = outbox.status(db, ids[0])
+    assert outbox.health(db).latarnia_status == "AVAILABLE" and outbox.health(db).latarnia_message is None
+    assert (st.letter, st.offline_kind, str(st.offline_deadline)) == ("A", "offline", "2026-11-25")
