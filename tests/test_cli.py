@@ -1,6 +1,8 @@
 """The ksef-local command: run --headless, the data folder, import."""
 from __future__ import annotations
 
+import io
+import json
 import os
 import subprocess
 import sys
@@ -81,3 +83,55 @@ def test_import_command_imports_good_files_and_explains_bad_ones(tmp_path, capsy
 
     assert cli.main(["--data-dir", str(home), "import", str(good)]) == 1
     assert "już jest w programie" in capsys.readouterr().err
+
+
+def company_with_invoices(home, count: int) -> list[str]:
+    app = create_app(home)
+    db = app.extensions["ksef_local"].db()
+    parties.save_company(db, parties.validate_company(COMPANY_FORM))
+    return [invoices.get_invoice(db, issued(db))["number"] for _ in range(count)]
+
+
+def test_send_wait_and_status_in_demo_mode(tmp_path, capsys):
+    home = tmp_path / "dane"
+    numbers = company_with_invoices(home, 2)
+    assert cli.main(["--data-dir", str(home), "send", numbers[0], "--wait", "--timeout", "60"]) == 0
+    out = capsys.readouterr().out
+    assert "W kolejce do KSeF: 1." in out
+    assert f"{numbers[0]}: A 5261040828-" in out
+
+    assert cli.main(["--data-dir", str(home), "send", numbers[0]]) == 1
+    assert "tylko raz" in capsys.readouterr().err
+
+    assert cli.main(["--data-dir", str(home), "status", "--json"]) == 0
+    listed = {item["number"]: item for item in json.loads(capsys.readouterr().out)}
+    assert listed[numbers[0]]["letter"] == "A" and listed[numbers[0]]["ksef_number"].startswith("5261040828-")
+    assert listed[numbers[1]]["letter"] is None
+
+    assert cli.main(["--data-dir", str(home), "send", "--all"]) == 0
+    assert "W kolejce do KSeF: 1." in capsys.readouterr().out
+    assert cli.main(["--data-dir", str(home), "status"]) == 0
+    assert f"{numbers[1]}  W" in capsys.readouterr().out
+
+
+def test_send_unknown_number_is_refused(tmp_path, capsys):
+    home = tmp_path / "dane"
+    company_with_invoices(home, 1)
+    assert cli.main(["--data-dir", str(home), "send", "FV/1999/01/1"]) == 2
+    assert "Nie ma faktur o numerach: FV/1999/01/1." in capsys.readouterr().err
+
+
+def test_settings_token_from_stdin_is_never_printed(tmp_path, capsys, monkeypatch):
+    home = tmp_path / "dane"
+    company_with_invoices(home, 0)
+    token = "20261124-EC-0123456789-0123456789-AB|nip-5261040828|" + "ab" * 32
+    monkeypatch.setattr("sys.stdin", io.StringIO(token + "\n"))
+    assert cli.main(["--data-dir", str(home), "settings", "--environment", "TEST", "--token-stdin"]) == 0
+    out = capsys.readouterr().out
+    assert "Środowisko: TEST" in out and token not in out and token[-4:] in out
+    assert token.encode() not in (home / "ksef-local.sqlite3").read_bytes()
+
+    assert cli.main(["--data-dir", str(home), "settings", "--environment", "PROD"]) == 2
+    assert "prawnie wiążące" in capsys.readouterr().err
+    assert cli.main(["--data-dir", str(home), "settings"]) == 0
+    assert "Środowisko: TEST" in capsys.readouterr().out
