@@ -1,0 +1,176 @@
+"""Talking to KSeF safely: one remote call within the request budget, its failure classified, and the
+health the banner shows (Latarnia, backoff, the circuit).
+
+Transient failures back off with jitter, honour Retry-After and open a circuit; every request is counted
+against the PRD limits (ksef-api.md §6) in SQLite. Errors that need the user (token, permissions, a refused
+request) pause the queue. Latarnia is KSeF's availability beacon (ksef-api.md §1.1).
+"""
+from __future__ import annotations
+
+import random
+from datetime import datetime, timedelta
+from typing import Any, Callable
+
+from .. import outbox
+from ..db import Databases, write
+from ..errors import UserError
+from ..ksef import errors
+from ..ksef.client import KsefClient
+from ..ksef.latarnia import LatarniaClient
+from ..ksef.models import OnlineSession
+from ..outbox import iso, parse
+
+FAILURES_TO_OPEN = 5          # consecutive transient failures before the circuit opens (official CS client)
+CIRCUIT_SECONDS = 30.0        # first open period; doubles up to CIRCUIT_MAX
+CIRCUIT_MAX = 600.0
+BACKOFF_MAX = 60.0
+PAUSING = (errors.KsefTokenRevoked, errors.KsefUnauthenticated, errors.KsefUnauthorized, errors.KsefRequestInvalid)
+NO_TOKEN = "Brak tokena KSeF – wpisz token w Ustawieniach KSeF."
+
+
+class Deferred(Exception):
+    """A remote step cannot be done now (budget, backoff, pause); rows stay where they were."""
+
+    def __init__(self, reason: str, cause: BaseException | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.cause = cause
+
+
+def describe(error: errors.KsefError, session_ref: str | None = None, invoice_ref: str | None = None,
+             at: datetime | None = None) -> str:
+    """The copyable report of a KSeF error: code, description, details, references, time."""
+    lines = [f"Kod KSeF: {error.code if error.code is not None else '-'}"
+             + (f" (HTTP {error.http_status})" if error.http_status else ""),
+             f"Opis: {error.detail}"]
+    lines += [f"Szczegóły: {item}" for item in error.details]
+    lines += [f"Sesja: {session_ref}"] if session_ref else []
+    lines += [f"Numer referencyjny faktury: {invoice_ref}"] if invoice_ref else []
+    lines += [f"Czas: {at.isoformat()}"] if at else []
+    return "\n".join(lines)
+
+
+class Remote:
+    """The part of the Sender that makes remote calls; the other parts build on it (state set in worker.Sender)."""
+
+    databases: Databases
+    make_client: Callable[[], KsefClient]
+    clock: Callable[[], datetime]
+    rng: random.Random
+    make_latarnia: Callable[[], LatarniaClient] | None
+    latarnia_interval: float
+    limits: dict[str, tuple[int, int, int]]
+    _client: KsefClient | None
+    _latarnia: LatarniaClient | None
+    _session: OnlineSession | None
+    _healthy: bool | None
+
+    def _get_client(self, db, now: datetime) -> KsefClient:
+        if self._client is None:
+            try:
+                self._client = self.make_client()
+            except UserError as exc:
+                outbox.pause(db, now, NO_TOKEN, exc.message)
+                raise Deferred("paused", exc) from exc
+        return self._client
+
+    def call(self, db, now: datetime, group: str | None, action: Callable[[KsefClient], Any],
+             passthrough: tuple[type[errors.KsefError], ...] = (errors.KsefNoSession,)) -> Any:
+        """Make one remote call within the budget; classify failures (see the module docstring)."""
+        if group is not None and outbox.budget_wait(db, group, now, self.limits) > 0:
+            raise Deferred("budget")
+        client = self._get_client(db, now)
+        if group is not None:
+            # Time the request now, not at the start of the step: logging in may have taken a while.
+            at = self.clock()
+            if outbox.budget_wait(db, group, at, self.limits) > 0:
+                raise Deferred("budget")
+            outbox.record_request(db, group, at)
+        try:
+            result = action(client)
+        except passthrough:
+            self._answered(db, now)
+            raise
+        except errors.KsefRateLimited as exc:
+            self._limited(db, now, exc)
+            raise Deferred("limited", exc) from exc
+        except errors.KsefUnavailable as exc:
+            self._failed(db, now)
+            raise Deferred("unavailable", exc) from exc
+        except PAUSING + (errors.KsefNoSession,) as exc:
+            self._pause_for(db, now, exc)
+            raise Deferred("paused", exc) from exc
+        except errors.KsefError as exc:  # anything else KSeF did not do: treat as transient
+            self._failed(db, now)
+            raise Deferred("unavailable", exc) from exc
+        self._answered(db, now)
+        return result
+
+    def _answered(self, db, now: datetime) -> None:
+        if self._healthy:
+            return
+        with write(db):
+            outbox.set_meta(db, "circuit", {"failures": 0, "opens": 0, "open_until": None})
+            outbox.set_meta(db, "reach", {"reachable": True, "checked_at": iso(now)})
+        self._healthy = True
+
+    def _limited(self, db, now: datetime, exc: errors.KsefRateLimited) -> None:
+        wait = exc.retry_after if exc.retry_after is not None else 30.0
+        with write(db):
+            outbox.set_meta(db, "backoff_until", iso(now + timedelta(seconds=wait + self.rng.random())))
+
+    def _failed(self, db, now: datetime) -> None:
+        """Count a transient failure: exponential backoff with jitter, then open the circuit."""
+        self._healthy = False
+        with write(db):
+            circuit = outbox.get_meta(db, "circuit") or {"failures": 0, "opens": 0, "open_until": None}
+            circuit["failures"] += 1
+            if circuit["failures"] >= FAILURES_TO_OPEN:
+                circuit["opens"] += 1
+                seconds = min(CIRCUIT_MAX, CIRCUIT_SECONDS * 2 ** (circuit["opens"] - 1))
+                circuit["open_until"] = iso(now + timedelta(seconds=seconds * (0.8 + 0.4 * self.rng.random())))
+                outbox.set_meta(db, "reach", {"reachable": False, "checked_at": iso(now)})
+            else:
+                delay = min(BACKOFF_MAX, 2.0 ** (circuit["failures"] - 1)) * (0.5 + 0.5 * self.rng.random())
+                outbox.set_meta(db, "backoff_until", iso(now + timedelta(seconds=delay)))
+            outbox.set_meta(db, "circuit", circuit)
+
+    def _pause_for(self, db, now: datetime, exc: errors.KsefError) -> None:
+        message = errors.user_message(exc, (outbox.get_meta(db, "latarnia") or {}).get("status"))
+        outbox.pause(db, now, message.title, message.advice, describe(exc, at=now))
+        self._client = None
+        self._session = None  # its row stays open in ksef_sessions and is closed after resume
+
+
+    # -- Latarnia ---------------------------------------------------------------------------------
+
+    def _poll_latarnia(self, db, now: datetime) -> None:
+        if self.make_latarnia is None:
+            return
+        previous = outbox.get_meta(db, "latarnia") or {}
+        checked = parse(previous.get("checked_at"))
+        if checked is not None and (now - checked).total_seconds() < self.latarnia_interval:
+            return
+        try:
+            self._latarnia = self._latarnia or self.make_latarnia()
+            beacon = self._latarnia.status()
+            text = next((f"{m.title}: {m.text}" for m in reversed(beacon.messages)), None)
+            state = {"status": beacon.status, "message": text if not beacon.is_available else None,
+                     "checked_at": iso(now)}
+        except (errors.KsefError, ValueError):
+            state = {**previous, "message": "Latarnia KSeF nie odpowiada.", "checked_at": iso(now)}
+        with write(db):
+            outbox.set_meta(db, "latarnia", state)
+            if state.get("status") == "AVAILABLE" and previous.get("status") not in (None, "AVAILABLE"):
+                self._outage_ended(db, now)
+
+    def _outage_ended(self, db, now: datetime) -> None:
+        """Now that the outage ended, the "offline"/"awaryjny" deadlines can be counted (ksef-api.md §9)."""
+        today = outbox.warsaw_day(now)
+        for r in outbox.rows(db, "offline_kind IN ('offline', 'awaryjny') AND offline_deadline IS NULL"
+                                 " AND state NOT IN ('done', 'rejected')"):
+            issued = db.execute("SELECT issue_date FROM invoices WHERE id = ?", [r["invoice_id"]]).fetchone()[0]
+            deadline = outbox.offline_deadline(r["offline_kind"], datetime.fromisoformat(issued).date(), today)
+            if deadline:
+                db.execute("UPDATE ksef_outbox SET offline_deadline = ? WHERE id = ?", [deadline.isoformat(), r["id"]])
+
