@@ -3,6 +3,7 @@ invoices, batch sessions, a crash after the POST, and the thread loop."""
 from __future__ import annotations
 
 import time
+from contextlib import contextmanager
 from datetime import timedelta
 
 import pytest
@@ -138,6 +139,22 @@ def test_batch_session_when_threshold_invoices_wait(app, db, company):
     assert all(outbox.upo(db, i) for i in ids)
 
 
+@contextmanager
+def other_simulator(clock):
+    """A second KSeF environment on the same clock (another seed: its references differ from the first's)."""
+    from ksef_local.ksef.simulator import SimulatorOptions, build_app, serve_in_thread
+    from tests.ksef_support import RunningSimulator, shared_keys
+
+    app = build_app(SimulatorOptions(port=0, clock=clock, keys=shared_keys(), seed=8, limits="off"))
+    base_url, stop = serve_in_thread(app)
+    running = RunningSimulator(base_url, clock, app, stop)
+    try:
+        yield running
+    finally:
+        running.http.close()
+        stop()
+
+
 class Crash(BaseException):
     """The process dies right after the POST went out (not an Exception: nothing catches it)."""
 
@@ -209,3 +226,58 @@ def test_latarnia_maintenance_makes_invoices_offline_and_its_end_sets_the_deadli
     st = outbox.status(db, ids[0])
     assert outbox.health(db).latarnia_status == "AVAILABLE" and outbox.health(db).latarnia_message is None
     assert (st.letter, st.offline_kind, str(st.offline_deadline)) == ("A", "offline", "2026-11-25")
+
+
+def test_reset_client_uses_the_new_token_and_closes_the_old_session_as_after_a_restart(app, db, company):
+    ids = issue_many(db, 3)
+    with rig(app) as r:
+        used: list[str] = []
+
+        def make_client():
+            used.append(r.token)
+            return r.make_client()
+
+        outbox.enqueue(db, ids, r.clock(), reachable=True)
+        sender = r.sender()
+        sender.make_client = make_client
+        drive(sender, r.clock, stop=lambda: outbox.status(db, ids[0]).letter == "O")
+        old_token, old_session = r.token, outbox.status(db, ids[0]).session_ref
+        r.token = r.sim.create_token(COMPANY_NIP)   # the user saves a new token in Ustawienia KSeF
+        sender.reset_client()
+        r.sim.revoke_token(old_token)
+        r.clock.advance(20 * 60)   # the old access token expires: only the new client can go on
+        drive(sender, r.clock)
+        state = r.sim.state()
+        in_ksef = r.make_client().session_status(old_session)
+    assert used == [old_token, r.token]
+    assert not outbox.is_paused(db)
+    assert letters(db) == {i: "A" for i in ids}
+    assert len(accepted(state)) == 3 and state["nips"][COMPANY_NIP]["duplicatesRefused"] == 0
+    assert in_ksef.code != 100   # closed in KSeF, not left open for 12 hours
+    assert db.execute("SELECT state FROM ksef_sessions WHERE ref = ?", [old_session]).fetchone()[0] == "closed"
+    assert db.execute("SELECT COUNT(*) FROM ksef_sessions WHERE state = 'open'").fetchone()[0] == 0
+
+
+def test_reset_client_to_another_environment_does_not_pause_on_the_old_session(app, db, company):
+    ids = issue_many(db, 2)
+    with rig(app) as r, other_simulator(r.clock) as other:
+        settings = {"sim": r.sim, "token": r.token}
+
+        def make_client():
+            return settings["sim"].client(settings["token"], r.sim.http, nip=COMPANY_NIP, timeout=2.0)
+
+        outbox.enqueue(db, ids, r.clock(), reachable=True)
+        sender = r.sender()
+        sender.make_client = make_client
+        drive(sender, r.clock, stop=lambda: outbox.status(db, ids[0]).state == "sent")
+        old_session = outbox.status(db, ids[0]).session_ref
+        settings.update(sim=other, token=other.create_token(COMPANY_NIP))   # e.g. from the demo mode to TEST
+        sender.reset_client()
+        drive(sender, r.clock)
+        moved = other.state()
+    assert not outbox.is_paused(db)
+    # KSeF of the new environment does not know the old session: it counts as closed, and what was sent
+    # there goes out again in the new environment, exactly as after a restart with the new settings
+    assert db.execute("SELECT state FROM ksef_sessions WHERE ref = ?", [old_session]).fetchone()[0] == "closed"
+    assert letters(db) == {i: "A" for i in ids}
+    assert len(accepted(moved)) == 2

@@ -141,7 +141,6 @@ class Remote:
         self._client = None
         self._session = None  # its row stays open in ksef_sessions and is closed after resume
 
-
     # -- Latarnia ---------------------------------------------------------------------------------
 
     def _poll_latarnia(self, db, now: datetime) -> None:

@@ -65,7 +65,6 @@ class OnlineSending(Remote):
         self._session = None
         return True
 
-
     # -- sending ------------------------------------------------------------------------------------
 
     def _invoice_xml(self, db, r: dict) -> bytes | None:
@@ -138,7 +137,6 @@ class OnlineSending(Remote):
                        invoice_ref=sent.reference_number, unknown_since=None, ksef_code=None,
                        next_attempt_at=next_attempt(now, self.poll_interval), tries=0)
         return True
-
 
     # -- reconciling -----------------------------------------------------------------------------------
 

@@ -119,7 +119,6 @@ class Statuses(Remote):
                        error_detail=describe(rejection, r["session_ref"], r["invoice_ref"], now))
             outbox.mark_checked(db, r["id"])
 
-
     # -- UPO ----------------------------------------------------------------------------------------
 
     def _fetch_upos(self, db, now: datetime) -> bool:

@@ -50,9 +50,9 @@ class Sender(OnlineSending, Statuses, BatchSending):
         self._upo_urls: dict[int, str] = {}   # pre-signed, not rate-limited; kept in memory only
         self._healthy: bool | None = None
         self._wake = threading.Event()
+        self._reset = threading.Event()
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
-
 
     # -- the thread ---------------------------------------------------------------------------------
 
@@ -64,6 +64,17 @@ class Sender(OnlineSending, Statuses, BatchSending):
             self._thread.start()
 
     def wake(self) -> None:
+        self._wake.set()
+
+    def reset_client(self) -> None:
+        """Build the next client from the current settings (environment, NIP or token changed).
+
+        Called from a web thread: the worker forgets its client, Latarnia client and online session handle
+        at the start of its next step, so a step in progress ends with the client it began with. A session
+        opened with the old client is then like one left by an earlier run: _close_stale_sessions closes it
+        and its invoices are reconciled by hash (ksef-api.md §11) before anything is sent again.
+        """
+        self._reset.set()
         self._wake.set()
 
     def stop(self, timeout: float = 10.0) -> None:
@@ -86,13 +97,16 @@ class Sender(OnlineSending, Statuses, BatchSending):
             self._wake.wait(self.busy_wait if busy else self.idle_wait)
             self._wake.clear()
 
-
     # -- one step -----------------------------------------------------------------------------------
 
     def run_once(self) -> bool:
         """Do one bounded step of work; return whether anything was done."""
         db = self.databases.get()
         now = self.clock()
+        if self._reset.is_set():
+            self._reset.clear()
+            self._client = self._latarnia = self._session = None
+            self._healthy = None   # the next answer of the new client sets reachability again
         self._poll_latarnia(db, now)
         if outbox.is_paused(db) or self._held_back(db, now):
             return False
