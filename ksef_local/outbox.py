@@ -348,23 +348,27 @@ def resume(db: sqlite_utils.Database, wake: Callable[[], None] | None = None) ->
 
 # requests per (1 s, 60 s, 3600 s); the minute and hour windows keep one request in reserve because
 # KSeF's sliding windows and our clock do not line up exactly.
-PRD_LIMITS: dict[str, tuple[int, int, int]] = {
+Limits = dict[str, tuple[int | None, int | None, int | None]]   # group → requests per window (None: no limit)
+PRD_LIMITS: Limits = {
     "onlineSession": (10, 29, 119),
     "invoiceSend": (10, 29, 179),
     "batchSession": (10, 19, 59),
     "invoiceStatus": (30, 119, 1199),
     "sessionInvoiceList": (10, 19, 199),
     "sessionMisc": (10, 119, 1199),
+    "public": (60, None, None),   # per IP, no minute or hour window; the sender's reachability check
 }
 WINDOWS = (1, 60, 3600)
 
 
 def budget_wait(db: sqlite_utils.Database, group: str, now: datetime,
-                limits: dict[str, tuple[int, int, int]] = PRD_LIMITS) -> float:
-    """Seconds to wait before one more request of group stays within every window (0 = go)."""
+                limits: Limits = PRD_LIMITS) -> float:
+    """Seconds to wait before one more request of group stays within every window (0 = go; None = no window)."""
     stamp = now.timestamp()
     wait = 0.0
     for limit, seconds in zip(limits[group], WINDOWS):
+        if limit is None:
+            continue
         found = db.execute("SELECT at FROM ksef_requests WHERE grp = ? AND at > ? ORDER BY at DESC LIMIT 1 OFFSET ?",
                            [group, stamp - seconds, limit - 1]).fetchone()
         if found:

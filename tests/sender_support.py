@@ -29,6 +29,8 @@ class Rig:
     databases: object
     token: str
     http_sessions: list = field(default_factory=list)
+    options: dict = field(default_factory=dict)
+    stops: list = field(default_factory=list)
 
     @property
     def clock(self) -> FakeClock:
@@ -45,16 +47,39 @@ class Rig:
         options.update(kwargs)
         return Sender(self.databases, self.make_client, **options)
 
+    def stop_ksef(self) -> None:
+        """Stop the simulator: connections are refused, as when KSeF (or the way to it) is down."""
+        self.sim.stop()
+
+    def start_ksef(self) -> None:
+        """Start it again on the same port from its state file (rig(..., state_file=...)): tokens survive."""
+        from ksef_local.ksef.simulator import SimulatorOptions, build_app, serve_in_thread
+        from tests.ksef_support import RunningSimulator, shared_keys
+
+        assert self.options.get("state_file"), "start_ksef needs rig(app, state_file=...)"
+        port = int(self.sim.base_url.rsplit(":", 1)[1])
+        # another seed, so that its references do not repeat the first run's
+        options = {"limits": "off", **self.options, "seed": 70 + len(self.stops)}
+        app = build_app(SimulatorOptions(port=port, clock=self.clock, keys=shared_keys(), **options))
+        base_url, stop = serve_in_thread(app, port=port)
+        self.sim = RunningSimulator(base_url, self.clock, app, stop)
+        self.stops.append(stop)
+
     def close(self) -> None:
         for http in self.http_sessions:
             http.close()
+        if self.stops:
+            self.sim.http.close()
+        for stop in self.stops:
+            stop()
 
 
 @contextmanager
 def rig(app, **simulator_options):
     clock = simulator_options.pop("clock", None) or FakeClock(START)
     with running_simulator(clock=clock, **simulator_options) as sim:
-        r = Rig(sim, app.extensions["ksef_local"].databases, sim.create_token(COMPANY_NIP))
+        r = Rig(sim, app.extensions["ksef_local"].databases, sim.create_token(COMPANY_NIP),
+                options=dict(simulator_options))
         try:
             yield r
         finally:

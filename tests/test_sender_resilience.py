@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from contextlib import contextmanager
-from datetime import timedelta
+from datetime import date, timedelta
 
 import pytest
 
@@ -281,3 +281,73 @@ def test_reset_client_to_another_environment_does_not_pause_on_the_old_session(a
     assert db.execute("SELECT state FROM ksef_sessions WHERE ref = ?", [old_session]).fetchone()[0] == "closed"
     assert letters(db) == {i: "A" for i in ids}
     assert len(accepted(moved)) == 2
+
+
+def test_reachability_check_while_idle_makes_new_invoices_offline24_until_ksef_answers(app, db, company, tmp_path):
+    ids = issue_many(db, 2)
+    with rig(app, state_file=str(tmp_path / "ksef.sqlite3")) as r:
+        sender = r.sender()
+        assert outbox.health(db).reachable is None
+        assert sender.run_once()   # nothing to send: our own check beside Latarnia
+        assert (outbox.health(db).reachable, outbox.health(db).checked_at) == (True, r.clock())
+        assert not sender.run_once()   # not again within the minute
+        r.stop_ksef()
+        r.clock.advance(61)
+        assert sender.run_once()
+        health = outbox.health(db)
+        assert (health.reachable, health.checked_at) == (False, r.clock())
+        outbox.enqueue(db, ids, r.clock(), reachable=health.reachable)   # as the KSeF button does
+        for invoice_id in ids:
+            st = outbox.status(db, invoice_id)
+            assert (st.offline_mode, st.offline_kind, st.offline_deadline) == (True, "offline24", date(2026, 11, 25))
+        r.start_ksef()
+        drive(sender, r.clock)
+        state = r.sim.state()
+    assert outbox.health(db).reachable is True and not outbox.is_paused(db)
+    assert letters(db) == {i: "A" for i in ids}
+    assert all(outbox.status(db, i).invoicing_mode == "Offline" for i in ids)
+    modes = {a["invoiceNumber"]: (a["offline"], a["invoicingMode"]) for a in accepted(state)}
+    assert modes == {invoices.get_invoice(db, i)["number"]: (True, "Offline") for i in ids}
+
+
+def test_reachability_check_during_an_outage_waits_for_the_circuit_and_closes_it(app, db, company, tmp_path):
+    import random
+
+    with rig(app, state_file=str(tmp_path / "ksef.sqlite3")) as r:
+        sender = r.sender(rng=random.Random(5))
+        r.stop_ksef()
+        checks = []
+        for _ in range(40 * 60):   # forty idle minutes, one step a second
+            if sender.run_once():
+                checks.append(r.clock())
+            r.clock.advance(1)
+        health = outbox.health(db)
+        assert health.reachable is False and health.circuit_open and not outbox.is_paused(db)
+        gaps = [(b - a).total_seconds() for a, b in zip(checks, checks[1:])]
+        assert all(60 <= gap <= 62 for gap in gaps[:4])   # every minute while idle
+        # then at each half-open time: 30 s doubling up to 10 min, ±20 % jitter (sending/health.py)
+        assert all(gap >= min(480, 24 * 2 ** k) for k, gap in enumerate(gaps[4:]))
+        assert gaps[-1] > 400 and len(checks) < 15
+        r.start_ksef()
+        r.clock.advance((health.next_attempt_at - r.clock()).total_seconds())
+        assert sender.run_once()
+        health = outbox.health(db)
+    assert health.reachable is True and not health.circuit_open and health.checked_at == r.clock()
+
+
+def test_reachability_check_keeps_to_its_request_budget_and_needs_no_token(app, db, company):
+    with rig(app) as r:
+        def no_token():
+            raise UserError("Nie wpisano tokena KSeF.")
+        tokenless = r.sender()
+        tokenless.make_client = no_token
+        assert not tokenless.run_once()
+        assert not outbox.is_paused(db)   # nothing waits, so a missing token is no reason to stop anything
+        for _ in range(60):   # e.g. logging in has used this second's public requests
+            outbox.record_request(db, "public", r.clock())
+        sender = r.sender()
+        assert not sender.run_once()
+        assert outbox.health(db).reachable is None and "public" not in r.sim.state()["requests"]
+        r.clock.advance(1)
+        assert sender.run_once()
+        assert outbox.health(db).reachable is True and r.sim.state()["requests"]["public"] == 1

@@ -26,6 +26,9 @@ CIRCUIT_MAX = 600.0
 BACKOFF_MAX = 60.0
 PAUSING = (errors.KsefTokenRevoked, errors.KsefUnauthenticated, errors.KsefUnauthorized, errors.KsefRequestInvalid)
 NO_TOKEN = "Brak tokena KSeF – wpisz token w Ustawieniach KSeF."
+# Our own reachability check beside Latarnia, which goes down too: GET /security/public-key-certificates
+# needs no token and is limited only per IP (ksef-api.md §2.1 step 1, §6 "public").
+PROBE_GROUP = "public"
 
 
 class Deferred(Exception):
@@ -59,11 +62,13 @@ class Remote:
     rng: random.Random
     make_latarnia: Callable[[], LatarniaClient] | None
     latarnia_interval: float
-    limits: dict[str, tuple[int, int, int]]
+    probe_interval: float
+    limits: outbox.Limits
     _client: KsefClient | None
     _latarnia: LatarniaClient | None
     _session: OnlineSession | None
     _healthy: bool | None
+    _probed_at: datetime | None
 
     def _get_client(self, db, now: datetime) -> KsefClient:
         if self._client is None:
@@ -135,11 +140,51 @@ class Remote:
                 outbox.set_meta(db, "backoff_until", iso(now + timedelta(seconds=delay)))
             outbox.set_meta(db, "circuit", circuit)
 
+    def _set_reach(self, db, now: datetime, reachable: bool) -> None:
+        with write(db):
+            outbox.set_meta(db, "reach", {"reachable": reachable, "checked_at": iso(now)})
+
     def _pause_for(self, db, now: datetime, exc: errors.KsefError) -> None:
         message = errors.user_message(exc, (outbox.get_meta(db, "latarnia") or {}).get("status"))
         outbox.pause(db, now, message.title, message.advice, describe(exc, at=now))
         self._client = None
         self._session = None  # its row stays open in ksef_sessions and is closed after resume
+
+    # -- our reachability check --------------------------------------------------------------------
+
+    def _probe_due(self, db, now: datetime) -> bool:
+        """At the circuit's half-open time, or every probe_interval while nothing W/O makes real requests."""
+        if (outbox.get_meta(db, "circuit") or {}).get("open_until"):
+            return True   # run_once asks only once open_until has passed: try the cheap request first
+        if outbox.pending_count(db) > 0:
+            return False
+        last = (parse((outbox.get_meta(db, "reach") or {}).get("checked_at")), self._probed_at)
+        return all(moment is None or (now - moment).total_seconds() >= self.probe_interval for moment in last)
+
+    def _probe(self, db, now: datetime) -> bool:
+        """Ask KSeF for its public keys and record whether it answered; return whether a request was made.
+
+        enqueue() marks invoices offline while the answer is "unreachable", even before anything was sent.
+        Failures count towards the circuit like any other, so a long outage is checked ever more rarely.
+        """
+        self._probed_at = now
+        if self._client is None:
+            try:
+                self._client = self.make_client()
+            except UserError:
+                return False   # no token yet: nothing can be sent, and a check must not pause the queue
+        try:
+            self.call(db, now, PROBE_GROUP, lambda c: c.certificates.all(refresh=True))
+        except Deferred as deferred:
+            if deferred.reason == "budget":
+                self._probed_at = None   # no request went out: check again at the next step
+                return False
+            if deferred.reason == "paused":
+                return True
+            self._set_reach(db, now, deferred.reason == "limited")   # a 429 is an answer too
+            return True
+        self._set_reach(db, now, True)
+        return True
 
     # -- Latarnia ---------------------------------------------------------------------------------
 

@@ -30,8 +30,8 @@ class Sender(OnlineSending, Statuses, BatchSending):
                  clock: Callable[[], datetime] = utc_now, sleep: Callable[[float], None] = time.sleep,
                  rng: random.Random | None = None, make_latarnia: Callable[[], LatarniaClient] | None = None,
                  batch_threshold: int = 50, poll_interval: float = 2.0, latarnia_interval: float = 300.0,
-                 busy_wait: float = 3.0, idle_wait: float = 60.0,
-                 limits: dict[str, tuple[int, int, int]] = outbox.PRD_LIMITS) -> None:
+                 probe_interval: float = 60.0, busy_wait: float = 3.0, idle_wait: float = 60.0,
+                 limits: outbox.Limits = outbox.PRD_LIMITS) -> None:
         self.databases = databases
         self.make_client = make_client
         self.clock = clock
@@ -41,6 +41,7 @@ class Sender(OnlineSending, Statuses, BatchSending):
         self.batch_threshold = batch_threshold
         self.poll_interval = poll_interval
         self.latarnia_interval = latarnia_interval
+        self.probe_interval = probe_interval
         self.busy_wait = busy_wait
         self.idle_wait = idle_wait
         self.limits = limits
@@ -49,6 +50,7 @@ class Sender(OnlineSending, Statuses, BatchSending):
         self._session: OnlineSession | None = None
         self._upo_urls: dict[int, str] = {}   # pre-signed, not rate-limited; kept in memory only
         self._healthy: bool | None = None
+        self._probed_at: datetime | None = None
         self._wake = threading.Event()
         self._reset = threading.Event()
         self._stopping = threading.Event()
@@ -110,6 +112,8 @@ class Sender(OnlineSending, Statuses, BatchSending):
         self._poll_latarnia(db, now)
         if outbox.is_paused(db) or self._held_back(db, now):
             return False
+        if self._probe_due(db, now) and self._probe(db, now):
+            return True
         for task in (self._close_stale_sessions, self._reconcile, self._poll_batches, self._poll_statuses,
                      self._fetch_upos, self._send_batch, self._send_online, self._close_idle_session):
             try:
