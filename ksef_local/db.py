@@ -221,14 +221,24 @@ def schema_version(db: sqlite_utils.Database) -> int:
     return db.execute("PRAGMA user_version").fetchone()[0]
 
 
-def migrate(db: sqlite_utils.Database, target: int | None = None) -> int:
-    """Apply the pending migrations in order, each in its own transaction; return the new version."""
+def migrate(
+    db: sqlite_utils.Database,
+    target: int | None = None,
+    before_migration: Callable[[int, int], None] | None = None,
+) -> int:
+    """Apply the pending migrations in order, each in its own transaction; return the new version.
+
+    ``before_migration(current, target)`` runs once before the first pending migration (not at all when
+    nothing is pending): the app uses it to back the database up first (backup.before_migration).
+    """
     target = len(MIGRATIONS) if target is None else target
     current = schema_version(db)
     if current > len(MIGRATIONS):
         raise RuntimeError(
             f"Baza danych pochodzi z nowszej wersji programu (schemat {current}); zaktualizuj ksef-local."
         )
+    if before_migration is not None and current < target:
+        before_migration(current, target)
     while current < target:
         with write(db):
             MIGRATIONS[current](db)
