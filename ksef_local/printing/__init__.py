@@ -1,0 +1,38 @@
+"""Printed invoices: PDF (xhtml2pdf) laid out like MF's KSeF visualisation, with the KSeF QR codes.
+
+- document.py  one invoice's XML bytes, its KSeF state and its verification codes (PrintJob)
+- qr.py        KOD I / KOD II links (from ksef.crypto) as QR images
+- pdf.py       templates/pdf → XHTML → PDF, and joining several PDFs
+- cli.py       `ksef-local pdf NUMBER [-o FILE]`
+"""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Iterable
+
+import sqlite_utils
+
+from ..offline_cert import OfflineSigner
+from . import pdf
+from .document import PrintJob, prepare, printed_at
+from .qr import qr_data_uri
+
+__all__ = ["PrintJob", "prepare", "qr_data_uri", "render_invoice_pdf", "render_many"]
+
+
+def render_invoice_pdf(db: sqlite_utils.Database, invoice_id: int, *, qr_host: str | None,
+                       offline_cert: OfflineSigner | None = None, now: datetime | None = None) -> bytes:
+    """Return the PDF of one invoice; qr_host is the QR host of the environment it was sent to."""
+    job = prepare(db, invoice_id, qr_host=qr_host, offline_signer=offline_cert)
+    return pdf.html_to_pdf(pdf.html_for(job, printed_at(now)))
+
+
+def render_many(db: sqlite_utils.Database, ids: Iterable[int], *, qr_host: str | None,
+                offline_cert: OfflineSigner | None = None, now: datetime | None = None) -> bytes:
+    """Return one PDF of several invoices, each starting on a new page with its own page numbers."""
+    moment = printed_at(now)
+    documents = [render_invoice_pdf(db, invoice_id, qr_host=qr_host, offline_cert=offline_cert, now=moment)
+                 for invoice_id in dict.fromkeys(ids)]
+    if not documents:
+        raise ValueError("no invoices to print")
+    return pdf.merge(documents)
