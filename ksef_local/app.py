@@ -2,11 +2,12 @@
 from __future__ import annotations
 
 import secrets
+from datetime import datetime
 from pathlib import Path
 
 from flask import Flask
 
-from . import config, db as dbmod, ksef_settings
+from . import backup, config, db as dbmod, ksef_settings
 from .ksef.client import KsefClient
 from .ksef.latarnia import LatarniaClient
 from .secret_store import SecretStore
@@ -66,8 +67,13 @@ def create_app(home: Path | str | None = None, testing: bool = False) -> Flask:
         MAX_CONTENT_LENGTH=6 * 1024 * 1024,  # larger than any import we accept, so we can say why
         VERSION=VERSION,
     )
+    # lessons.md 17: check the file before anything writes to it; back up before migrations change it.
+    db_path, now = config.database_path(home_path), datetime.now()
+    problem = backup.on_start(home_path, db_path, now)
+    if problem:
+        return backup.integrity_error_app(problem, home_path)
     state = AppState(home_path)
-    dbmod.migrate(state.db())
+    dbmod.migrate(state.db(), before_migration=backup.before_migration(home_path, db_path, now))
     ksef_settings.ensure_schema(state.db())
     app.extensions["ksef_local"] = state
     web.init_app(app)

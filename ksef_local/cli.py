@@ -80,10 +80,13 @@ def main(argv: list[str] | None = None) -> int:
 def _run(home: Path, headless: bool, port: int) -> int:
     from werkzeug.serving import make_server
 
-    from . import create_app, launcher
+    from . import backup, create_app, launcher
 
     app = create_app(home)
-    background = launcher.start_background(app)
+    damaged = backup.problem_of(app)
+    if damaged:  # the app then serves only a page that explains it and lists the backups
+        print(damaged, file=sys.stderr, flush=True)
+    background = None if damaged else launcher.start_background(app)
     server = make_server("127.0.0.1", port, app, threaded=True)
     url = f"http://127.0.0.1:{server.server_port}/"
     print(f"ksef-local działa pod adresem {url}", flush=True)
@@ -97,14 +100,18 @@ def _run(home: Path, headless: bool, port: int) -> int:
         print("Zatrzymano.", flush=True)
     finally:
         server.server_close()
-        background.stop()  # the sender finishes its current step; nothing is left half-written
+        if background is not None:
+            background.stop()  # the sender finishes its current step; nothing is left half-written
     return 0
 
 
 def _import_files(home: Path, files: list[Path]) -> int:
-    from . import create_app, invoices
+    from . import backup, create_app, invoices
 
     app = create_app(home)
+    if backup.problem_of(app):
+        print(backup.problem_of(app), file=sys.stderr)
+        return 2
     failures = 0
     with app.app_context():
         db = app.extensions["ksef_local"].db()

@@ -8,7 +8,7 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-from . import create_app, ksef_settings, launcher, outbox
+from . import backup, create_app, ksef_settings, launcher, outbox
 from .errors import UserError, ValidationFailed
 from .web import pl_date
 
@@ -17,6 +17,8 @@ FINAL = {"A", "B"}
 
 def _app(home: Path):
     app = create_app(home)
+    if backup.problem_of(app):
+        raise UserError(backup.problem_of(app))
     return app, app.extensions["ksef_local"]
 
 

@@ -1,10 +1,13 @@
 """Sending to KSeF in real Chromium: the app with its sender and the in-app simulator (demo mode)."""
 from __future__ import annotations
 
+import json
+
 import pytest
+import requests
 from playwright.sync_api import Page, expect
 
-from ksef_local import invoices, launcher, parties
+from ksef_local import invoices, ksef_settings, launcher, parties
 
 from .conftest import COMPANY_FORM
 from .factories import issued
@@ -82,3 +85,46 @@ def test_ksef_settings_page_never_shows_the_token(page: Page, sending):
     expect(page.locator("#e-confirm_prod")).to_contain_text("prawnie wiążące")
     page.goto(base + "/ustawienia/ksef")
     expect(page.locator("#env-badge")).to_have_text("Tryb demonstracyjny (symulator)")
+
+
+def test_revoked_token_pauses_and_a_new_token_resumes(page: Page, sending, app, db):
+    base, ids = sending
+    state = app.extensions["ksef_local"]
+    old_token = ksef_settings.token_for(db, state.secrets)
+    assert requests.delete(f"{state.simulator_url}/sim/tokens/{old_token}", timeout=10).status_code in (200, 204)
+
+    page.goto(base + "/")
+    row(page, ids[0]).locator("input[name=zaznaczone]").check()
+    page.get_by_role("button", name="KSeF", exact=True).click()
+    banner = page.locator("#ksef-banner")
+    expect(banner).to_contain_text("Token unieważniony", timeout=20_000)
+    expect(banner).to_contain_text("nic nie zginęło")
+    expect(row(page, ids[0]).locator("td.ksef .letter")).to_have_text("W")
+
+    banner.get_by_role("link", name="Ustawienia KSeF").click()
+    new_token = requests.post(f"{state.simulator_url}/sim/tokens", json={"nip": "5261040828"},
+                              timeout=10).json()["token"]
+    page.locator("#f-ksef_token").fill(new_token)
+    page.get_by_role("button", name="Zapisz").click()
+    expect(page.get_by_role("status")).to_contain_text("Zapisano ustawienia KSeF.")
+    assert new_token not in page.content()
+
+    page.goto(base + "/")
+    expect(row(page, ids[0]).locator("td.ksef .letter")).to_have_text("A", timeout=20_000)
+    expect(page.locator("#ksef-banner")).not_to_contain_text("Token unieważniony")
+
+
+def test_sent_invoice_refuses_edits(page: Page, sending, db):
+    base, ids = sending
+    page.goto(base + "/")
+    row(page, ids[1]).locator("input[name=zaznaczone]").check()
+    page.get_by_role("button", name="KSeF", exact=True).click()
+    expect(row(page, ids[1]).locator("td.ksef .letter")).to_have_text("A", timeout=20_000)
+    page.goto(f"{base}/faktury/{ids[1]}")
+    token = json.loads(page.locator("body").get_attribute("hx-headers"))["X-CSRF-Token"]
+    refused = page.request.post(f"{base}/faktury/{ids[1]}/zapisz", headers={"X-CSRF-Token": token},
+                                form={"issue_date": "2026-11-20"})
+    assert refused.status == 409 and "nie można jej zmieniać" in refused.text()
+    reopened = page.request.post(f"{base}/faktury/{ids[1]}/popraw", headers={"X-CSRF-Token": token})
+    assert reopened.status == 409 and "fakturą korygującą" in reopened.text()
+    assert invoices.get_invoice(db, ids[1])["status"] == "issued"

@@ -130,7 +130,7 @@ def buyer_label(buyer) -> str:
 
 
 def init_app(app: Flask) -> None:
-    from . import buyers, company, invoices, ksef, settings
+    from . import backup, buyers, company, invoices, ksef, settings
 
     app.before_request(_check_request)
     app.after_request(_security_headers)
@@ -148,6 +148,7 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(invoices.bp)
     app.register_blueprint(ksef.bp)
     app.register_blueprint(settings.bp)
+    app.register_blueprint(backup.bp)
 
     @app.context_processor
     def _globals() -> dict[str, Any]:

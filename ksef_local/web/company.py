@@ -19,7 +19,9 @@ DEFAULTS = {
 def require_company():
     """On first run every screen leads to the company form."""
     g.company = parties.get_company(db())
-    if g.company is None and request.endpoint not in ("company.edit", "static"):
+    # Backups stay reachable on a fresh install, so an old kopie/ folder can be restored at once.
+    if g.company is None and request.endpoint not in ("company.edit", "static", "backup.index", "backup.restore",
+                                                      "backup.make_now"):
         return redirect(url_for("company.edit"))
     return None
 
