@@ -142,7 +142,9 @@ def save(db: sqlite_utils.Database, store: SecretStore, certificate: x509.Certif
 
 
 def info(db: sqlite_utils.Database) -> CertificateInfo | None:
-    """Return the stored certificate's details, or None."""
+    """Return the stored certificate's details, or None (also before ensure_schema ran)."""
+    if not db["offline_certificate"].exists():
+        return None
     rows = list(db.query("SELECT * FROM offline_certificate WHERE id = 1"))
     if not rows:
         return None

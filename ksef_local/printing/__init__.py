@@ -36,3 +36,31 @@ def render_many(db: sqlite_utils.Database, ids: Iterable[int], *, qr_host: str |
     if not documents:
         raise ValueError("no invoices to print")
     return pdf.merge(documents)
+
+
+def verification_setup(state, *, qr_host_override: str | None = None,
+                       now: datetime | None = None) -> tuple[str | None, OfflineSigner | None]:
+    """Return the QR host and the KOD II signer for printing, from the app state's KSeF settings.
+
+    TODO: the QR host should be that of the environment each invoice was SENT to; the outbox does not
+    record it yet, so the current settings' environment is used (lessons.md (b) 14). In demo mode it is
+    the in-app simulator, whose /invoice/... page answers like MF's. None when it cannot be known: then
+    only invoices that need no QR code print.
+    """
+    from .. import ksef_settings, offline_cert
+    from ..errors import UserError
+    from ..secret_store import SecretStoreError
+
+    settings = state.settings()
+    qr_host = qr_host_override
+    if qr_host is None:
+        demo_url = state.simulator_url if settings.environment == ksef_settings.DEMO_MODE else None
+        try:
+            qr_host = ksef_settings.qr_host_for(settings, base_url_override=demo_url)
+        except UserError:
+            qr_host = None
+    try:
+        signer = offline_cert.signer(state.db(), state.secrets, settings.nip, now=now)
+    except SecretStoreError:
+        signer = None  # printed without KOD II, with a note saying why
+    return qr_host, signer

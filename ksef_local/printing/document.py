@@ -55,7 +55,8 @@ def ksef_state(db: sqlite_utils.Database, row: dict) -> KsefState:
     offline = bool(current and current.offline_mode)
     if current and current.offline_kind == "awaria_calkowita" and letter != "A":
         return KsefState(TOTAL_FAILURE, None, True)
-    if letter == "A" and number:
+    # A, or O in the "accepted" state whose UPO is not fetched yet: KSeF gave the number, so it is in KSeF.
+    if letter in ("A", "O") and number:
         return KsefState(ACCEPTED, number, offline)
     if offline and letter in ("W", "O"):
         return KsefState(OFFLINE, None, True)

@@ -1,0 +1,62 @@
+"""`ksef-local pdf NUMER [NUMER ...] [-o PLIK] [--qr-host URL]`: print invoices to one PDF file."""
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from pathlib import Path
+
+from ..errors import UserError
+
+DEMO_SIMULATOR = "http://127.0.0.1:8765"  # `ksef-local simulator`'s default address
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the pdf subcommand's options to its parser."""
+    parser.add_argument("numbers", nargs="+", metavar="NUMER", help="numery faktur (kilka = jeden plik PDF)")
+    parser.add_argument("-o", "--output", metavar="PLIK",
+                        help="plik wynikowy (domyślnie Faktura_<numer>.pdf; „-” = standardowe wyjście)")
+    parser.add_argument("--qr-host", metavar="URL",
+                        help="adres weryfikacji dla kodów QR (domyślnie według środowiska w Ustawieniach KSeF)")
+
+
+def default_output(numbers: list[str]) -> Path:
+    if len(numbers) > 1:
+        return Path("Faktury.pdf")
+    return Path("Faktura_" + re.sub(r"[^A-Za-z0-9._-]+", "_", numbers[0]).strip("_") + ".pdf")
+
+
+def pdf_command(home: Path, args: argparse.Namespace) -> int:
+    """Write the invoices with the given numbers to one PDF; return the exit code (2 on a user error)."""
+    from .. import create_app, ksef_settings
+    from . import render_many, verification_setup
+
+    app = create_app(home)
+    state = app.extensions["ksef_local"]
+    try:
+        db = state.db()
+        ids = []
+        for number in args.numbers:
+            row = db.execute("SELECT id FROM invoices WHERE number = ?", [number]).fetchone()
+            if row is None:
+                raise UserError(f"Nie ma faktury o numerze {number}.")
+            ids.append(row[0])
+        override = args.qr_host
+        if override is None and state.settings().environment == ksef_settings.DEMO_MODE:
+            # The in-app simulator runs only with the app; the standalone one listens here by default.
+            override = DEMO_SIMULATOR
+            print(f"Tryb demonstracyjny: kody QR prowadzą do symulatora KSeF pod adresem {override}.",
+                  file=sys.stderr)
+        qr_host, signer = verification_setup(state, qr_host_override=override)
+        data = render_many(db, ids, qr_host=qr_host, offline_cert=signer)
+    except UserError as exc:
+        print(exc.message, file=sys.stderr)
+        return 2
+    if args.output == "-":
+        sys.stdout.buffer.write(data)
+        sys.stdout.flush()
+        return 0
+    output = Path(args.output) if args.output else default_output(args.numbers)
+    output.write_bytes(data)
+    print(f"Zapisano {output} (liczba faktur: {len(ids)}).")
+    return 0

@@ -1,0 +1,102 @@
+"""Drukuj / PDF (one invoice or a selection in one file) and the KSeF Offline certificate settings page."""
+from __future__ import annotations
+
+import re
+from datetime import datetime, timezone
+
+from flask import Blueprint, Response, current_app, request, url_for
+
+from .. import offline_cert, printing
+from ..errors import UserError
+from ..invoices import get_invoice
+from . import db, navigate, render
+
+bp = Blueprint("printing", __name__)
+
+MAX_SELECTION = 500  # one PDF; more would keep the render lock for minutes
+
+
+def state():
+    return current_app.extensions["ksef_local"]
+
+
+def _filename(number: str | None, invoice_id: int) -> str:
+    """An ASCII-safe file name from the invoice number: FV/2026/11/1 → Faktura_FV_2026_11_1.pdf."""
+    stem = re.sub(r"[^A-Za-z0-9._-]+", "_", number or f"szkic_{invoice_id}").strip("_")
+    return f"Faktura_{stem}.pdf"
+
+
+def _pdf_response(data: bytes, filename: str) -> Response:
+    response = Response(data, mimetype="application/pdf")
+    disposition = "attachment" if request.args.get("pobierz") else "inline"
+    response.headers["Content-Disposition"] = f'{disposition}; filename="{filename}"'
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.route("/faktury/<int:invoice_id>/pdf")
+def invoice_pdf(invoice_id: int):
+    """The invoice as PDF (inline; ?pobierz=1 downloads it); a draft prints as PODGLĄD."""
+    row = get_invoice(db(), invoice_id)
+    qr_host, signer = printing.verification_setup(state())
+    data = printing.render_invoice_pdf(db(), invoice_id, qr_host=qr_host, offline_cert=signer)
+    return _pdf_response(data, _filename(row["number"], invoice_id))
+
+
+@bp.route("/faktury/pdf", methods=["GET", "POST"])
+def many_pdf():
+    """The selected invoices (repeated "id" fields) in one PDF, each starting on a new page."""
+    values = request.values.getlist("id")
+    try:
+        ids = list(dict.fromkeys(int(value) for value in values))
+    except ValueError:
+        raise UserError("Nieprawidłowy wybór faktur.") from None
+    if not ids:
+        raise UserError("Zaznacz faktury do wydruku.")
+    if len(ids) > MAX_SELECTION:
+        raise UserError(f"Naraz można wydrukować najwyżej {MAX_SELECTION} faktur.")
+    for invoice_id in ids:
+        get_invoice(db(), invoice_id)  # NotFound in Polish before any rendering
+    qr_host, signer = printing.verification_setup(state())
+    data = printing.render_many(db(), ids, qr_host=qr_host, offline_cert=signer)
+    return _pdf_response(data, "Faktury.pdf" if len(ids) > 1 else _filename(get_invoice(db(), ids[0])["number"],
+                                                                             ids[0]))
+
+
+@bp.route("/ustawienia/certyfikat-offline", methods=["GET", "POST"])
+def offline_certificate():
+    """Show, import (PKCS#12 or PEM) the KSeF Offline certificate that signs KOD II."""
+    error = None
+    if request.method == "POST":
+        try:
+            certificate, key = _uploaded_pair()
+            offline_cert.save(db(), state().secrets, certificate, key, datetime.now(timezone.utc))
+        except UserError as exc:
+            error = exc.message
+        else:
+            return navigate(url_for("printing.offline_certificate", zapisano=1))
+    return render("printing/offline_certificate.html", info=offline_cert.info(db()), error=error,
+                  now=datetime.now(timezone.utc), saved=request.args.get("zapisano"),
+                  deleted=request.args.get("usunieto"), status=422 if error else 200)
+
+
+@bp.route("/ustawienia/certyfikat-offline/usun", methods=["POST"])
+def delete_offline_certificate():
+    offline_cert.delete(db(), state().secrets)
+    return navigate(url_for("printing.offline_certificate", usunieto=1))
+
+
+def _read(name: str) -> bytes:
+    upload = request.files.get(name)
+    return upload.read() if upload and upload.filename else b""
+
+
+def _uploaded_pair():
+    password = request.form.get("password", "")
+    bundle = _read("pkcs12")
+    if bundle:
+        return offline_cert.load_pkcs12(bundle, password)
+    certificate = _read("certificate")
+    if not certificate:
+        raise UserError("Wybierz plik .p12/.pfx albo plik certyfikatu z kluczem prywatnym (PEM).")
+    return offline_cert.load_pem(certificate, _read("key"), password)
