@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from contextlib import contextmanager
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta, timezone
 
 import pytest
 
@@ -351,3 +351,77 @@ def test_reachability_check_keeps_to_its_request_budget_and_needs_no_token(app, 
         r.clock.advance(1)
         assert sender.run_once()
         assert outbox.health(db).reachable is True and r.sim.state()["requests"]["public"] == 1
+
+
+def _watching_latarnia(r, http):
+    from ksef_local.ksef.environments import custom
+    from ksef_local.ksef.latarnia import LatarniaClient
+
+    return r.sender(make_latarnia=lambda: LatarniaClient(custom(r.sim.base_url), session=http), latarnia_interval=60)
+
+
+def _until(clock, moment: datetime) -> None:
+    clock.advance((moment - clock()).total_seconds())
+
+
+def test_failure_moves_the_deadline_of_waiting_offline24_invoices_to_7_business_days_after_its_end(app, db, company):
+    import requests
+
+    waiting, during, later = issue_many(db, 3)
+    with rig(app) as r, requests.Session() as http:
+        sender = _watching_latarnia(r, http)
+        r.sim.faults(fault="503", count=10**6)   # KSeF does not answer
+        outbox.enqueue(db, [waiting], r.clock(), reachable=False)   # Tuesday 2026-11-24
+        assert outbox.status(db, waiting).offline_deadline == date(2026, 11, 25)   # offline24: the next business day
+        r.sim.faults(fault="503", count=10**6, latarnia={"status": "FAILURE", "title": "Awaria KSeF", "text": "Trwa."})
+        assert sender.run_once()
+        assert outbox.health(db).latarnia_status == "FAILURE"
+        outbox.enqueue(db, [during], r.clock(), reachable=False)
+        assert (outbox.status(db, during).offline_kind, outbox.status(db, during).offline_deadline) == ("awaryjny", None)
+        _until(r.clock, datetime(2026, 11, 28, 10, 0, tzinfo=timezone.utc))   # still down on Saturday
+        sender.run_once()
+        assert outbox.status(db, waiting).offline_deadline == date(2026, 11, 25)   # the end is not known yet
+        r.sim.faults(latarnia="AVAILABLE")   # the failure ends on Saturday 2026-11-28; KSeF answers again
+        r.clock.advance(61)
+        drive(sender, r.clock)
+        outbox.enqueue(db, [later], r.clock(), reachable=True)   # queued after the failure: not moved
+        r.clock.advance(61)
+        drive(sender, r.clock)
+        state = r.sim.state()
+    # ksef-api.md §9's example a year on: a failure ending on a Saturday gives Tuesday, 7 business days later
+    moved = date(2026, 12, 8)
+    assert (outbox.status(db, waiting).offline_deadline, outbox.status(db, during).offline_deadline) == (moved, moved)
+    texts = [e.description for e in outbox.history(db, waiting)]
+    assert texts.count("Termin wysyłki przesunięty do 08.12.2026 (awaria KSeF)") == 1
+    assert outbox.status(db, later).offline_deadline == date(2026, 11, 25)
+    assert not any("przesunięty" in e.description for e in outbox.history(db, later))
+    assert letters(db) == {waiting: "A", during: "A", later: "A"}
+    assert all(a["offline"] for a in accepted(state)) and len(accepted(state)) == 3
+
+
+def test_total_failure_lifts_the_deadline_and_none_is_counted_when_it_ends(app, db, company):
+    import requests
+
+    from ksef_local.sending.outages import NO_DEADLINE
+
+    waiting, during = issue_many(db, 2)
+    with rig(app) as r, requests.Session() as http:
+        sender = _watching_latarnia(r, http)
+        r.sim.faults(fault="503", count=10**6)
+        outbox.enqueue(db, [waiting], r.clock(), reachable=False)
+        assert outbox.status(db, waiting).offline_deadline == date(2026, 11, 25)
+        r.sim.faults(fault="503", count=10**6, latarnia={"status": "TOTAL_FAILURE", "title": "Awaria całkowita KSeF"})
+        sender.run_once()
+        assert outbox.health(db).latarnia_status == "TOTAL_FAILURE"
+        assert outbox.status(db, waiting).offline_deadline is None
+        outbox.enqueue(db, [during], r.clock(), reachable=False)
+        assert (outbox.status(db, during).offline_kind, outbox.status(db, during).offline_deadline) == \
+            ("awaria_calkowita", None)
+        r.clock.advance(2 * 24 * 3600)
+        sender.run_once()
+        r.sim.faults(latarnia="AVAILABLE")
+        r.clock.advance(61)
+        drive(sender, r.clock)
+    assert (outbox.status(db, waiting).offline_deadline, outbox.status(db, during).offline_deadline) == (None, None)
+    assert [e.description for e in outbox.history(db, waiting)].count(NO_DEADLINE) == 1
+    assert letters(db) == {waiting: "A", during: "A"}

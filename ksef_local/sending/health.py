@@ -1,9 +1,9 @@
 """Talking to KSeF safely: one remote call within the request budget, its failure classified, and the
-health the banner shows (Latarnia, backoff, the circuit).
+health the banner shows (backoff, the circuit, our own reachability check; Latarnia is in outages.py).
 
 Transient failures back off with jitter, honour Retry-After and open a circuit; every request is counted
 against the PRD limits (ksef-api.md §6) in SQLite. Errors that need the user (token, permissions, a refused
-request) pause the queue. Latarnia is KSeF's availability beacon (ksef-api.md §1.1).
+request) pause the queue.
 """
 from __future__ import annotations
 
@@ -16,7 +16,6 @@ from ..db import Databases, write
 from ..errors import UserError
 from ..ksef import errors
 from ..ksef.client import KsefClient
-from ..ksef.latarnia import LatarniaClient
 from ..ksef.models import OnlineSession
 from ..outbox import iso, parse
 
@@ -60,12 +59,9 @@ class Remote:
     make_client: Callable[[], KsefClient]
     clock: Callable[[], datetime]
     rng: random.Random
-    make_latarnia: Callable[[], LatarniaClient] | None
-    latarnia_interval: float
     probe_interval: float
     limits: outbox.Limits
     _client: KsefClient | None
-    _latarnia: LatarniaClient | None
     _session: OnlineSession | None
     _healthy: bool | None
     _probed_at: datetime | None
@@ -185,36 +181,3 @@ class Remote:
             return True
         self._set_reach(db, now, True)
         return True
-
-    # -- Latarnia ---------------------------------------------------------------------------------
-
-    def _poll_latarnia(self, db, now: datetime) -> None:
-        if self.make_latarnia is None:
-            return
-        previous = outbox.get_meta(db, "latarnia") or {}
-        checked = parse(previous.get("checked_at"))
-        if checked is not None and (now - checked).total_seconds() < self.latarnia_interval:
-            return
-        try:
-            self._latarnia = self._latarnia or self.make_latarnia()
-            beacon = self._latarnia.status()
-            text = next((f"{m.title}: {m.text}" for m in reversed(beacon.messages)), None)
-            state = {"status": beacon.status, "message": text if not beacon.is_available else None,
-                     "checked_at": iso(now)}
-        except (errors.KsefError, ValueError):
-            state = {**previous, "message": "Latarnia KSeF nie odpowiada.", "checked_at": iso(now)}
-        with write(db):
-            outbox.set_meta(db, "latarnia", state)
-            if state.get("status") == "AVAILABLE" and previous.get("status") not in (None, "AVAILABLE"):
-                self._outage_ended(db, now)
-
-    def _outage_ended(self, db, now: datetime) -> None:
-        """Now that the outage ended, the "offline"/"awaryjny" deadlines can be counted (ksef-api.md §9)."""
-        today = outbox.warsaw_day(now)
-        for r in outbox.rows(db, "offline_kind IN ('offline', 'awaryjny') AND offline_deadline IS NULL"
-                                 " AND state NOT IN ('done', 'rejected')"):
-            issued = db.execute("SELECT issue_date FROM invoices WHERE id = ?", [r["invoice_id"]]).fetchone()[0]
-            deadline = outbox.offline_deadline(r["offline_kind"], datetime.fromisoformat(issued).date(), today)
-            if deadline:
-                db.execute("UPDATE ksef_outbox SET offline_deadline = ? WHERE id = ?", [deadline.isoformat(), r["id"]])
-

@@ -18,12 +18,13 @@ from ..outbox import parse
 from .batch import BatchSending
 from .health import Deferred
 from .online import OnlineSending
+from .outages import Outages
 from .statuses import Statuses
 
 log = logging.getLogger("ksef_local.sender")
 
 
-class Sender(OnlineSending, Statuses, BatchSending):
+class Sender(OnlineSending, Statuses, BatchSending, Outages):
     """One background worker for the outbox of one database."""
 
     def __init__(self, databases: Databases, make_client: Callable[[], KsefClient], *,
