@@ -1,8 +1,8 @@
 """The KSeF outbox: what waits to be sent, what KSeF said, the history and the health banner.
 
 The database is the queue (house-style rule 5): the UI enqueues here without any network, the sender
-(sender.py) moves rows along and commits every KSeF reference before its next remote step. Each write is
-one short BEGIN IMMEDIATE transaction (db.write) and never spans a network call.
+(ksef_local.sending) moves rows along and commits every KSeF reference before its next remote step. Each
+write is one short BEGIN IMMEDIATE transaction (db.write) and never spans a network call.
 
 Row states (letter the user sees):
     queued   W  waiting; no KSeF reference (also after KSeF provably did not get it)
@@ -76,6 +76,14 @@ class Event:
     session_ref: str | None
     invoice_ref: str | None
     ksef_number: str | None
+
+
+@dataclass(frozen=True)
+class OfflineWaiting:
+    invoice_id: int
+    number: str
+    offline_kind: str
+    deadline: date
 
 
 @dataclass(frozen=True)
@@ -263,6 +271,16 @@ def history(db: sqlite_utils.Database, invoice_id: int) -> list[Event]:
 def pending_count(db: sqlite_utils.Database) -> int:
     """Invoices waiting for KSeF (W or O): the "niewysłane do KSeF" counter."""
     return db.execute("SELECT COUNT(*) FROM invoices WHERE ksef_status IN ('W', 'O')").fetchone()[0]
+
+
+def offline_waiting(db: sqlite_utils.Database) -> list[OfflineWaiting]:
+    """Invoices not yet A whose current attempt is offline with a deadline, soonest first (for the banner)."""
+    found = _rows(db, "SELECT o.invoice_id, i.number, o.offline_kind, o.offline_deadline FROM ksef_outbox o"
+                      " JOIN invoices i ON i.id = o.invoice_id WHERE o.id IN (SELECT MAX(id) FROM ksef_outbox"
+                      " GROUP BY invoice_id) AND o.letter != 'A' AND o.offline_mode = 1"
+                      " AND o.offline_deadline IS NOT NULL ORDER BY o.offline_deadline, i.number, o.invoice_id")
+    return [OfflineWaiting(r["invoice_id"], r["number"], r["offline_kind"], date.fromisoformat(r["offline_deadline"]))
+            for r in found]
 
 
 def upo(db: sqlite_utils.Database, invoice_id: int) -> bytes | None:

@@ -135,3 +135,32 @@ def test_budget_counts_requests_per_window_and_persists(db, company, app):
     fresh = dbmod.connect(app.extensions["ksef_local"].databases.path)  # another connection: the state is in SQLite
     assert abs(outbox.budget_wait(fresh, "invoiceSend", NOW + timedelta(seconds=3), limits) - 57.0) < 1e-6
     fresh.conn.close()
+
+
+def test_offline_waiting_lists_offline_invoices_not_yet_a_soonest_deadline_first(db, company):
+    online, sooner, later, sent, done, retried, undated = [issued(db) for _ in range(7)]
+    outbox.enqueue(db, [online], NOW, reachable=True)
+    outbox.enqueue(db, [later, sooner, sent, done, retried], NOW, reachable=False)   # offline24, due 2026-11-25
+
+    def move(invoice_id, state, **fields):
+        with dbmod.write(db):
+            outbox.transition(db, outbox.current(db, invoice_id)["id"], NOW, state, None, **fields)
+
+    move(later, "queued", offline_deadline="2026-12-08")   # moved by a failure
+    move(sent, "sent", session_ref="S", invoice_ref="E1")
+    move(done, "done", ksef_number="K")
+    _reject(db, retried)
+    outbox.enqueue(db, [retried], NOW, reachable=True)   # the new attempt is online: no deadline
+    with dbmod.write(db):
+        outbox.set_meta(db, "latarnia", {"status": "MAINTENANCE"})
+    outbox.enqueue(db, [undated], NOW, reachable=False)   # "offline": counted once the outage ends
+    number = {i: invoices.get_invoice(db, i)["number"] for i in (sooner, later, sent)}
+    first = sorted([sooner, sent], key=lambda i: number[i])
+    assert outbox.offline_waiting(db) == [
+        *(outbox.OfflineWaiting(i, number[i], "offline24", date(2026, 11, 25)) for i in first),
+        outbox.OfflineWaiting(later, number[later], "offline24", date(2026, 12, 8))]
+
+
+def test_offline_waiting_is_empty_without_offline_invoices(db, company):
+    outbox.enqueue(db, [issued(db)], NOW, reachable=True)
+    assert outbox.offline_waiting(db) == []
