@@ -50,8 +50,12 @@ class AppState:
             self.sender.reset_client()
 
 
-def create_app(home: Path | str | None = None, testing: bool = False) -> Flask:
-    """Build the Flask app on a data folder: migrate the database and register the screens."""
+def create_app(home: Path | str | None = None, testing: bool = False, launch_secret: str | None = None) -> Flask:
+    """Build the Flask app on a data folder: migrate the database and register the screens.
+
+    launch_secret: required from every browser as a cookie (handed over once by the entry URL, see
+    web/security.py); the launcher always sets one. Without it (tests, scripts) the cookie is not asked for.
+    """
     from . import web
 
     home_path = config.data_dir(home)
@@ -66,6 +70,7 @@ def create_app(home: Path | str | None = None, testing: bool = False) -> Flask:
         TESTING=testing,
         MAX_CONTENT_LENGTH=6 * 1024 * 1024,  # larger than any import we accept, so we can say why
         VERSION=VERSION,
+        LAUNCH_SECRET=launch_secret,
     )
     # lessons.md 17: check the file before anything writes to it; back up before migrations change it.
     db_path, now = config.database_path(home_path), datetime.now()

@@ -361,7 +361,8 @@ def integrity_error_app(problem: str, home: Path):
     from flask import Flask, render_template, request
 
     from . import config
-    from .web import CSP, pl_datetime
+    from .web import pl_datetime
+    from .web.security import CSP
 
     resources = config.resources_dir()
     app = Flask("ksef_local", template_folder=str(resources / "templates"),

@@ -78,28 +78,33 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run(home: Path, headless: bool, port: int) -> int:
-    from werkzeug.serving import make_server
+    import secrets
+
+    from waitress import create_server
 
     from . import backup, create_app, launcher
+    from .web.security import entry_url
 
-    app = create_app(home)
+    launch_secret = secrets.token_urlsafe(32)
+    app = create_app(home, launch_secret=launch_secret)
     damaged = backup.problem_of(app)
     if damaged:  # the app then serves only a page that explains it and lists the backups
         print(damaged, file=sys.stderr, flush=True)
+    server = create_server(app, host="127.0.0.1", port=port, threads=8, ident="ksef-local")
+    app.config["SERVER_PORT"] = server.effective_port  # Host must name exactly this port (DNS rebinding)
     background = None if damaged else launcher.start_background(app)
-    server = make_server("127.0.0.1", port, app, threaded=True)
-    url = f"http://127.0.0.1:{server.server_port}/"
+    url = entry_url(f"http://127.0.0.1:{server.effective_port}", launch_secret)
     print(f"ksef-local działa pod adresem {url}", flush=True)
     print(f"Folder danych: {home}", flush=True)
     if not headless:
         threading.Timer(0.5, webbrowser.open, args=(url,)).start()
         print("Otwieram przeglądarkę. Zatrzymanie: Ctrl+C.", flush=True)
     try:
-        server.serve_forever()
+        server.run()
     except KeyboardInterrupt:
         print("Zatrzymano.", flush=True)
     finally:
-        server.server_close()
+        server.close()
         if background is not None:
             background.stop()  # the sender finishes its current step; nothing is left half-written
     return 0

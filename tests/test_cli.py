@@ -1,6 +1,7 @@
 """The ksef-local command: run --headless, the data folder, import."""
 from __future__ import annotations
 
+import http.cookiejar
 import io
 import json
 import os
@@ -34,16 +35,26 @@ def test_run_headless_serves_on_loopback_and_prints_the_url(tmp_path):
         assert url_line.startswith("ksef-local działa pod adresem http://127.0.0.1:")
         url = url_line.split()[-1]
         assert str(tmp_path / "dane") in home_line
+        assert "?klucz=" in url  # the launch secret is handed over once, by this URL
+        base = url.split("?")[0]
+        browser = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
         deadline = time.monotonic() + 20
         while True:
             try:
-                with urllib.request.urlopen(url) as response:  # follows the first-run redirect
+                with browser.open(url) as response:  # sets the cookie, then follows the first-run redirect
                     assert response.status == 200
                     assert "Witaj w ksef-local" in response.read().decode()
                 break
-            except urllib.error.URLError:
+            except urllib.error.URLError as exc:
+                assert not isinstance(exc, urllib.error.HTTPError), exc
                 assert time.monotonic() < deadline, "the server did not answer"
                 time.sleep(0.1)
+        with pytest.raises(urllib.error.HTTPError) as refused:  # another user or site without the cookie
+            urllib.request.urlopen(base + "firma")
+        assert refused.value.code == 403
+        refused.value.close()
+        with browser.open(base + "firma") as again:
+            assert again.status == 200 and again.headers["Server"] == "ksef-local"
         assert (tmp_path / "dane" / "ksef-local.sqlite3").exists()
     finally:
         process.terminate()

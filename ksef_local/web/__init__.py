@@ -1,21 +1,16 @@
 """The web screens: one blueprint per screen, plus what they share (CSRF, errors, formats, htmx)."""
 from __future__ import annotations
 
-import hmac
 from datetime import date, datetime
 from typing import Any
-from urllib.parse import urlsplit
 
-from flask import Flask, Response, abort, current_app, g, make_response, redirect, render_template, request
+from flask import Flask, Response, current_app, g, make_response, redirect, render_template, request
 
 from .. import ksef_settings, money, outbox, parties
 from ..errors import UserError, ValidationFailed
 from ..model import Party
+from .security import csrf_token, check_request, security_headers
 
-SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
-LOCAL_HOSTS = {"127.0.0.1", "localhost"}
-CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-       "form-action 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'")
 
 
 def db():
@@ -42,33 +37,6 @@ def navigate(url: str) -> Response:
         response.headers["HX-Redirect"] = url
         return response
     return redirect(url)
-
-
-def csrf_token() -> str:
-    return hmac.new(current_app.config["SECRET_KEY"].encode(), b"csrf", "sha256").hexdigest()
-
-
-def _check_request() -> None:
-    """Refuse requests that could come from another site (DNS rebinding, cross-site forms)."""
-    host = (request.host or "").rsplit(":", 1)[0].strip("[]")
-    if host not in LOCAL_HOSTS:
-        abort(400, "Nieprawidłowy adres serwera.")
-    if request.method in SAFE_METHODS:
-        return
-    origin = request.headers.get("Origin")
-    if origin and origin != "null" and urlsplit(origin).netloc != request.host:
-        abort(403, "Żądanie z innej strony zostało odrzucone.")
-    sent = request.headers.get("X-CSRF-Token") or request.form.get("csrf_token") or ""
-    if not hmac.compare_digest(sent, csrf_token()):
-        abort(403, "Brak lub nieprawidłowy token formularza: odśwież stronę i spróbuj jeszcze raz.")
-
-
-def _security_headers(response: Response) -> Response:
-    response.headers.setdefault("Content-Security-Policy", CSP)
-    response.headers.setdefault("X-Content-Type-Options", "nosniff")
-    response.headers.setdefault("Referrer-Policy", "no-referrer")
-    response.headers.setdefault("X-Frame-Options", "DENY")
-    return response
 
 
 def _user_error(exc: UserError) -> Response:
@@ -132,8 +100,8 @@ def buyer_label(buyer) -> str:
 def init_app(app: Flask) -> None:
     from . import backup, buyers, company, invoices, ksef, settings
 
-    app.before_request(_check_request)
-    app.after_request(_security_headers)
+    app.before_request(check_request)
+    app.after_request(security_headers)
     app.register_error_handler(UserError, _user_error)
     for code in (400, 403, 404, 405, 413):
         app.register_error_handler(code, _http_error)
