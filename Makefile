@@ -29,6 +29,8 @@ bench: $(TEST_STAMP)
 	$(BIN)/python benchmarks/list_pages.py
 	$(BIN)/python benchmarks/ksef_client_cost.py
 	$(BIN)/python benchmarks/ksef_simulator_throughput.py
+	$(BIN)/python benchmarks/pdf.py
+	$(BIN)/python benchmarks/sending.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis

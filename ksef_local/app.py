@@ -7,7 +7,7 @@ from pathlib import Path
 
 from flask import Flask
 
-from . import backup, config, db as dbmod, ksef_settings
+from . import backup, config, db as dbmod, ksef_settings, offline_cert
 from .ksef.client import KsefClient
 from .ksef.latarnia import LatarniaClient
 from .secret_store import SecretStore
@@ -80,6 +80,7 @@ def create_app(home: Path | str | None = None, testing: bool = False, launch_sec
     state = AppState(home_path)
     dbmod.migrate(state.db(), before_migration=backup.before_migration(home_path, db_path, now))
     ksef_settings.ensure_schema(state.db())
+    offline_cert.ensure_schema(state.db())
     app.extensions["ksef_local"] = state
     web.init_app(app)
     return app

@@ -36,6 +36,11 @@ def build_parser() -> argparse.ArgumentParser:
     send.add_argument("--wait", action="store_true", help="wyślij teraz i poczekaj na wynik (A lub B)")
     send.add_argument("--timeout", type=float, default=300, help="najdłuższe czekanie w sekundach (z --wait)")
 
+    pdf = sub.add_parser("pdf", help="zapisz faktury do pliku PDF (z kodami QR KSeF)")
+    from .printing import cli as printing_cli
+
+    printing_cli.add_arguments(pdf)
+
     status = sub.add_parser("status", help="statusy faktur w KSeF")
     status.add_argument("--json", action="store_true", help="wynik w JSON")
 
@@ -66,6 +71,10 @@ def main(argv: list[str] | None = None) -> int:
     home = config.data_dir(args.data_dir)
     if command == "import":
         return _import_files(home, args.files)
+    if command == "pdf":
+        from .printing import cli as printing_cli
+
+        return printing_cli.pdf_command(home, args)
     if command in ("send", "status", "settings"):
         from . import cli_ksef
 

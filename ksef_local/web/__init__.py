@@ -98,7 +98,7 @@ def buyer_label(buyer) -> str:
 
 
 def init_app(app: Flask) -> None:
-    from . import backup, buyers, company, invoices, ksef, settings
+    from . import backup, buyers, company, invoices, ksef, printing, settings
 
     app.before_request(check_request)
     app.after_request(security_headers)
@@ -117,6 +117,7 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(ksef.bp)
     app.register_blueprint(settings.bp)
     app.register_blueprint(backup.bp)
+    app.register_blueprint(printing.bp)
 
     @app.context_processor
     def _globals() -> dict[str, Any]:

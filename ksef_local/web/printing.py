@@ -46,7 +46,7 @@ def invoice_pdf(invoice_id: int):
 @bp.route("/faktury/pdf", methods=["GET", "POST"])
 def many_pdf():
     """The selected invoices (repeated "id" fields) in one PDF, each starting on a new page."""
-    values = request.values.getlist("id")
+    values = request.values.getlist("id") or request.values.getlist("zaznaczone")  # the list's checkboxes
     try:
         ids = list(dict.fromkeys(int(value) for value in values))
     except ValueError:
