@@ -18,13 +18,19 @@ pytestmark = pytest.mark.browser
 NBSP = "\u00a0"
 
 
-def fill_company(page: Page, base: str, **overrides: str) -> None:
+def fill_company(page: Page, base: str, finish: bool = True, **overrides: str) -> None:
+    """The first-run wizard: step 1 company data, step 2 the KSeF environment (demo mode preselected)."""
     page.goto(base + "/")
-    expect(page.get_by_role("heading", name="Witaj w ksef-local")).to_be_visible()
+    expect(page.get_by_role("heading", name="Witaj w ksef-local krok 1 z 2")).to_be_visible()
     values = {**COMPANY_FORM, **overrides}
     for name in ("nip", "name", "address_l1", "address_l2", "place", "bank_account", "email", "phone"):
         page.locator(f"#f-{name}").fill(values[name])
-    page.get_by_role("button", name="Zapisz i przejdź do faktur").click()
+    page.get_by_role("button", name="Dalej").click()
+    if finish:
+        expect(page.get_by_role("heading", name="Witaj w ksef-local krok 2 z 2")).to_be_visible()
+        expect(page.locator("#f-environment")).to_have_value("demo")
+        page.get_by_role("button", name="Zapisz i zakończ").click()
+        expect(page.get_by_role("status")).to_have_text("Gotowe. Możesz wystawić pierwszą fakturę.")
 
 
 def add_buyer(page: Page, base: str, name: str, nip: str = "7740001454") -> None:
@@ -61,7 +67,7 @@ def new_invoice_with_three_rates(page: Page, base: str) -> None:
 
 
 def test_company_first_run_refuses_a_wrong_nip(page: Page, live_server: str):
-    fill_company(page, live_server, nip="5261040829")
+    fill_company(page, live_server, finish=False, nip="5261040829")
     expect(page.locator("#e-nip")).to_have_text("NIP ma błędną sumę kontrolną: sprawdź, czy nie ma literówki.")
     fill_company(page, live_server)
     expect(page.get_by_role("heading", name="Faktury sprzedaży")).to_be_visible()

@@ -28,11 +28,17 @@ def test_company_form_with_wrong_nip_says_so_and_saves_nothing(client, db):
     assert parties.get_company(db) is None
 
 
-def test_company_form_saves_and_lands_on_the_list(client, db):
+def test_first_run_wizard_company_then_environment_then_the_list(client, db):
     response = client.post("/firma", data=COMPANY_FORM)
-    assert response.status_code == 302
+    assert response.status_code == 302 and response.headers["Location"] == "/ustawienia/ksef?kreator=1"
     assert parties.get_company(db)["nip"] == "5261040828"
-    assert "Faktury sprzedaży" in client.get("/").text
+    step2 = client.get("/ustawienia/ksef?kreator=1").text
+    assert "krok 2 z 2" in step2 and '<option value="demo" selected>' in step2
+    done = client.post("/ustawienia/ksef", data={"kreator": "1", "environment": "demo"})
+    assert done.status_code == 302 and done.headers["Location"] == "/?gotowe=1"
+    listing = client.get("/?gotowe=1").text
+    assert "Faktury sprzedaży" in listing and "Gotowe. Możesz wystawić pierwszą fakturę." in listing
+    assert "Brak faktur" in listing
 
 
 def test_post_without_csrf_token_is_refused_and_changes_nothing(client, company, db):
@@ -171,3 +177,20 @@ def test_unknown_invoice_gives_a_polish_404(client, company):
 def test_every_screen_renders(client, company, url):
     response = client.get(url)
     assert response.status_code == 200 and 'lang="pl"' in response.text
+
+
+def test_banner_warns_about_offline_deadlines(client, company, db):
+    from datetime import datetime, timedelta, timezone
+
+    from ksef_local import outbox
+
+    invoice_id = issued(db)  # issued 24.11.2026
+    now = datetime.now(timezone.utc)
+    outbox.enqueue(db, [invoice_id], now, reachable=False)  # KSeF unreachable: offline24
+    deadline = outbox.status(db, invoice_id).offline_deadline
+    assert deadline is not None
+    db.execute("UPDATE ksef_outbox SET offline_deadline = ? WHERE invoice_id = ?",
+               [(date.today() - timedelta(days=1)).isoformat(), invoice_id])
+    text = client.get("/ksef/baner", headers={"HX-Request": "true"}).text
+    assert "Faktury offline czekają na wysłanie do KSeF" in text
+    assert "FV/2026/11/1" in text and "minął" in text

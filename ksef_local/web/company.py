@@ -39,7 +39,8 @@ def edit():
             values = request.form.to_dict()
         else:
             parties.save_company(db(), cleaned)
-            return redirect(url_for("invoices.index", zapisano=1) if first_run else url_for("company.edit", zapisano=1))
+            # First run is a two-step wizard: company data, then the KSeF environment (demo preselected).
+            return redirect(url_for("settings.ksef", kreator=1) if first_run else url_for("company.edit", zapisano=1))
     status = 422 if errors else 200
     return render("company/form.html", values=values, errors=errors, first_run=first_run,
                   saved=request.args.get("zapisano"), status=status)

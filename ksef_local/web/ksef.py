@@ -87,7 +87,14 @@ def banner():
 
 
 def banner_context() -> dict:
-    return {"health": outbox.health(db()), "pending": outbox.pending_count(db())}
+    """Health, the counter, and offline invoices whose sending deadline is near or past (ksef-api.md §9)."""
+    today = date.today()
+    warnings = []
+    for waiting in outbox.offline_waiting(db()):
+        text = calendar_pl.deadline_warning(waiting.deadline, today)
+        if text:
+            warnings.append((waiting, text))
+    return {"health": outbox.health(db()), "pending": outbox.pending_count(db()), "deadline_warnings": warnings}
 
 
 @bp.route("/faktury/<int:invoice_id>/ksef")

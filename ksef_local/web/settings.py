@@ -19,6 +19,7 @@ def state():
 @bp.route("/ksef", methods=["GET", "POST"])
 def ksef():
     store = state().secrets
+    wizard = request.values.get("kreator") == "1"
     current = ksef_settings.load(db(), store)
     errors: dict[str, str] = {}
     values = {"environment": current.environment, "base_url": current.base_url or "",
@@ -36,8 +37,10 @@ def ksef():
                 outbox.resume(db())
                 wake_sender()
             state().reset_client()
+            if wizard:
+                return navigate(url_for("invoices.index", gotowe=1))
             return navigate(url_for("settings.ksef", zapisano=1))
-    return render("settings/ksef.html", settings=current, values=values, errors=errors,
+    return render("settings/ksef.html", settings=current, values=values, errors=errors, wizard=wizard,
                   environments=ksef_settings.ENVIRONMENTS, badge=ksef_settings.describe(current),
                   backend=store.backend_name, saved=request.args.get("zapisano"),
                   status=422 if errors else 200)
