@@ -18,7 +18,7 @@ import requests
 import sqlite_utils
 
 from . import db as dbmod
-from . import parties
+from . import outbox, parties
 from .errors import UserError, ValidationFailed
 from .ksef import environments
 from .ksef.auth import TokenCredentials
@@ -157,6 +157,12 @@ def save(db: sqlite_utils.Database, store: SecretStore, form: Mapping[str, Any])
             errors["base_url"] = message
     stored_nip, effective_nip = _clean_nip(db, form, current, errors)
     threshold = _clean_threshold(_text(form, "batch_threshold", str(current.batch_threshold)), errors)
+    switching = (environment, base_url, effective_nip) != (current.environment, current.base_url, current.nip)
+    in_flight = outbox.pending_count(db)
+    if switching and in_flight and not errors:
+        # Invoices in flight belong to the current environment's sessions; another KSeF would not know them.
+        errors["environment"] = (f"Nie można teraz zmienić środowiska KSeF ani NIP: {in_flight} faktur jest w trakcie "
+                                 "wysyłki (W/O). Poczekaj, aż dostaną status A lub B, i spróbuj ponownie.")
     token = _text(form, "ksef_token", "")
     if token:
         message = token_error(token)

@@ -274,10 +274,13 @@ def pending_count(db: sqlite_utils.Database) -> int:
 
 
 def offline_waiting(db: sqlite_utils.Database) -> list[OfflineWaiting]:
-    """Invoices not yet A whose current attempt is offline with a deadline, soonest first (for the banner)."""
+    """Invoices not yet in KSeF (W or B) whose current attempt is offline with a deadline, soonest first.
+
+    O invoices are left out: KSeF has received them, which is what the deadline asks for (ksef-api.md §9).
+    """
     found = _rows(db, "SELECT o.invoice_id, i.number, o.offline_kind, o.offline_deadline FROM ksef_outbox o"
                       " JOIN invoices i ON i.id = o.invoice_id WHERE o.id IN (SELECT MAX(id) FROM ksef_outbox"
-                      " GROUP BY invoice_id) AND o.letter != 'A' AND o.offline_mode = 1"
+                      " GROUP BY invoice_id) AND o.letter NOT IN ('A', 'O') AND o.offline_mode = 1"
                       " AND o.offline_deadline IS NOT NULL ORDER BY o.offline_deadline, i.number, o.invoice_id")
     return [OfflineWaiting(r["invoice_id"], r["number"], r["offline_kind"], date.fromisoformat(r["offline_deadline"]))
             for r in found]

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import socket
+from datetime import datetime, timezone
 
 import pytest
 import requests
@@ -342,3 +343,18 @@ def test_custom_environment_authenticates_against_a_simulator(db, store, company
                                           poll_interval=0.5, max_polls=20, timeout=10)
         client.authenticate()
         assert client.auth.tokens.access.token
+
+
+def test_environment_cannot_change_while_invoices_are_in_flight(db, company, tmp_path):
+    from ksef_local import outbox
+
+    from .factories import issued
+
+    store = SecretStore(tmp_path / "sekrety", backend="file")
+    ksef_settings.ensure_schema(db)
+    outbox.enqueue(db, [issued(db)], datetime.now(timezone.utc))
+    with pytest.raises(ValidationFailed) as caught:
+        ksef_settings.save(db, store, {"environment": "TEST"})
+    assert "w trakcie wysyłki" in caught.value.errors["environment"]
+    assert ksef_settings.load(db, store).environment == "demo"
+    assert ksef_settings.save(db, store, {"batch_threshold": "20"}).batch_threshold == 20
