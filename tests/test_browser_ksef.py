@@ -2,9 +2,11 @@
 from __future__ import annotations
 
 import json
+from io import BytesIO
 
 import pytest
 import requests
+from pypdf import PdfReader
 from playwright.sync_api import Page, expect
 
 from ksef_local import invoices, ksef_settings, launcher, parties
@@ -128,3 +130,27 @@ def test_sent_invoice_refuses_edits(page: Page, sending, db):
     reopened = page.request.post(f"{base}/faktury/{ids[1]}/popraw", headers={"X-CSRF-Token": token})
     assert reopened.status == 409 and "fakturą korygującą" in reopened.text()
     assert invoices.get_invoice(db, ids[1])["status"] == "issued"
+
+
+def test_print_pdf_from_the_invoice_page_and_for_a_selection(page: Page, sending, db):
+    base, ids = sending
+    page.goto(f"{base}/faktury/{ids[0]}")
+    link = page.get_by_role("link", name="Drukuj / PDF")
+    single = page.request.get(base + link.get_attribute("href"))
+    assert single.headers["content-type"] == "application/pdf" and single.body().startswith(b"%PDF")
+
+    page.goto(base + "/")
+    for invoice_id in ids[:2]:
+        row(page, invoice_id).locator("input[name=zaznaczone]").check()
+    with page.context.expect_event("response", lambda r: r.url.endswith("/faktury/pdf")) as caught:
+        page.get_by_role("button", name="Drukuj / PDF").click()
+    response = caught.value
+    assert response.status == 200 and response.headers["content-type"] == "application/pdf"
+    # Chromium hands the PDF to its viewer, so read the same request's answer through Playwright's API.
+    sent = response.request
+    replay = page.request.post(sent.url, data=sent.post_data_buffer,
+                               headers={"Content-Type": sent.headers["content-type"]})
+    text = " ".join(pg.extract_text() for pg in PdfReader(BytesIO(replay.body())).pages)
+    for invoice_id in ids[:2]:
+        assert invoices.get_invoice(db, invoice_id)["number"] in text
+    assert invoices.get_invoice(db, ids[2])["number"] not in text
