@@ -24,6 +24,7 @@ from zoneinfo import ZoneInfo
 
 import sqlite_utils
 
+from . import calendar_pl
 from .db import write
 
 LETTERS = {"W": "wysyłanie", "O": "przyjęta do przetwarzania w KSeF", "A": "przyjęta i zarchiwizowana w KSeF",
@@ -123,8 +124,6 @@ def invoice_hash_b64(xml_sha256_hex: str) -> str:
 
 def offline_deadline(kind: str, issued_on: date, failure_end: date | None = None) -> date | None:
     """Deadline from calendar_pl (Polish business days); None while an outage has not ended."""
-    from . import calendar_pl
-
     try:
         return calendar_pl.offline_deadline(kind, issued_on, failure_end)
     except ValueError:
@@ -231,7 +230,7 @@ def enqueue(db: sqlite_utils.Database, invoice_ids: list[int], now: datetime,
                 text += " (ponowna wysyłka po odrzuceniu)"
             if kind:
                 text += f"; tryb {OFFLINE_NAMES[kind]}"
-                text += f", termin wysłania {deadline.isoformat()}" if deadline else ""
+                text += f", termin wysłania {calendar_pl.format_date_pl(deadline)}" if deadline else ""
             transition(db, cursor.lastrowid, now, "queued", text)
             result.queued.append(invoice_id)
     return result
