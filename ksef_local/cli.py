@@ -3,8 +3,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import threading
-import webbrowser
 from pathlib import Path
 
 from . import config
@@ -23,7 +21,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command")
 
     run = sub.add_parser("run", help="uruchom aplikację")
-    run.add_argument("--headless", action="store_true", help="tylko serwer: wypisz adres i nie otwieraj okna")
+    shown = run.add_mutually_exclusive_group()
+    shown.add_argument("--headless", action="store_true", help="tylko serwer: wypisz adres i nie otwieraj okna")
+    shown.add_argument("--browser", action="store_true", help="otwórz w domyślnej przeglądarce zamiast w oknie")
     run.add_argument("--port", type=int, default=0, help="port na 127.0.0.1 (domyślnie wolny port)")
 
     imp = sub.add_parser("import", help="zaimportuj faktury FA(3) z plików XML")
@@ -83,39 +83,49 @@ def main(argv: list[str] | None = None) -> int:
         except UserError as exc:
             print(exc.message, file=sys.stderr)
             return 2
-    return _run(home, headless=getattr(args, "headless", False), port=getattr(args, "port", 0))
+    return _run(home, headless=getattr(args, "headless", False), port=getattr(args, "port", 0),
+                browser=getattr(args, "browser", False))
 
 
-def _run(home: Path, headless: bool, port: int) -> int:
+def _run(home: Path, headless: bool, port: int, browser: bool = False) -> int:
     import secrets
 
     from waitress import create_server
 
-    from . import backup, create_app, launcher
+    from . import backup, create_app, desktop, instance, launcher
     from .web.security import entry_url
 
-    launch_secret = secrets.token_urlsafe(32)
-    app = create_app(home, launch_secret=launch_secret)
-    damaged = backup.problem_of(app)
-    if damaged:  # the app then serves only a page that explains it and lists the backups
-        print(damaged, file=sys.stderr, flush=True)
-    server = create_server(app, host="127.0.0.1", port=port, threads=8, ident="ksef-local")
-    app.config["SERVER_PORT"] = server.effective_port  # Host must name exactly this port (DNS rebinding)
-    background = None if damaged else launcher.start_background(app)
-    url = entry_url(f"http://127.0.0.1:{server.effective_port}", launch_secret)
-    print(f"ksef-local działa pod adresem {url}", flush=True)
-    print(f"Folder danych: {home}", flush=True)
-    if not headless:
-        threading.Timer(0.5, webbrowser.open, args=(url,)).start()
-        print("Otwieram przeglądarkę. Zatrzymanie: Ctrl+C.", flush=True)
+    mode, why = desktop.choose_mode(browser=browser, headless=headless)
+    held = instance.claim(home)
+    if held is None:  # another launch serves this data folder: show it rather than start a second sender
+        running = instance.find_running(home)
+        if running is None:
+            print("ksef-local już działa dla tego folderu danych, ale nie odpowiada. Zamknij go albo poczekaj "
+                  "chwilę i spróbuj ponownie.", file=sys.stderr, flush=True)
+            return 1
+        desktop.open_running(entry_url(running.base_url, running.secret), mode)
+        return 0
+    background = None
     try:
-        server.run()
-    except KeyboardInterrupt:
-        print("Zatrzymano.", flush=True)
+        launch_secret = secrets.token_urlsafe(32)
+        app = create_app(home, launch_secret=launch_secret)
+        damaged = backup.problem_of(app)
+        if damaged:  # the app then serves only a page that explains it and lists the backups
+            print(damaged, file=sys.stderr, flush=True)
+        server = create_server(app, host="127.0.0.1", port=port, threads=8, ident="ksef-local")
+        app.config["SERVER_PORT"] = server.effective_port  # Host must name exactly this port (DNS rebinding)
+        background = None if damaged else launcher.start_background(app)
+        url = entry_url(f"http://127.0.0.1:{server.effective_port}", launch_secret)
+        print(f"ksef-local działa pod adresem {url}", flush=True)
+        print(f"Folder danych: {home}", flush=True)
+        held.publish(server.effective_port, launch_secret)
+        if why:
+            print(why, flush=True)
+        desktop.serve(server, url, mode)
     finally:
-        server.close()
         if background is not None:
             background.stop()  # the sender finishes its current step; nothing is left half-written
+        held.release()
     return 0
 
 
