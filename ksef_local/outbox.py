@@ -26,6 +26,8 @@ import sqlite_utils
 
 from . import calendar_pl
 from .db import write
+from .ksef import limits as ksef_limits
+from .ksef.limits import Limits
 
 LETTERS = {"W": "wysyłanie", "O": "przyjęta do przetwarzania w KSeF", "A": "przyjęta i zarchiwizowana w KSeF",
            "B": "odrzucona przez KSeF"}
@@ -366,19 +368,15 @@ def resume(db: sqlite_utils.Database, wake: Callable[[], None] | None = None) ->
 
 # -- request budget per PRD limit group (ksef-api.md §6), persisted so it survives a restart -----------
 
-# requests per (1 s, 60 s, 3600 s); the minute and hour windows keep one request in reserve because
-# KSeF's sliding windows and our clock do not line up exactly.
-Limits = dict[str, tuple[int | None, int | None, int | None]]   # group → requests per window (None: no limit)
+# The sender's budget: the official table for the groups it uses, the minute and hour windows keeping one
+# request in reserve because KSeF's sliding windows and our clock do not line up exactly.
+SENDER_GROUPS = ("onlineSession", "invoiceSend", "batchSession", "invoiceStatus", "sessionInvoiceList",
+                 "sessionMisc", "public")
 PRD_LIMITS: Limits = {
-    "onlineSession": (10, 29, 119),
-    "invoiceSend": (10, 29, 179),
-    "batchSession": (10, 19, 59),
-    "invoiceStatus": (30, 119, 1199),
-    "sessionInvoiceList": (10, 19, 199),
-    "sessionMisc": (10, 119, 1199),
-    "public": (60, None, None),   # per IP, no minute or hour window; the sender's reachability check
+    group: tuple(None if n is None else (n - 1 if i else n) for i, n in enumerate(ksef_limits.PRD_LIMITS[group]))
+    for group in SENDER_GROUPS
 }
-WINDOWS = (1, 60, 3600)
+WINDOWS = ksef_limits.WINDOW_SECONDS
 
 
 def budget_wait(db: sqlite_utils.Database, group: str, now: datetime,

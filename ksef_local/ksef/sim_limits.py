@@ -11,6 +11,8 @@ from collections import deque
 from dataclasses import dataclass
 from datetime import datetime
 
+from .limits import PRD_LIMITS
+
 # (method, path under /v2, group); first match wins. Group names as in GET /rate-limits.
 _GROUPS: tuple[tuple[str, re.Pattern, str], ...] = tuple((m, re.compile(p), g) for m, p, g in (
     ("POST", r"^/sessions/online$", "onlineSession"),
@@ -30,22 +32,7 @@ _GROUPS: tuple[tuple[str, re.Pattern, str], ...] = tuple((m, re.compile(p), g) f
     ("GET", r"^/auth/(?!sessions$)[^/]+$", "public"),
     ("GET", r"^/security/public-key-certificates$", "public"),
 ))
-# requests per (second, minute, hour); None = no such window.
-LIMITS: dict[str, tuple[int | None, int | None, int | None]] = {
-    "onlineSession": (10, 30, 120),
-    "invoiceSend": (10, 30, 180),
-    "batchSession": (10, 20, 60),
-    "invoiceStatus": (30, 120, 1200),
-    "sessionList": (5, 10, 60),
-    "sessionInvoiceList": (10, 20, 200),
-    "sessionMisc": (10, 120, 1200),
-    "invoiceMetadata": (8, 16, 20),
-    "invoiceExport": (8, 16, 20),
-    "invoiceExportStatus": (10, 60, 600),
-    "invoiceDownload": (8, 16, 64),
-    "other": (10, 30, 120),
-    "public": (60, None, None),
-}
+LIMITS = PRD_LIMITS
 _WINDOWS = ((1, "sekundę"), (60, "minutę"), (3600, "godzinę"))
 
 

@@ -1,0 +1,25 @@
+"""KSeF's default PRD request limits per endpoint group (ksef-api.md §6; group names as in GET /rate-limits).
+
+One table for both sides: the simulator enforces it and the sender keeps its own budget from it.
+"""
+from __future__ import annotations
+
+# group → requests per (1 s, 60 s, 3600 s) sliding window; None = no such window.
+Limits = dict[str, tuple[int | None, int | None, int | None]]
+
+PRD_LIMITS: Limits = {
+    "onlineSession": (10, 30, 120),
+    "invoiceSend": (10, 30, 180),
+    "batchSession": (10, 20, 60),
+    "invoiceStatus": (30, 120, 1200),
+    "sessionList": (5, 10, 60),
+    "sessionInvoiceList": (10, 20, 200),
+    "sessionMisc": (10, 120, 1200),
+    "invoiceMetadata": (8, 16, 20),
+    "invoiceExport": (8, 16, 20),
+    "invoiceExportStatus": (10, 60, 600),
+    "invoiceDownload": (8, 16, 64),
+    "other": (10, 30, 120),
+    "public": (60, None, None),  # per IP: challenge, token auth, public-key certificates
+}
+WINDOW_SECONDS = (1, 60, 3600)
