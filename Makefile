@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 RUN_STAMP := $(VENV)/.run-installed
 TEST_STAMP := $(VENV)/.test-installed
 
-.PHONY: run test bench clean
+.PHONY: run test bench dist clean
 
 $(BIN)/python:
 	$(PY) -c 'import sys; assert sys.version_info >= (3, 11), "ksef-local wymaga Pythona 3.11 lub nowszego"'
@@ -25,6 +25,11 @@ run: $(RUN_STAMP)
 test: $(TEST_STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
+# One executable in dist/ (build.spec): the window, templates, static files, fonts and the FA(3) XSDs.
+dist: $(TEST_STAMP)
+	$(BIN)/pyinstaller --noconfirm --clean build.spec
+	@echo "Gotowe: dist/ksef-local"
+
 bench: $(TEST_STAMP)
 	$(BIN)/python benchmarks/list_pages.py
 	$(BIN)/python benchmarks/ksef_client_cost.py
@@ -33,4 +38,4 @@ bench: $(TEST_STAMP)
 	$(BIN)/python benchmarks/sending.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .hypothesis
+	rm -rf $(VENV) .pytest_cache .hypothesis build dist
