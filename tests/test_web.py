@@ -194,3 +194,13 @@ def test_banner_warns_about_offline_deadlines(client, company, db):
     text = client.get("/ksef/baner", headers={"HX-Request": "true"}).text
     assert "Faktury offline czekają na wysłanie do KSeF" in text
     assert "FV/2026/11/1" in text and "minął" in text
+
+
+def test_month_filter_lists_polish_month_names_and_filters(client, company, db):
+    october = issued(db, issue_date="2026-10-15")
+    november = issued(db)
+    page = client.get("/?miesiac=2026-10").text
+    assert '<option value="2026-10" selected>październik 2026</option>' in page
+    assert invoices.get_invoice(db, october)["number"] in page
+    assert invoices.get_invoice(db, november)["number"] not in page
+    assert "FV/2026/11/1" in client.get("/?miesiac=zly").text  # a malformed month is ignored

@@ -35,6 +35,22 @@ def _list_args() -> dict[str, Any]:
     }
 
 
+MONTH_NAMES = ("styczeń", "luty", "marzec", "kwiecień", "maj", "czerwiec", "lipiec", "sierpień", "wrzesień",
+               "październik", "listopad", "grudzień")
+
+
+def month_choices(today: date, chosen: str | None, count: int = 36) -> list[tuple[str, str]]:
+    """The last months as (YYYY-MM, "listopad 2026"), newest first, plus the chosen one if older."""
+    year, month = today.year, today.month
+    values = []
+    for _ in range(count):
+        values.append(f"{year:04d}-{month:02d}")
+        year, month = (year - 1, 12) if month == 1 else (year, month - 1)
+    if chosen and chosen not in values:
+        values.append(chosen)
+    return [(v, f"{MONTH_NAMES[int(v[5:]) - 1]} {v[:4]}") for v in values]
+
+
 @bp.route("/")
 def index():
     filters = _list_args()
@@ -46,7 +62,7 @@ def index():
         context.update(ksef.banner_context())
     return render("invoices/list.html", "invoices/_table.html", rows=rows, total=total, pages=pages,
                   filters=filters, statuses=invoices.STATUSES, kinds=INVOICE_KINDS, filter_buyer=buyer,
-                  args=request.args, **context)
+                  args=request.args, months=month_choices(today(), filters["month"]), **context)
 
 
 # --- creating and editing drafts ---------------------------------------------------------------------
