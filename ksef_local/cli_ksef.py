@@ -43,7 +43,8 @@ def send(home: Path, args: argparse.Namespace) -> int:
     if not ids:
         print("Nie ma faktur do wysłania.")
         return 0
-    result = outbox.enqueue(db, ids, datetime.now(timezone.utc), reachable=outbox.health(db).reachable)
+    result = outbox.enqueue(db, ids, datetime.now(timezone.utc), reachable=outbox.health(db).reachable,
+                            environment=ksef_settings.environment_key(state.settings()))
     numbers = {r["id"]: r["number"] for r in db.query(
         f"SELECT id, number FROM invoices WHERE id IN ({','.join('?' * len(ids))})", ids)}
     for invoice_id, reason in result.refused.items():

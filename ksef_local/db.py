@@ -209,10 +209,17 @@ def _m3_ksef_outbox(db: sqlite_utils.Database) -> None:
     db.execute("CREATE TABLE ksef_meta (key TEXT PRIMARY KEY, value TEXT)")
 
 
+def _m4_outbox_environment(db: sqlite_utils.Database) -> None:
+    """Remember which KSeF each attempt went to: the printed QR code must point at that environment's
+    verification host even after the settings change (lessons.md: production printouts with qr-demo links)."""
+    db.execute("ALTER TABLE ksef_outbox ADD COLUMN environment TEXT")
+
+
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _m1_company_and_buyers,
     _m2_invoices,
     _m3_ksef_outbox,
+    _m4_outbox_environment,
 ]
 
 

@@ -233,6 +233,23 @@ def client_for(settings: KsefSettings, token: str | None, *, base_url_override: 
     return KsefClient(environment, TokenCredentials(settings.nip, token), **client_kwargs)
 
 
+def environment_key(settings: KsefSettings) -> str:
+    """Name the KSeF an invoice goes to, for the outbox: demo, TEST, DEMO, PROD or custom:<base URL>."""
+    if settings.environment == CUSTOM:
+        return f"{CUSTOM}:{settings.base_url or ''}"
+    return settings.environment
+
+
+def qr_host_for_key(key: str, demo_url: str | None = None) -> str | None:
+    """The QR verification host of an environment_key(); None when it cannot be known (demo mode not running)."""
+    if key == DEMO_MODE:
+        return environments.custom(demo_url, name="SIM").qr_base if demo_url else None
+    if key.startswith(f"{CUSTOM}:"):
+        url = key.split(":", 1)[1]
+        return environments.custom(url, name="SIM").qr_base if url else None
+    return environments.resolve(key).qr_base
+
+
 def qr_host_for(settings: KsefSettings, *, base_url_override: str | None = None) -> str:
     """Return the QR verification host of the environment (KOD I links; lessons.md §14)."""
     return environment_for(settings, base_url_override).qr_base

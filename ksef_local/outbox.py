@@ -197,7 +197,7 @@ def _offline_kind(db: sqlite_utils.Database, reachable: bool | None, issue_date:
 
 
 def enqueue(db: sqlite_utils.Database, invoice_ids: list[int], now: datetime,
-            reachable: bool | None = None) -> EnqueueResult:
+            reachable: bool | None = None, environment: str | None = None) -> EnqueueResult:
     """Queue issued invoices for KSeF; refuse drafts and invoices already sent (W/O/A). Never needs the network."""
     result = EnqueueResult()
     today = warsaw_day(now)
@@ -223,10 +223,10 @@ def enqueue(db: sqlite_utils.Database, invoice_ids: list[int], now: datetime,
             deadline = offline_deadline(kind, issued_on) if kind else None
             cursor = db.execute(
                 "INSERT INTO ksef_outbox (invoice_id, state, letter, xml_sha256, invoice_hash, offline_mode,"
-                " offline_kind, offline_deadline, next_attempt_at, enqueued_at, updated_at)"
-                " VALUES (?, 'queued', 'W', ?, ?, ?, ?, ?, ?, ?, ?)",
+                " offline_kind, offline_deadline, next_attempt_at, enqueued_at, updated_at, environment)"
+                " VALUES (?, 'queued', 'W', ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [invoice_id, inv["xml_sha256"], invoice_hash_b64(inv["xml_sha256"]), int(kind is not None), kind,
-                 deadline.isoformat() if deadline else None, iso(now), iso(now), iso(now)])
+                 deadline.isoformat() if deadline else None, iso(now), iso(now), iso(now), environment])
             text = "Dodano do kolejki wysyłki do KSeF"
             if previous:
                 text += " (ponowna wysyłka po odrzuceniu)"
@@ -285,6 +285,12 @@ def offline_waiting(db: sqlite_utils.Database) -> list[OfflineWaiting]:
                       " AND o.offline_deadline IS NOT NULL ORDER BY o.offline_deadline, i.number, o.invoice_id")
     return [OfflineWaiting(r["invoice_id"], r["number"], r["offline_kind"], date.fromisoformat(r["offline_deadline"]))
             for r in found]
+
+
+def environment_of(db: sqlite_utils.Database, invoice_id: int) -> str | None:
+    """The KSeF (ksef_settings.environment_key) of the invoice's latest attempt, if it was recorded."""
+    row = current(db, invoice_id)
+    return row.get("environment") if row else None
 
 
 def upo(db: sqlite_utils.Database, invoice_id: int) -> bytes | None:

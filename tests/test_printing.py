@@ -313,3 +313,22 @@ def test_cli_pdf_writes_the_file(app, home, db, company, tmp_path, capsys):
     parser = argparse.ArgumentParser()
     printing_cli.add_arguments(parser)
     assert parser.parse_args(["A/1", "B/2", "-o", "x.pdf"]).numbers == ["A/1", "B/2"]
+
+
+def test_qr_points_at_the_environment_the_invoice_was_sent_to(app, db, company):
+    """Switching the settings later must not move old printouts to another KSeF (lessons.md: qr-demo links)."""
+    from ksef_local import ksef_settings
+
+    state = app.extensions["ksef_local"]
+    sent_to_test = issued(db)
+    outbox.enqueue(db, [sent_to_test], NOW, environment="TEST")
+    accept(db, sent_to_test)
+    ksef_settings.save(db, state.secrets, {"environment": "PROD", "confirm_prod": "1"})
+    not_recorded = issued(db)
+    accept(db, not_recorded, make_ksef_number("5261040828", TODAY, "0100001AF62A"))
+    qr_host_of, _ = printing.verification_setup(state)
+    assert qr_host_of(sent_to_test) == "https://qr-test.ksef.mf.gov.pl"
+    assert qr_host_of(not_recorded) == "https://qr.ksef.mf.gov.pl"  # falls back to the current settings
+    both = printing.render_many(db, [sent_to_test, not_recorded], qr_host=qr_host_of, now=PRINTED)
+    hosts = sorted(url.split("/invoice/")[0] for url in qr_texts(both))
+    assert hosts == ["https://qr-test.ksef.mf.gov.pl", "https://qr.ksef.mf.gov.pl"]

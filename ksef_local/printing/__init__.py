@@ -8,26 +8,26 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Iterable
+from typing import Callable, Iterable
 
 import sqlite_utils
 
 from ..offline_cert import OfflineSigner
 from . import pdf
-from .document import PrintJob, prepare, printed_at
+from .document import PrintJob, QrHost, prepare, printed_at
 from .qr import qr_data_uri
 
 __all__ = ["PrintJob", "prepare", "qr_data_uri", "render_invoice_pdf", "render_many"]
 
 
-def render_invoice_pdf(db: sqlite_utils.Database, invoice_id: int, *, qr_host: str | None,
+def render_invoice_pdf(db: sqlite_utils.Database, invoice_id: int, *, qr_host: QrHost,
                        offline_cert: OfflineSigner | None = None, now: datetime | None = None) -> bytes:
     """Return the PDF of one invoice; qr_host is the QR host of the environment it was sent to."""
     job = prepare(db, invoice_id, qr_host=qr_host, offline_signer=offline_cert)
     return pdf.html_to_pdf(pdf.html_for(job, printed_at(now)))
 
 
-def render_many(db: sqlite_utils.Database, ids: Iterable[int], *, qr_host: str | None,
+def render_many(db: sqlite_utils.Database, ids: Iterable[int], *, qr_host: QrHost,
                 offline_cert: OfflineSigner | None = None, now: datetime | None = None) -> bytes:
     """Return one PDF of several invoices, each starting on a new page with its own page numbers."""
     moment = printed_at(now)
@@ -39,28 +39,33 @@ def render_many(db: sqlite_utils.Database, ids: Iterable[int], *, qr_host: str |
 
 
 def verification_setup(state, *, qr_host_override: str | None = None,
-                       now: datetime | None = None) -> tuple[str | None, OfflineSigner | None]:
-    """Return the QR host and the KOD II signer for printing, from the app state's KSeF settings.
+                       now: datetime | None = None) -> tuple[Callable[[int], str | None], OfflineSigner | None]:
+    """Return the QR host finder and the KOD II signer for printing, from the app state.
 
-    TODO: the QR host should be that of the environment each invoice was SENT to; the outbox does not
-    record it yet, so the current settings' environment is used (lessons.md (b) 14). In demo mode it is
-    the in-app simulator, whose /invoice/... page answers like MF's. None when it cannot be known: then
-    only invoices that need no QR code print.
+    The QR host is that of the KSeF each invoice was sent to, as the outbox recorded it (lessons.md (b) 14:
+    production printouts must not carry qr-demo links); an invoice sent before that was recorded, or not
+    sent yet, gets the current settings' environment. In demo mode it is the in-app simulator, whose
+    /invoice/... page answers like MF's. None when it cannot be known: then only invoices that need no QR
+    code print.
     """
-    from .. import ksef_settings, offline_cert
+    from .. import ksef_settings, offline_cert, outbox
     from ..errors import UserError
     from ..secret_store import SecretStoreError
 
     settings = state.settings()
-    qr_host = qr_host_override
-    if qr_host is None:
-        demo_url = state.simulator_url if settings.environment == ksef_settings.DEMO_MODE else None
+    current = ksef_settings.environment_key(settings)
+
+    def qr_host_for(invoice_id: int) -> str | None:
+        if qr_host_override is not None:
+            return qr_host_override
+        key = outbox.environment_of(state.db(), invoice_id) or current
         try:
-            qr_host = ksef_settings.qr_host_for(settings, base_url_override=demo_url)
-        except UserError:
-            qr_host = None
+            return ksef_settings.qr_host_for_key(key, demo_url=state.simulator_url)
+        except (UserError, ValueError):
+            return None
+
     try:
         signer = offline_cert.signer(state.db(), state.secrets, settings.nip, now=now)
     except SecretStoreError:
         signer = None  # printed without KOD II, with a note saying why
-    return qr_host, signer
+    return qr_host_for, signer

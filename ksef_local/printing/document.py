@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Callable, Union
 
 import sqlite_utils
 
@@ -15,6 +16,9 @@ from ..errors import UserError
 from ..fa3.printable import PrintableInvoice, read_printable
 from ..offline_cert import OfflineSigner
 from . import qr
+
+# A QR host, or a function of the invoice id that gives the host of the KSeF that invoice was sent to.
+QrHost = Union[str, None, Callable[[int], Union[str, None]]]
 
 # How the invoice stands in KSeF, for printing (fa3-format.md §7.2, ksef-api.md §8).
 PREVIEW = "preview"  # a draft: "PODGLĄD", no codes
@@ -73,9 +77,12 @@ def invoice_xml(db: sqlite_utils.Database, row: dict) -> bytes:
         raise UserError("Szkicu nie da się jeszcze wydrukować: uzupełnij dane faktury (nabywcę i pozycje).") from exc
 
 
-def prepare(db: sqlite_utils.Database, invoice_id: int, *, qr_host: str | None,
+def prepare(db: sqlite_utils.Database, invoice_id: int, *, qr_host: QrHost,
             offline_signer: OfflineSigner | None = None) -> PrintJob:
-    """Read one invoice and make its codes; qr_host is the QR host of the environment it was sent to."""
+    """Read one invoice and make its codes; qr_host is the QR host of the environment it was sent to
+    (or a function of the invoice id that finds it)."""
+    if callable(qr_host):
+        qr_host = qr_host(invoice_id)
     row = invoices.get_invoice(db, invoice_id)  # NotFound in Polish when it is gone
     xml = invoice_xml(db, row)
     printable = read_printable(xml)

@@ -6,7 +6,7 @@ from datetime import date, datetime, timezone
 
 from flask import Blueprint, Response, current_app, request, url_for
 
-from .. import calendar_pl, invoices, outbox
+from .. import calendar_pl, invoices, ksef_settings, outbox
 from ..errors import UserError
 from . import db, navigate, render
 
@@ -43,7 +43,8 @@ def send():
     if not ids:
         raise UserError("Zaznacz na liście faktury do wysłania do KSeF.")
     health = outbox.health(db())
-    result = outbox.enqueue(db(), ids, _now(), reachable=health.reachable)
+    environment = ksef_settings.environment_key(current_app.extensions["ksef_local"].settings())
+    result = outbox.enqueue(db(), ids, _now(), reachable=health.reachable, environment=environment)
     if result.queued:
         wake_sender()
     response = render("ksef/_send_result.html", result=result, numbers=_numbers(ids))
