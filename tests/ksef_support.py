@@ -173,7 +173,7 @@ class RunningSimulator:
 def running_simulator(**overrides):
     """Start a simulator on 127.0.0.1, port 0, in a thread, with a fake clock; stop it afterwards."""
     clock = overrides.pop("clock", None) or FakeClock()
-    options = SimulatorOptions(port=0, clock=clock, keys=shared_keys(), seed=7,
+    options = SimulatorOptions(port=0, clock=clock, keys=shared_keys(), seed=overrides.pop("seed", 7),
                                limits=overrides.pop("limits", "off"), **overrides)
     app = build_app(options)
     base_url, stop = serve_in_thread(app)

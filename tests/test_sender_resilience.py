@@ -3,7 +3,6 @@ invoices, batch sessions, a crash after the POST, and the thread loop."""
 from __future__ import annotations
 
 import time
-from contextlib import contextmanager
 from datetime import date, datetime, timedelta, timezone
 
 import pytest
@@ -139,20 +138,11 @@ def test_batch_session_when_threshold_invoices_wait(app, db, company):
     assert all(outbox.upo(db, i) for i in ids)
 
 
-@contextmanager
 def other_simulator(clock):
     """A second KSeF environment on the same clock (another seed: its references differ from the first's)."""
-    from ksef_local.ksef.simulator import SimulatorOptions, build_app, serve_in_thread
-    from tests.ksef_support import RunningSimulator, shared_keys
+    from tests.ksef_support import running_simulator
 
-    app = build_app(SimulatorOptions(port=0, clock=clock, keys=shared_keys(), seed=8, limits="off"))
-    base_url, stop = serve_in_thread(app)
-    running = RunningSimulator(base_url, clock, app, stop)
-    try:
-        yield running
-    finally:
-        running.http.close()
-        stop()
+    return running_simulator(clock=clock, seed=8)
 
 
 class Crash(BaseException):
