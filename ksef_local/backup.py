@@ -301,6 +301,7 @@ def restore(db_path: Path, backup_path: Path, now: datetime, folder: Path | None
         finally:
             live.close()
         _bring_up_to_date(db_path)
+        _keep_used_numbers(db_path, safety)
     except sqlite3.Error as exc:
         raise BackupError(f"Nie udało się przywrócić kopii ({exc}). Bieżąca baza jest zachowana w kopii "
                           f"{safety.name}.") from exc
@@ -311,6 +312,32 @@ def restore(db_path: Path, backup_path: Path, now: datetime, folder: Path | None
     prune(folder, keep, protect=safety)
     log.info("restored %s (safety copy %s)", backup_path.name, safety.name)
     return safety
+
+
+def _keep_used_numbers(db_path: Path, safety: Path) -> None:
+    """Carry every invoice number used before the restore into the restored database.
+
+    KSeF refuses a repeated seller NIP + RodzajFaktury + P_2 for ten years (fa3-format.md §1), so an older
+    copy must not make numbers that were already issued (perhaps sent) available again (lessons.md,
+    profak #145: numbering restarted after moving the database, duplicates in KSeF).
+    """
+    live = sqlite3.connect(db_path, timeout=10, isolation_level=None)
+    try:
+        live.execute("ATTACH DATABASE ? AS before_restore", [f"file:{safety}?mode=ro"])
+        tables = {r[0] for r in live.execute("SELECT name FROM before_restore.sqlite_master WHERE type = 'table'")}
+        live.execute("BEGIN IMMEDIATE")
+        if "used_numbers" in tables:
+            # invoice_id may point at an invoice the restored copy does not have; the number still stays used.
+            live.execute("INSERT OR IGNORE INTO used_numbers (number, kind, invoice_id, used_at)"
+                         " SELECT number, kind, NULL, used_at FROM before_restore.used_numbers")
+        if "number_counters" in tables:
+            live.execute("INSERT INTO number_counters (series, period, last)"
+                         " SELECT series, period, last FROM before_restore.number_counters WHERE true"
+                         " ON CONFLICT (series, period) DO UPDATE SET last = max(last, excluded.last)")
+        live.execute("COMMIT")
+        live.execute("DETACH DATABASE before_restore")
+    finally:
+        live.close()
 
 
 def _bring_up_to_date(db_path: Path) -> None:

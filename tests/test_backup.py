@@ -477,3 +477,25 @@ def test_create_app_on_a_new_data_folder_makes_no_backup(home):
 
     create_app(home, testing=True)
     assert backup.list_backups(backup.backups_dir(home)) == []
+
+
+def test_restore_keeps_numbers_issued_after_the_backup(live, folder):
+    """An older copy must not make invoice numbers issued since then available again (KSeF 440)."""
+    from ksef_local import invoices, parties
+
+    from .factories import TODAY, issued
+
+    old = backup.make_backup(live, folder, NOW, "dzienna")
+    database = dbmod.connect(live)
+    invoice_id = issued(database)
+    number = invoices.get_invoice(database, invoice_id)["number"]
+    database.conn.close()
+
+    backup.restore(live, old, NOW + timedelta(hours=1))
+
+    restored = dbmod.connect(live)
+    assert restored.execute("SELECT count(*) FROM invoices WHERE number = ?", [number]).fetchone()[0] == 0
+    assert restored.execute("SELECT 1 FROM used_numbers WHERE number = ?", [number]).fetchone()
+    company = parties.get_company(restored)
+    assert invoices.next_number(restored, company, "VAT", TODAY) != number
+    restored.conn.close()
