@@ -172,6 +172,7 @@ def save_draft(db: sqlite_utils.Database, invoice_id: int, form: Mapping[str, An
         assignments = ", ".join(f"{k} = :{k}" for k in fields if k != "id")
         db.execute(f"UPDATE invoices SET {assignments} WHERE id = :id", fields)
         _store_lines(db, invoice_id, parsed.lines)
+        _store_totals(db, invoice_id)
     return parsed
 
 
@@ -204,6 +205,7 @@ def remove_line(db: sqlite_utils.Database, invoice_id: int, line_id: int) -> Non
     with dbmod.write(db):
         _require_draft(db, invoice_id)
         db.execute("DELETE FROM invoice_lines WHERE id = ? AND invoice_id = ?", [line_id, invoice_id])
+        _store_totals(db, invoice_id)
 
 
 def set_buyer(db: sqlite_utils.Database, invoice_id: int, buyer_id: int) -> None:
@@ -330,14 +332,12 @@ def reopen_rejected(db: sqlite_utils.Database, invoice_id: int) -> None:
                    " ksef_status = NULL, updated_at = ? WHERE id = ?", [_now().isoformat(), invoice_id])
 
 
-def refresh_totals(db: sqlite_utils.Database, invoice_id: int) -> money.Totals:
-    """Recompute a draft's totals for the list (drafts keep them up to date as they are edited)."""
+def _store_totals(db: sqlite_utils.Database, invoice_id: int) -> None:
+    """Keep a draft's totals for the list in step with its lines (call inside the write transaction)."""
     totals = draft_document(db, invoice_id).totals()
-    with dbmod.write(db):
-        db.execute("UPDATE invoices SET net_total = ?, vat_total = ?, gross_total = ? WHERE id = ?",
-                   [money.to_grosze(totals.net), money.to_grosze(totals.vat), money.to_grosze(totals.gross),
-                    invoice_id])
-    return totals
+    db.execute("UPDATE invoices SET net_total = ?, vat_total = ?, gross_total = ? WHERE id = ?",
+               [money.to_grosze(totals.net), money.to_grosze(totals.vat), money.to_grosze(totals.gross),
+                invoice_id])
 
 
 # --- import ------------------------------------------------------------------------------------------

@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation, localcontext
-from typing import Iterable, Sequence
+from typing import Iterable
 
 GROSZ = Decimal("0.01")
 ZERO = Decimal("0")
@@ -293,8 +293,3 @@ def _currency_word(whole: int, currency: str) -> str:
     if 2 <= last <= 4 and not 12 <= last_two <= 14:
         return "złote"
     return "złotych"
-
-
-def sum_lines(values: Sequence[Decimal]) -> Decimal:
-    """Sum Decimals, starting from an exact zero."""
-    return sum(values, ZERO)

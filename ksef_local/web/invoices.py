@@ -138,7 +138,6 @@ def save(invoice_id: int):
         invoices.save_draft(db(), invoice_id, request.form)
     except ValidationFailed as exc:
         return render("invoices/_summary.html", **_editor_context(invoice_id, exc.errors))
-    invoices.refresh_totals(db(), invoice_id)
     return render("invoices/_summary.html", **_editor_context(invoice_id, oob=True))
 
 
@@ -160,7 +159,6 @@ def _change_lines(invoice_id: int, change) -> Response:
     except ValidationFailed as exc:
         return render("invoices/_summary.html", **_editor_context(invoice_id, exc.errors))
     change()
-    invoices.refresh_totals(db(), invoice_id)
     response = render("invoices/_editor_form.html", **_editor_context(invoice_id))
     response.headers["HX-Retarget"] = "#editor"
     response.headers["HX-Reswap"] = "outerHTML"
