@@ -53,7 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
     settings.add_argument("--confirm-prod", action="store_true", help="potwierdź środowisko produkcyjne")
 
     sim = sub.add_parser("simulator", help="uruchom lokalny symulator KSeF")
-    from .ksef import simulator
+    from . import simulator
 
     simulator.add_arguments(sim)
     return parser
@@ -65,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     command = args.command or "run"
     if command == "simulator":
-        from .ksef import simulator
+        from . import simulator
 
         return simulator.run(args)
     home = config.data_dir(args.data_dir)

@@ -12,7 +12,7 @@ from typing import Callable
 from . import ksef_settings
 from .errors import UserError
 from .instance_lock import try_lock
-from .ksef.simulator import SimulatorOptions, build_app, serve_in_thread
+from .simulator import SimulatorOptions, build_app, serve_in_thread
 from .sender import Sender
 
 log = logging.getLogger(__name__)

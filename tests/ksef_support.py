@@ -19,8 +19,8 @@ import requests
 from ksef_local.ksef.auth import TokenCredentials
 from ksef_local.ksef.client import KsefClient
 from ksef_local.ksef.environments import custom
-from ksef_local.ksef.sim_keys import generate_keys
-from ksef_local.ksef.simulator import SimulatorOptions, build_app, serve_in_thread, simulator_of
+from ksef_local.simulator.keys import generate_keys
+from ksef_local.simulator import SimulatorOptions, build_app, serve_in_thread, simulator_of
 
 OPENAPI_PATH = Path(__file__).resolve().parents[2] / "shared" / "ksef" / "openapi.json"
 SELLER_NIP = "5265877635"   # valid checksum

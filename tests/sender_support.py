@@ -55,7 +55,7 @@ class Rig:
 
     def start_ksef(self) -> None:
         """Start it again on the same port from its state file (rig(..., state_file=...)): tokens survive."""
-        from ksef_local.ksef.simulator import SimulatorOptions, build_app, serve_in_thread
+        from ksef_local.simulator import SimulatorOptions, build_app, serve_in_thread
         from tests.ksef_support import RunningSimulator, shared_keys
 
         assert self.options.get("state_file"), "start_ksef needs rig(app, state_file=...)"

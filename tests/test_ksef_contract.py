@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 import requests
 
-from ksef_local.ksef import sim_invoices
+from ksef_local.simulator import invoices as sim_invoices
 from tests.ksef_support import OPENAPI_PATH, Contract, contract_session, invoice_xml, simulator  # noqa: F401
 
 

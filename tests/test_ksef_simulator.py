@@ -15,8 +15,8 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives import padding as sym_padding
 from lxml import etree
 
-from ksef_local.ksef import simulator as simulator_module
-from ksef_local.ksef.sim_limits import RateLimiter, group_of
+from ksef_local import simulator as simulator_module
+from ksef_local.simulator.limits import RateLimiter, group_of
 from tests.ksef_support import (OPENAPI_PATH, SELLER_NIP, contract_session, invoice_xml, running_simulator,  # noqa: F401
                                 simulator)
 

@@ -14,12 +14,12 @@ from collections import Counter
 from flask import Flask, Response, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
-from . import sim_auth, sim_batch, sim_pages, sim_sessions, sim_upo
-from .sim_common import SimContext, SimError, SimulatorOptions, invalid, iso
-from .sim_faults import Faults
-from .sim_limits import RateLimiter, group_of
-from .sim_processing import tick
-from .sim_store import MemoryStore, SqliteStore
+from . import auth as sim_auth, batch as sim_batch, pages as sim_pages, sessions as sim_sessions, upo as sim_upo
+from .common import SimContext, SimError, SimulatorOptions, invalid, iso
+from .faults import Faults
+from .limits import RateLimiter, group_of
+from .processing import tick
+from .store import MemoryStore, SqliteStore
 
 PROBLEM = "application/problem+json"
 TITLES = {400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found", 405: "Method Not Allowed",
@@ -44,7 +44,7 @@ class Simulator:
 def build_app(options: SimulatorOptions | None = None) -> Flask:
     """Return the simulator's Flask app for these options."""
     sim = Simulator(options or SimulatorOptions())
-    app = Flask("ksef_local.ksef.simulator")
+    app = Flask("ksef_local.simulator")
     app.json.ensure_ascii = False
     app.json.sort_keys = False
     app.extensions["ksef_simulator"] = sim
@@ -137,7 +137,7 @@ def _too_many(refusal) -> Response:
 # -- error bodies (ksef-api.md §7) ------------------------------------------------------------------
 
 def _problem_base(status: int) -> dict:
-    from .sim_common import utc_now
+    from .common import utc_now
 
     return {"title": TITLES.get(status, "Error"), "status": status, "instance": request.path,
             "timestamp": iso(utc_now()), "traceId": base64.b16encode(_trace_bytes()).decode("ascii").lower()}

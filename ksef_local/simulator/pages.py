@@ -8,10 +8,10 @@ from html import escape
 
 from flask import Flask, Response, jsonify, request
 
-from . import sim_auth, sim_batch, sim_upo
-from .sim_common import invalid
-from .sim_faults import latarnia_state
-from .sim_processing import tick
+from . import auth as sim_auth, batch as sim_batch, upo as sim_upo
+from .common import invalid
+from .faults import latarnia_state
+from .processing import tick
 
 
 def register(app: Flask, sim) -> None:

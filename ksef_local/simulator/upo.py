@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from xml.sax.saxutils import escape
 
-from . import crypto
-from .sim_common import SimContext, SimError, bad_request, parse_iso
-from .sim_auth import access_claims
-from .sim_sessions import READ_STATUS, owned_session
+from ..ksef import crypto
+from .common import SimContext, SimError, bad_request, parse_iso
+from .auth import access_claims
+from .sessions import READ_STATUS, owned_session
 
 NAMESPACE = "http://upo.schematy.mf.gov.pl/KSeF/v4-3"
 RECEIVER = "Ministerstwo Finansów - symulator ksef-local (UPO niepodpisane)"

@@ -7,11 +7,15 @@ ksef-api.md §3.4 (invoice), §3.7 and §4 (sessions), §9 (offline auto-classif
 """
 from __future__ import annotations
 
+import io
+import tarfile
+import zipfile
 from datetime import datetime
 
-from . import crypto
-from .sim_common import SimContext, iso, parse_iso, warsaw_day
-from .sim_invoices import read_facts, is_valid_nip, xml_problems
+from ..ksef import crypto
+from .common import SimContext, iso, parse_iso, warsaw_day
+from .invoices import is_valid_nip, read_facts, xml_problems
+from .records import MAX_INVOICES, new_invoice
 
 INVOICE_TEXTS = {
     100: "Faktura przyjęta do dalszego przetwarzania",
@@ -77,8 +81,6 @@ def tick(ctx: SimContext) -> None:
 
 
 def _tick_sessions(ctx: SimContext, now: datetime) -> None:
-    from .sim_batch import process_batch  # batch unpacking lives with the batch endpoints
-
     queue = pending(ctx)
     still = []
     for reference in queue["sessions"]:
@@ -182,3 +184,57 @@ def visible_status(ctx: SimContext, invoice: dict) -> dict:
     half = parse_iso(invoice["received"]) + ctx.delay / 2
     code = 150 if ctx.now() >= half else 100
     return {"code": code, "description": INVOICE_TEXTS[code]}
+
+
+# -- batch archives: unpacked when the session's processing time has come (ksef-api.md §4) --------------
+
+def process_batch(ctx: SimContext, session: dict, now: datetime) -> None:
+    """Decrypt, join, check and unpack the archive; process every invoice in archive order."""
+    failure = _unpack(ctx, session)
+    if isinstance(failure, tuple):
+        code, detail = failure
+        session.update(status=code, details=[detail], updated=iso(now))
+        ctx.store.put("session", session["reference"], session)
+        return
+    created = parse_iso(session["created"])  # batch invoicingDate = session open time (ksef-api.md §4)
+    for ordinal, (name, xml) in enumerate(failure, start=1):
+        reference = ctx.reference("EE")
+        session["invoices"].append(reference)
+        invoice = new_invoice(reference, session["reference"], ordinal, crypto.sha256_b64(xml), xml, True,
+                              received=now, invoicing=created, due=now, offline=session["batch"]["offlineMode"],
+                              file_name=name)
+        finalize_invoice(ctx, invoice, now)
+    ctx.store.put("session", session["reference"], session)
+
+
+def _unpack(ctx: SimContext, session: dict):
+    """Return [(file name, xml)] or (session status code, detail)."""
+    key = crypto.SessionKey(crypto.unb64(session["key"]), crypto.unb64(session["iv"]))
+    archive = b""
+    for part in session["batch"]["fileParts"]:
+        data = crypto.unb64(ctx.store.get("part", f"{session['reference']}/{part['ordinalNumber']}")["data"])
+        if crypto.sha256_b64(data) != part["fileHash"]:
+            return 405, f"Skrót części {part['ordinalNumber']} nie zgadza się z zadeklarowanym."
+        try:
+            archive += crypto.aes_cbc_decrypt(key, data)
+        except crypto.CryptoError:
+            return 435, f"Nie udało się odszyfrować części {part['ordinalNumber']}."
+    if len(archive) != session["batch"]["fileSize"] or crypto.sha256_b64(archive) != session["batch"]["fileHash"]:
+        return 405, "Rozmiar lub skrót paczki nie zgadza się z zadeklarowanym."
+    try:
+        files = _read_archive(archive, session["batch"]["compression"])
+    except (zipfile.BadZipFile, tarfile.TarError, EOFError, OSError) as exc:
+        return 430, f"Nie można rozpakować archiwum: {exc}"
+    if len(files) > MAX_INVOICES:
+        return 420, f"Paczka zawiera {len(files)} faktur; dozwolone jest {MAX_INVOICES}."
+    if not files:
+        return 445, "Paczka nie zawiera faktur."
+    return files
+
+
+def _read_archive(archive: bytes, compression: str) -> list[tuple[str, bytes]]:
+    if compression == "TarGz":
+        with tarfile.open(fileobj=io.BytesIO(archive), mode="r:gz") as tar:
+            return [(m.name, tar.extractfile(m).read()) for m in tar.getmembers() if m.isfile()]
+    with zipfile.ZipFile(io.BytesIO(archive)) as zf:
+        return [(info.filename, zf.read(info)) for info in zf.infolist() if not info.is_dir()]

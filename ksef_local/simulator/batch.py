@@ -1,20 +1,17 @@
 """Simulated batch sessions: open with declared parts, PUT the parts, close, unpack (ksef-api.md §4)."""
 from __future__ import annotations
 
-import io
-import tarfile
-import zipfile
-from datetime import datetime, timedelta
+from datetime import timedelta
 from urllib.parse import quote
 
-from . import crypto
-from .sim_auth import access_claims
-from .sim_common import SimContext, SimError, bad_request, invalid, iso, parse_iso
-from .sim_processing import enqueue, finalize_invoice
-from .sim_sessions import WRITE, check_form_code, decrypt_session_key, new_invoice, new_session, owned_session
+from ..ksef import crypto
+from .auth import access_claims
+from .common import SimContext, SimError, bad_request, invalid, iso, parse_iso
+from .processing import enqueue
+from .records import check_form_code, decrypt_session_key, new_session
+from .sessions import owned_session
 
 MAX_PARTS = 50
-MAX_INVOICES = 10_000
 PART_WINDOW = timedelta(minutes=20)  # upload window = parts × 20 min (ksef-api.md §4 step 5)
 
 
@@ -97,54 +94,3 @@ def close_batch(ctx: SimContext, bearer: str | None, reference: str) -> None:
     ctx.store.put("session", reference, session)
     enqueue(ctx, "sessions", reference)
 
-
-def process_batch(ctx: SimContext, session: dict, now: datetime) -> None:
-    """Decrypt, join, check and unpack the archive; process every invoice in archive order."""
-    failure = _unpack(ctx, session)
-    if isinstance(failure, tuple):
-        code, detail = failure
-        session.update(status=code, details=[detail], updated=iso(now))
-        ctx.store.put("session", session["reference"], session)
-        return
-    created = parse_iso(session["created"])  # batch invoicingDate = session open time (ksef-api.md §4)
-    for ordinal, (name, xml) in enumerate(failure, start=1):
-        reference = ctx.reference("EE")
-        session["invoices"].append(reference)
-        invoice = new_invoice(reference, session["reference"], ordinal, crypto.sha256_b64(xml), xml, True,
-                              received=now, invoicing=created, due=now, offline=session["batch"]["offlineMode"],
-                              file_name=name)
-        finalize_invoice(ctx, invoice, now)
-    ctx.store.put("session", session["reference"], session)
-
-
-def _unpack(ctx: SimContext, session: dict):
-    """Return [(file name, xml)] or (session status code, detail)."""
-    key = crypto.SessionKey(crypto.unb64(session["key"]), crypto.unb64(session["iv"]))
-    archive = b""
-    for part in session["batch"]["fileParts"]:
-        data = crypto.unb64(ctx.store.get("part", f"{session['reference']}/{part['ordinalNumber']}")["data"])
-        if crypto.sha256_b64(data) != part["fileHash"]:
-            return 405, f"Skrót części {part['ordinalNumber']} nie zgadza się z zadeklarowanym."
-        try:
-            archive += crypto.aes_cbc_decrypt(key, data)
-        except crypto.CryptoError:
-            return 435, f"Nie udało się odszyfrować części {part['ordinalNumber']}."
-    if len(archive) != session["batch"]["fileSize"] or crypto.sha256_b64(archive) != session["batch"]["fileHash"]:
-        return 405, "Rozmiar lub skrót paczki nie zgadza się z zadeklarowanym."
-    try:
-        files = _read_archive(archive, session["batch"]["compression"])
-    except (zipfile.BadZipFile, tarfile.TarError, EOFError, OSError) as exc:
-        return 430, f"Nie można rozpakować archiwum: {exc}"
-    if len(files) > MAX_INVOICES:
-        return 420, f"Paczka zawiera {len(files)} faktur; dozwolone jest {MAX_INVOICES}."
-    if not files:
-        return 445, "Paczka nie zawiera faktur."
-    return files
-
-
-def _read_archive(archive: bytes, compression: str) -> list[tuple[str, bytes]]:
-    if compression == "TarGz":
-        with tarfile.open(fileobj=io.BytesIO(archive), mode="r:gz") as tar:
-            return [(m.name, tar.extractfile(m).read()) for m in tar.getmembers() if m.isfile()]
-    with zipfile.ZipFile(io.BytesIO(archive)) as zf:
-        return [(info.filename, zf.read(info)) for info in zf.infolist() if not info.is_dir()]
