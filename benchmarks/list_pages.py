@@ -16,8 +16,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from ksef_local import create_app, invoices, parties  # noqa: E402
-from ksef_local import db as dbmod  # noqa: E402
+from ksef_local import create_app
+from ksef_local.store import invoices, parties  # noqa: E402
+from ksef_local.store import db as dbmod  # noqa: E402
 from ksef_local.web import csrf_token  # noqa: E402
 
 CITIES = ["Łódź", "Kraków", "Gdańsk", "Poznań", "Wrocław", "Żywiec", "Szczecin", "Lublin"]

@@ -19,7 +19,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from werkzeug.datastructures import MultiDict  # noqa: E402
 
-from ksef_local import create_app, invoices, outbox, parties, printing  # noqa: E402
+from ksef_local import create_app, printing
+from ksef_local.store import invoices, outbox, parties  # noqa: E402
 
 TODAY = date(2026, 11, 24)
 NOW = datetime(2026, 11, 24, 9, 30, tzinfo=timezone.utc)

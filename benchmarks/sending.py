@@ -14,7 +14,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from ksef_local import create_app, outbox, parties  # noqa: E402
+from ksef_local import create_app
+from ksef_local.store import outbox, parties  # noqa: E402
 from tests.conftest import COMPANY_FORM  # noqa: E402
 from tests.factories import issued  # noqa: E402
 from tests.sender_support import START, drive, rig  # noqa: E402

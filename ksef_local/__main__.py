@@ -1,6 +1,6 @@
 """python -m ksef_local: the same as the ksef-local command."""
 import sys
 
-from .cli import main
+from ksef_local.cli import main
 
 sys.exit(main())

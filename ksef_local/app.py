@@ -7,11 +7,12 @@ from pathlib import Path
 
 from flask import Flask
 
-from . import backup, config, db as dbmod, ksef_settings, offline_cert
-from .ksef.client import KsefClient
-from .ksef.latarnia import LatarniaClient
-from .secret_store import SecretStore
-from .version import VERSION
+from ksef_local.store import backup, db as dbmod, settings as ksef_settings, certificates as offline_cert
+from ksef_local import config
+from ksef_local.ksef.client import KsefClient
+from ksef_local.ksef.latarnia import LatarniaClient
+from ksef_local.store.secrets import SecretStore
+from ksef_local.version import VERSION
 
 
 class AppState:
@@ -56,7 +57,7 @@ def create_app(home: Path | str | None = None, testing: bool = False, launch_sec
     launch_secret: required from every browser as a cookie (handed over once by the entry URL, see
     web/security.py); the launcher always sets one. Without it (tests, scripts) the cookie is not asked for.
     """
-    from . import web
+    from ksef_local import web
 
     home_path = config.data_dir(home)
     resources = config.resources_dir()

@@ -10,7 +10,8 @@ from typing import Iterator
 import pytest
 from werkzeug.serving import make_server
 
-from ksef_local import create_app, parties
+from ksef_local import create_app
+from ksef_local.store import parties
 from ksef_local.web import csrf_token
 
 REPO = Path(__file__).resolve().parent.parent

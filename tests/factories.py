@@ -5,7 +5,7 @@ from datetime import date, datetime, timezone
 
 from werkzeug.datastructures import MultiDict
 
-from ksef_local import invoices, parties
+from ksef_local.store import invoices, parties
 
 TODAY = date(2026, 11, 24)
 NOW = datetime(2026, 11, 24, 9, 30, tzinfo=timezone.utc)

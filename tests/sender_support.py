@@ -11,8 +11,8 @@ from datetime import datetime, timezone
 
 import requests
 
-from ksef_local import outbox
-from ksef_local.sender import Sender
+from ksef_local.store import outbox
+from ksef_local.sending import Sender
 from tests.factories import NOW, issued
 from tests.ksef_support import Contract, FakeClock, running_simulator
 
@@ -125,11 +125,11 @@ def accepted(sim_state: dict, nip: str = COMPANY_NIP) -> list[dict]:
 def _subprocess_main(db_path: str, base_url: str, token: str) -> None:
     import threading
 
-    from ksef_local.db import Databases
+    from ksef_local.store.db import Databases
     from ksef_local.ksef.auth import TokenCredentials
     from ksef_local.ksef.client import KsefClient
     from ksef_local.ksef.environments import custom
-    from ksef_local.sender import Sender
+    from ksef_local.sending import Sender
     from pathlib import Path
 
     generous = {group: (1000, 100000, 1000000) for group in outbox.PRD_LIMITS}

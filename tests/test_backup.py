@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from ksef_local import backup, config, db as dbmod, parties
+from ksef_local.store import backup, db as dbmod, parties
+from ksef_local import config
 from ksef_local.web import backup as backup_web
 
 from .conftest import COMPANY_FORM, Client
@@ -481,7 +482,7 @@ def test_create_app_on_a_new_data_folder_makes_no_backup(home):
 
 def test_restore_keeps_numbers_issued_after_the_backup(live, folder):
     """An older copy must not make invoice numbers issued since then available again (KSeF 440)."""
-    from ksef_local import invoices, parties
+    from ksef_local.store import invoices, parties
 
     from .factories import TODAY, issued
 

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, expect
 
-from ksef_local import fa3, invoices
+from ksef_local import fa3
+from ksef_local.store import invoices
 
 from .conftest import COMPANY_FORM
 

@@ -9,7 +9,8 @@ import requests
 from pypdf import PdfReader
 from playwright.sync_api import Page, expect
 
-from ksef_local import invoices, ksef_settings, launcher, parties
+from ksef_local.store import invoices, settings as ksef_settings, parties
+from ksef_local.desktop import launcher
 
 from .conftest import COMPANY_FORM
 from .factories import issued

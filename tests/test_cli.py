@@ -13,7 +13,8 @@ import urllib.request
 
 import pytest
 
-from ksef_local import cli, config, create_app, invoices, parties
+from ksef_local import cli, config, create_app
+from ksef_local.store import invoices, parties
 
 from .conftest import COMPANY_FORM
 from .factories import issued

@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-from ksef_local import db as dbmod
+from ksef_local.store import db as dbmod
 
 
 def test_migrate_from_empty_creates_every_table(tmp_path):

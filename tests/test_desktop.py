@@ -14,7 +14,9 @@ from pathlib import Path
 import pytest
 from waitress import create_server, wasyncore
 
-from ksef_local import create_app, desktop, parties
+from ksef_local import create_app
+from ksef_local.desktop import window as desktop
+from ksef_local.store import parties
 
 from .conftest import COMPANY_FORM
 from .factories import issued

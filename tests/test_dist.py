@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from ksef_local import create_app, parties
+from ksef_local import create_app
+from ksef_local.store import parties
 
 from .conftest import COMPANY_FORM, REPO
 from .factories import issued

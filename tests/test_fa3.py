@@ -11,7 +11,7 @@ import pytest
 from lxml import etree
 
 from ksef_local import fa3
-from ksef_local.model import Correction, Invoice, Line, Party, Payment
+from ksef_local.core.model import Correction, Invoice, Line, Party, Payment
 from ksef_local.version import VERSION
 
 GOLDEN = Path(__file__).parent / "golden"

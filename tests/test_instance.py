@@ -8,8 +8,8 @@ import subprocess
 import sys
 import time
 
-from ksef_local import instance, launcher
-from ksef_local.instance_lock import try_lock
+from ksef_local.desktop import instance, launcher
+from ksef_local.desktop.lock import try_lock
 
 
 def test_claim_publish_and_release(tmp_path):

@@ -7,7 +7,8 @@ from decimal import Decimal
 
 import pytest
 
-from ksef_local import fa3, invoices, parties
+from ksef_local import fa3
+from ksef_local.store import invoices, parties
 from ksef_local.errors import UserError, ValidationFailed
 from ksef_local.ksef.ksef_number import make_ksef_number
 

@@ -7,11 +7,11 @@ from datetime import datetime, timezone
 import pytest
 import requests
 
-from ksef_local import db as dbmod
-from ksef_local import ksef_settings, parties, secret_store
+from ksef_local.store import db as dbmod
+from ksef_local.store import settings as ksef_settings, parties, secrets as secret_store
 from ksef_local.errors import UserError, ValidationFailed
-from ksef_local.ksef_settings import KsefSettings
-from ksef_local.secret_store import SecretStore
+from ksef_local.store.settings import KsefSettings
+from ksef_local.store.secrets import SecretStore
 
 from .conftest import COMPANY_FORM
 from .ksef_support import running_simulator
@@ -346,7 +346,7 @@ def test_custom_environment_authenticates_against_a_simulator(db, store, company
 
 
 def test_environment_cannot_change_while_invoices_are_in_flight(db, company, tmp_path):
-    from ksef_local import outbox
+    from ksef_local.store import outbox
 
     from .factories import issued
 

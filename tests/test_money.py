@@ -5,7 +5,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ksef_local import money
+from ksef_local.core import money
 
 GROSZ = Decimal("0.01")
 

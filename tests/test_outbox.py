@@ -5,7 +5,7 @@ from datetime import date, timedelta
 
 import pytest
 
-from ksef_local import db as dbmod, invoices, outbox
+from ksef_local.store import db as dbmod, invoices, outbox
 from tests.factories import NOW, TODAY, draft, issued
 
 

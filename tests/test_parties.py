@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from ksef_local import parties
+from ksef_local.store import parties
 from ksef_local.errors import ValidationFailed
 
 from .conftest import COMPANY_FORM

@@ -16,11 +16,12 @@ from cryptography.x509.oid import NameOID
 from pyzbar.pyzbar import ZBarSymbol
 from pyzbar.pyzbar import decode as zbar_decode
 
-from ksef_local import invoices, offline_cert, outbox, printing
+from ksef_local.store import invoices, certificates as offline_cert, outbox
+from ksef_local import printing
 from ksef_local.ksef import crypto
 from ksef_local.ksef.ksef_number import make_ksef_number
-from ksef_local.offline_cert import OfflineSigner
-from ksef_local.printing import cli as printing_cli
+from ksef_local.store.certificates import OfflineSigner
+from ksef_local.cli import printing as printing_cli
 from ksef_local.printing import qr
 from ksef_local.web import printing as printing_web
 
@@ -317,7 +318,7 @@ def test_cli_pdf_writes_the_file(app, home, db, company, tmp_path, capsys):
 
 def test_qr_points_at_the_environment_the_invoice_was_sent_to(app, db, company):
     """Switching the settings later must not move old printouts to another KSeF (lessons.md: qr-demo links)."""
-    from ksef_local import ksef_settings
+    from ksef_local.store import settings as ksef_settings
 
     state = app.extensions["ksef_local"]
     sent_to_test = issued(db)

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-from ksef_local import create_app, parties
+from ksef_local import create_app
+from ksef_local.store import parties
 from ksef_local.web.security import COOKIE, csrf_token, entry_url
 
 from .conftest import COMPANY_FORM

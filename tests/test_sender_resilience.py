@@ -7,7 +7,7 @@ from datetime import date, datetime, timedelta, timezone
 
 import pytest
 
-from ksef_local import invoices, outbox
+from ksef_local.store import invoices, outbox
 from ksef_local.errors import UserError
 from tests.sender_support import COMPANY_NIP, accepted, drive, issue_many, letters, rig
 

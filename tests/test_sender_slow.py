@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from ksef_local import outbox
+from ksef_local.store import outbox
 from tests.ksef_support import running_simulator
 from tests.sender_support import COMPANY_NIP, accepted, drive, issue_many, letters, rig
 

@@ -7,7 +7,7 @@ from datetime import date
 import pytest
 from werkzeug.test import EnvironBuilder
 
-from ksef_local import invoices, parties
+from ksef_local.store import invoices, parties
 
 from .conftest import COMPANY_FORM
 from .factories import THREE_RATES, draft, form, issued
@@ -182,7 +182,7 @@ def test_every_screen_renders(client, company, url):
 def test_banner_warns_about_offline_deadlines(client, company, db):
     from datetime import datetime, timedelta, timezone
 
-    from ksef_local import outbox
+    from ksef_local.store import outbox
 
     invoice_id = issued(db)  # issued 24.11.2026
     now = datetime.now(timezone.utc)

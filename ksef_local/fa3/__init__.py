@@ -7,10 +7,10 @@ The only package that knows FA(3) element names (house rule 12):
 - document.py  KSeF's file rules (check_document) and the summary of an imported invoice (parse_summary)
 - names.py     the namespace, limits, bucket order and character rules the others share
 """
-from .build import build_xml
-from .document import ImportSummary, check_document, parse_summary
-from .names import MAX_DOCUMENT_BYTES, NS
-from .schema import Problem, SchemaResolver, SchemaResourceRefused, validate
+from ksef_local.fa3.build import build_xml
+from ksef_local.fa3.document import ImportSummary, check_document, parse_summary
+from ksef_local.fa3.names import MAX_DOCUMENT_BYTES, NS
+from ksef_local.fa3.schema import Problem, SchemaResolver, SchemaResourceRefused, validate
 
 __all__ = [
     "MAX_DOCUMENT_BYTES",

@@ -12,8 +12,8 @@ from decimal import Decimal, InvalidOperation
 
 from lxml import etree
 
-from .names import NS, _BUCKET_ORDER, _NSMAP, _text
-from .schema import _safe_parser
+from ksef_local.fa3.names import NS, _BUCKET_ORDER, _NSMAP, _text
+from ksef_local.fa3.schema import _safe_parser
 
 KIND_LABELS = {
     "VAT": "Faktura podstawowa",

@@ -10,7 +10,7 @@ from typing import NamedTuple
 
 from lxml import etree
 
-from .names import _ETD_BASE, _ETD_FILES, _MAIN_SCHEMA, _SCHEMA_PACKAGE, NS, _text
+from ksef_local.fa3.names import _ETD_BASE, _ETD_FILES, _MAIN_SCHEMA, _SCHEMA_PACKAGE, NS, _text
 
 
 # --- schema ---------------------------------------------------------------------------------------------------

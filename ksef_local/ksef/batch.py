@@ -5,10 +5,10 @@ import io
 import zipfile
 from dataclasses import dataclass, field
 
-from . import crypto, errors
-from .auth import retry_on_unknown_key
-from .client import KsefClient
-from .models import FA3, FormCode, InvoiceStatus
+from ksef_local.ksef import crypto, errors
+from ksef_local.ksef.auth import retry_on_unknown_key
+from ksef_local.ksef.client import KsefClient
+from ksef_local.ksef.models import FA3, FormCode, InvoiceStatus
 
 MAX_PART_BYTES = 100_000_000  # before encryption (ksef-api.md §4 step 2)
 MAX_PARTS = 50

@@ -5,10 +5,10 @@ from dataclasses import dataclass
 
 import requests
 
-from . import errors
-from .environments import Environment, resolve
-from .models import parse_datetime
-from .transport import Transport
+from ksef_local.ksef import errors
+from ksef_local.ksef.environments import Environment, resolve
+from ksef_local.ksef.models import parse_datetime
+from ksef_local.ksef.transport import Transport
 
 STATUSES = ("AVAILABLE", "MAINTENANCE", "FAILURE", "TOTAL_FAILURE")
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from . import errors
-from .crypto import SessionKey
+from ksef_local.ksef import errors
+from ksef_local.ksef.crypto import SessionKey
 
 TOKEN_ENCRYPTION = "KsefTokenEncryption"
 SYMMETRIC_KEY_ENCRYPTION = "SymmetricKeyEncryption"
@@ -51,7 +51,7 @@ class PublicKeyCertificate:
 
     @classmethod
     def from_json(cls, item: dict) -> "PublicKeyCertificate":
-        from .crypto import unb64
+        from ksef_local.ksef.crypto import unb64
 
         return cls(unb64(item["certificate"]), item["certificateId"], item["publicKeyId"],
                    parse_datetime(item["validFrom"]), parse_datetime(item["validTo"]), tuple(item["usage"]))

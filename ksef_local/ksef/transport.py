@@ -14,7 +14,7 @@ from typing import Any, Callable
 
 import requests
 
-from . import errors
+from ksef_local.ksef import errors
 
 Clock = Callable[[], datetime]
 SECRET_KEYS = frozenset({

@@ -12,10 +12,10 @@ from typing import Callable, Iterable
 
 import sqlite_utils
 
-from ..offline_cert import OfflineSigner
-from . import pdf
-from .document import PrintJob, QrHost, prepare, printed_at
-from .qr import qr_data_uri
+from ksef_local.store.certificates import OfflineSigner
+from ksef_local.printing import pdf
+from ksef_local.printing.document import PrintJob, QrHost, prepare, printed_at
+from ksef_local.printing.qr import qr_data_uri
 
 __all__ = ["PrintJob", "prepare", "qr_data_uri", "render_invoice_pdf", "render_many"]
 
@@ -48,9 +48,9 @@ def verification_setup(state, *, qr_host_override: str | None = None,
     /invoice/... page answers like MF's. None when it cannot be known: then only invoices that need no QR
     code print.
     """
-    from .. import ksef_settings, offline_cert, outbox
-    from ..errors import UserError
-    from ..secret_store import SecretStoreError
+    from ksef_local.store import settings as ksef_settings, certificates as offline_cert, outbox
+    from ksef_local.errors import UserError
+    from ksef_local.store.secrets import SecretStoreError
 
     settings = state.settings()
     current = ksef_settings.environment_key(settings)

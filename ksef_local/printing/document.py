@@ -11,11 +11,12 @@ from typing import Callable, Union
 
 import sqlite_utils
 
-from .. import fa3, invoices, outbox
-from ..errors import UserError
-from ..fa3.printable import PrintableInvoice, read_printable
-from ..offline_cert import OfflineSigner
-from . import qr
+from ksef_local import fa3
+from ksef_local.store import invoices, outbox
+from ksef_local.errors import UserError
+from ksef_local.fa3.printable import PrintableInvoice, read_printable
+from ksef_local.store.certificates import OfflineSigner
+from ksef_local.printing import qr
 
 # A QR host, or a function of the invoice id that gives the host of the KSeF that invoice was sent to.
 QrHost = Union[str, None, Callable[[int], Union[str, None]]]

@@ -17,10 +17,10 @@ from pypdf import PdfReader, PdfWriter
 from xhtml2pdf import pisa
 from xhtml2pdf.config.resources import ResourceAccessPolicy
 
-from .. import money
-from ..config import resources_dir
-from ..version import VERSION
-from .document import PrintJob
+from ksef_local.core import money
+from ksef_local.config import resources_dir
+from ksef_local.version import VERSION
+from ksef_local.printing.document import PrintJob
 
 log = logging.getLogger(__name__)
 

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 import qrcode
 from qrcode.constants import ERROR_CORRECT_M
 
-from ..ksef import crypto
-from ..offline_cert import OfflineSigner
+from ksef_local.ksef import crypto
+from ksef_local.store.certificates import OfflineSigner
 
 OFFLINE_CAPTION = "OFFLINE"
 CERTIFICATE_CAPTION = "CERTYFIKAT"

@@ -10,7 +10,7 @@ and commits every KSeF reference before the next remote step, so a restart resum
     statuses.py  invoice statuses, 440 duplicates, rejections, UPO
     batch.py     batch sessions
 """
-from .health import Deferred, describe
-from .worker import Sender
+from ksef_local.sending.health import Deferred, describe
+from ksef_local.sending.worker import Sender
 
 __all__ = ["Sender", "Deferred", "describe"]

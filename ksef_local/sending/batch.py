@@ -3,11 +3,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from .. import outbox
-from ..db import write
-from ..ksef import batch, crypto, errors
-from ..outbox import iso, next_attempt, transition
-from .health import Deferred, Remote
+from ksef_local.store import outbox
+from ksef_local.store.db import write
+from ksef_local.ksef import batch, crypto, errors
+from ksef_local.store.outbox import iso, next_attempt, transition
+from ksef_local.sending.health import Deferred, Remote
 
 MAX_BATCH = 1000
 

@@ -11,13 +11,13 @@ import random
 from datetime import datetime, timedelta
 from typing import Any, Callable
 
-from .. import outbox
-from ..db import Databases, write
-from ..errors import UserError
-from ..ksef import errors
-from ..ksef.client import KsefClient
-from ..ksef.models import OnlineSession
-from ..outbox import iso, parse
+from ksef_local.store import outbox
+from ksef_local.store.db import Databases, write
+from ksef_local.errors import UserError
+from ksef_local.ksef import errors
+from ksef_local.ksef.client import KsefClient
+from ksef_local.ksef.models import OnlineSession
+from ksef_local.store.outbox import iso, parse
 
 FAILURES_TO_OPEN = 5          # consecutive transient failures before the circuit opens (official CS client)
 CIRCUIT_SECONDS = 30.0        # first open period; doubles up to CIRCUIT_MAX

@@ -9,12 +9,12 @@ from __future__ import annotations
 import hashlib
 from datetime import datetime, timedelta
 
-from .. import outbox
-from ..db import write
-from ..ksef import errors
-from ..ksef.models import OnlineSession
-from ..outbox import iso, next_attempt, parse, transition
-from .health import Deferred, Remote
+from ksef_local.store import outbox
+from ksef_local.store.db import write
+from ksef_local.ksef import errors
+from ksef_local.ksef.models import OnlineSession
+from ksef_local.store.outbox import iso, next_attempt, parse, transition
+from ksef_local.sending.health import Deferred, Remote
 
 RECONCILE_WAIT = 30.0         # how long an open session may lack our invoice before we call it not received
 

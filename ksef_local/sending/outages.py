@@ -13,11 +13,12 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Callable, Iterable
 
-from .. import calendar_pl, outbox
-from ..db import write
-from ..ksef import errors
-from ..ksef.latarnia import LatarniaClient, LatarniaMessage
-from ..outbox import iso, parse
+from ksef_local.core import calendar_pl
+from ksef_local.store import outbox
+from ksef_local.store.db import write
+from ksef_local.ksef import errors
+from ksef_local.ksef.latarnia import LatarniaClient, LatarniaMessage
+from ksef_local.store.outbox import iso, parse
 
 OUTAGES = ("MAINTENANCE", "FAILURE", "TOTAL_FAILURE")
 WAITING = "state NOT IN ('done', 'rejected')"

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from .. import outbox
-from ..db import write
-from ..ksef import crypto, errors
-from ..ksef.models import InvoiceStatus
-from ..outbox import iso, next_attempt, transition
-from .health import Deferred, Remote, describe
+from ksef_local.store import outbox
+from ksef_local.store.db import write
+from ksef_local.ksef import crypto, errors
+from ksef_local.ksef.models import InvoiceStatus
+from ksef_local.store.outbox import iso, next_attempt, transition
+from ksef_local.sending.health import Deferred, Remote, describe
 
 
 class Statuses(Remote):

@@ -8,18 +8,18 @@ import time
 from datetime import datetime
 from typing import Callable
 
-from .. import outbox
-from ..db import Databases
-from ..ksef.client import KsefClient
-from ..ksef.latarnia import LatarniaClient
-from ..ksef.models import OnlineSession
-from ..ksef.transport import utc_now
-from ..outbox import parse
-from .batch import BatchSending
-from .health import Deferred
-from .online import OnlineSending
-from .outages import Outages
-from .statuses import Statuses
+from ksef_local.store import outbox
+from ksef_local.store.db import Databases
+from ksef_local.ksef.client import KsefClient
+from ksef_local.ksef.latarnia import LatarniaClient
+from ksef_local.ksef.models import OnlineSession
+from ksef_local.ksef.transport import utc_now
+from ksef_local.store.outbox import parse
+from ksef_local.sending.batch import BatchSending
+from ksef_local.sending.health import Deferred
+from ksef_local.sending.online import OnlineSending
+from ksef_local.sending.outages import Outages
+from ksef_local.sending.statuses import Statuses
 
 log = logging.getLogger("ksef_local.sender")
 

@@ -11,8 +11,8 @@ from typing import Callable
 
 from werkzeug.serving import WSGIRequestHandler, make_server
 
-from .app import Simulator, build_app
-from .common import SimulatorOptions
+from ksef_local.simulator.app import Simulator, build_app
+from ksef_local.simulator.common import SimulatorOptions
 
 __all__ = ["add_arguments", "run", "build_app", "serve_in_thread", "SimulatorOptions", "options_from_args",
            "simulator_of"]

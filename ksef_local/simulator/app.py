@@ -14,12 +14,12 @@ from collections import Counter
 from flask import Flask, Response, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
-from . import auth as sim_auth, batch as sim_batch, pages as sim_pages, sessions as sim_sessions, upo as sim_upo
-from .common import SimContext, SimError, SimulatorOptions, invalid, iso
-from .faults import Faults
-from .limits import RateLimiter, group_of
-from .processing import tick
-from .store import MemoryStore, SqliteStore
+from ksef_local.simulator import auth as sim_auth, batch as sim_batch, pages as sim_pages, sessions as sim_sessions, upo as sim_upo
+from ksef_local.simulator.common import SimContext, SimError, SimulatorOptions, invalid, iso
+from ksef_local.simulator.faults import Faults
+from ksef_local.simulator.limits import RateLimiter, group_of
+from ksef_local.simulator.processing import tick
+from ksef_local.simulator.store import MemoryStore, SqliteStore
 
 PROBLEM = "application/problem+json"
 TITLES = {400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found", 405: "Method Not Allowed",
@@ -137,7 +137,7 @@ def _too_many(refusal) -> Response:
 # -- error bodies (ksef-api.md §7) ------------------------------------------------------------------
 
 def _problem_base(status: int) -> dict:
-    from .common import utc_now
+    from ksef_local.simulator.common import utc_now
 
     return {"title": TITLES.get(status, "Error"), "status": status, "instance": request.path,
             "timestamp": iso(utc_now()), "traceId": base64.b16encode(_trace_bytes()).decode("ascii").lower()}

@@ -3,10 +3,10 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from ..ksef import crypto
-from ..ksef.models import SYMMETRIC_KEY_ENCRYPTION, TOKEN_ENCRYPTION
-from .common import SimContext, SimError, bad_request, invalid, iso, parse_iso, unauthorized
-from .invoices import is_valid_nip
+from ksef_local.ksef import crypto
+from ksef_local.ksef.models import SYMMETRIC_KEY_ENCRYPTION, TOKEN_ENCRYPTION
+from ksef_local.simulator.common import SimContext, SimError, bad_request, invalid, iso, parse_iso, unauthorized
+from ksef_local.simulator.invoices import is_valid_nip
 
 CHALLENGE_LIFETIME = timedelta(minutes=10)
 TOKEN_PERMISSIONS = ("InvoiceRead", "InvoiceWrite", "CredentialsRead", "CredentialsManage", "SubunitManage",

@@ -4,12 +4,12 @@ from __future__ import annotations
 from datetime import timedelta
 from urllib.parse import quote
 
-from ..ksef import crypto
-from .auth import access_claims
-from .common import SimContext, SimError, bad_request, invalid, iso, parse_iso
-from .processing import enqueue
-from .records import check_form_code, decrypt_session_key, new_session
-from .sessions import owned_session
+from ksef_local.ksef import crypto
+from ksef_local.simulator.auth import access_claims
+from ksef_local.simulator.common import SimContext, SimError, bad_request, invalid, iso, parse_iso
+from ksef_local.simulator.processing import enqueue
+from ksef_local.simulator.records import check_form_code, decrypt_session_key, new_session
+from ksef_local.simulator.sessions import owned_session
 
 MAX_PARTS = 50
 PART_WINDOW = timedelta(minutes=20)  # upload window = parts × 20 min (ksef-api.md §4 step 5)

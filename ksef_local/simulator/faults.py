@@ -5,7 +5,7 @@ import random
 import threading
 from dataclasses import dataclass, field
 
-from .common import SimContext, invalid, iso
+from ksef_local.simulator.common import SimContext, invalid, iso
 
 FAULT_KINDS = ("500", "502", "503", "timeout", "drop")
 LATARNIA_STATES = ("AVAILABLE", "MAINTENANCE", "FAILURE", "TOTAL_FAILURE")

@@ -9,8 +9,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 
-from ..ksef import crypto
-from ..ksef.models import SYMMETRIC_KEY_ENCRYPTION, TOKEN_ENCRYPTION
+from ksef_local.ksef import crypto
+from ksef_local.ksef.models import SYMMETRIC_KEY_ENCRYPTION, TOKEN_ENCRYPTION
 
 USAGES = (TOKEN_ENCRYPTION, SYMMETRIC_KEY_ENCRYPTION)
 

@@ -11,7 +11,7 @@ from collections import deque
 from dataclasses import dataclass
 from datetime import datetime
 
-from ..ksef.limits import PRD_LIMITS
+from ksef_local.ksef.limits import PRD_LIMITS
 
 # (method, path under /v2, group); first match wins. Group names as in GET /rate-limits.
 _GROUPS: tuple[tuple[str, re.Pattern, str], ...] = tuple((m, re.compile(p), g) for m, p, g in (

@@ -8,10 +8,10 @@ from html import escape
 
 from flask import Flask, Response, jsonify, request
 
-from . import auth as sim_auth, batch as sim_batch, upo as sim_upo
-from .common import invalid
-from .faults import latarnia_state
-from .processing import tick
+from ksef_local.simulator import auth as sim_auth, batch as sim_batch, upo as sim_upo
+from ksef_local.simulator.common import invalid
+from ksef_local.simulator.faults import latarnia_state
+from ksef_local.simulator.processing import tick
 
 
 def register(app: Flask, sim) -> None:

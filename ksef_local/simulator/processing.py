@@ -12,10 +12,10 @@ import tarfile
 import zipfile
 from datetime import datetime
 
-from ..ksef import crypto
-from .common import SimContext, iso, parse_iso, warsaw_day
-from .invoices import is_valid_nip, read_facts, xml_problems
-from .records import MAX_INVOICES, new_invoice
+from ksef_local.ksef import crypto
+from ksef_local.simulator.common import SimContext, iso, parse_iso, warsaw_day
+from ksef_local.simulator.invoices import is_valid_nip, read_facts, xml_problems
+from ksef_local.simulator.records import MAX_INVOICES, new_invoice
 
 INVOICE_TEXTS = {
     100: "Faktura przyjęta do dalszego przetwarzania",

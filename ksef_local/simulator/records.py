@@ -3,9 +3,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from ..ksef import crypto
-from ..ksef.models import SYMMETRIC_KEY_ENCRYPTION
-from .common import SimContext, bad_request, invalid, iso
+from ksef_local.ksef import crypto
+from ksef_local.ksef.models import SYMMETRIC_KEY_ENCRYPTION
+from ksef_local.simulator.common import SimContext, bad_request, invalid, iso
 
 WRITE = ("InvoiceWrite", "PefInvoiceWrite", "EnforcementOperations")
 READ_STATUS = WRITE + ("Introspection",)

@@ -4,11 +4,11 @@ from __future__ import annotations
 import base64
 from datetime import timedelta
 
-from ..ksef import crypto
-from .auth import access_claims
-from .common import SimContext, SimError, bad_request, invalid, iso, parse_iso
-from .processing import enqueue, session_text, visible_status
-from .records import MAX_INVOICES, READ_STATUS, WRITE, check_form_code, decrypt_session_key, new_invoice, new_session
+from ksef_local.ksef import crypto
+from ksef_local.simulator.auth import access_claims
+from ksef_local.simulator.common import SimContext, SimError, bad_request, invalid, iso, parse_iso
+from ksef_local.simulator.processing import enqueue, session_text, visible_status
+from ksef_local.simulator.records import MAX_INVOICES, READ_STATUS, WRITE, check_form_code, decrypt_session_key, new_invoice, new_session
 
 UPO_LINK_DAYS = 3
 

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from xml.sax.saxutils import escape
 
-from ..ksef import crypto
-from .common import SimContext, SimError, bad_request, parse_iso
-from .auth import access_claims
-from .sessions import READ_STATUS, owned_session
+from ksef_local.ksef import crypto
+from ksef_local.simulator.common import SimContext, SimError, bad_request, parse_iso
+from ksef_local.simulator.auth import access_claims
+from ksef_local.simulator.sessions import READ_STATUS, owned_session
 
 NAMESPACE = "http://upo.schematy.mf.gov.pl/KSeF/v4-3"
 RECEIVER = "Ministerstwo Finansów - symulator ksef-local (UPO niepodpisane)"

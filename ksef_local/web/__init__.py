@@ -6,10 +6,11 @@ from typing import Any
 
 from flask import Flask, Response, current_app, g, make_response, redirect, render_template, request
 
-from .. import ksef_settings, money, outbox, parties
-from ..errors import UserError, ValidationFailed
-from ..model import Party
-from .security import csrf_token, check_request, security_headers
+from ksef_local.store import settings as ksef_settings, outbox, parties
+from ksef_local.core import money
+from ksef_local.errors import UserError, ValidationFailed
+from ksef_local.core.model import Party
+from ksef_local.web.security import csrf_token, check_request, security_headers
 
 
 
@@ -98,7 +99,7 @@ def buyer_label(buyer) -> str:
 
 
 def init_app(app: Flask) -> None:
-    from . import backup, buyers, company, invoices, ksef, printing, settings
+    from ksef_local.web import backup, buyers, company, invoices, ksef, printing, settings
 
     app.before_request(check_request)
     app.after_request(security_headers)

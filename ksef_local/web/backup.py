@@ -8,9 +8,10 @@ from datetime import date, datetime
 
 from flask import Blueprint, Flask, current_app, request, url_for
 
-from .. import backup, config, outbox
-from ..errors import UserError
-from . import db, navigate, pl_datetime, render
+from ksef_local.store import backup, outbox
+from ksef_local import config
+from ksef_local.errors import UserError
+from ksef_local.web import db, navigate, pl_datetime, render
 
 log = logging.getLogger(__name__)
 

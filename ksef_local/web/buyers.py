@@ -3,10 +3,10 @@ from __future__ import annotations
 
 from flask import Blueprint, redirect, request, url_for
 
-from .. import parties
-from ..errors import ValidationFailed
-from ..model import BUYER_KINDS
-from . import db, render
+from ksef_local.store import parties
+from ksef_local.errors import ValidationFailed
+from ksef_local.core.model import BUYER_KINDS
+from ksef_local.web import db, render
 
 bp = Blueprint("buyers", __name__, url_prefix="/kontrahenci")
 

@@ -3,9 +3,9 @@ from __future__ import annotations
 
 from flask import Blueprint, g, redirect, request, url_for
 
-from .. import parties
-from ..errors import ValidationFailed
-from . import db, render
+from ksef_local.store import parties
+from ksef_local.errors import ValidationFailed
+from ksef_local.web import db, render
 
 bp = Blueprint("company", __name__)
 

@@ -6,10 +6,11 @@ from typing import Any
 
 from flask import Blueprint, Response, redirect, request, url_for
 
-from .. import invoices, money, outbox, parties
-from ..errors import UserError, ValidationFailed
-from ..model import BUYER_KINDS, CORRECTION_TYPES, EXEMPTION_KINDS, INVOICE_KINDS, PAYMENT_FORMS
-from . import db, is_htmx, ksef, navigate, render
+from ksef_local.store import invoices, outbox, parties
+from ksef_local.core import money
+from ksef_local.errors import UserError, ValidationFailed
+from ksef_local.core.model import BUYER_KINDS, CORRECTION_TYPES, EXEMPTION_KINDS, INVOICE_KINDS, PAYMENT_FORMS
+from ksef_local.web import db, is_htmx, ksef, navigate, render
 
 bp = Blueprint("invoices", __name__)
 

@@ -6,9 +6,10 @@ from datetime import date, datetime, timezone
 
 from flask import Blueprint, Response, current_app, request, url_for
 
-from .. import calendar_pl, invoices, ksef_settings, outbox
-from ..errors import UserError
-from . import db, navigate, render
+from ksef_local.core import calendar_pl
+from ksef_local.store import invoices, settings as ksef_settings, outbox
+from ksef_local.errors import UserError
+from ksef_local.web import db, navigate, render
 
 bp = Blueprint("ksef", __name__)
 

@@ -6,10 +6,11 @@ from datetime import datetime, timezone
 
 from flask import Blueprint, Response, current_app, request, url_for
 
-from .. import offline_cert, printing
-from ..errors import UserError
-from ..invoices import get_invoice
-from . import db, navigate, render
+from ksef_local.store import certificates as offline_cert
+from ksef_local import printing
+from ksef_local.errors import UserError
+from ksef_local.store.invoices import get_invoice
+from ksef_local.web import db, navigate, render
 
 bp = Blueprint("printing", __name__)
 

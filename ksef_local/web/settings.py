@@ -3,11 +3,11 @@ from __future__ import annotations
 
 from flask import Blueprint, current_app, request, url_for
 
-from .. import ksef_settings, outbox
-from ..errors import UserError, ValidationFailed
-from ..ksef import errors as ksef_errors
-from . import db, navigate, render
-from .ksef import wake_sender
+from ksef_local.store import settings as ksef_settings, outbox
+from ksef_local.errors import UserError, ValidationFailed
+from ksef_local.ksef import errors as ksef_errors
+from ksef_local.web import db, navigate, render
+from ksef_local.web.ksef import wake_sender
 
 bp = Blueprint("settings", __name__, url_prefix="/ustawienia")
 

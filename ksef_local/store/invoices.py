@@ -16,11 +16,13 @@ from typing import Any, Mapping
 
 import sqlite_utils
 
-from . import db as dbmod
-from . import fa3, money, parties
-from .editor_form import DraftInput, parse_draft_form, completeness_errors
-from .errors import NotFound, UserError, ValidationFailed
-from .model import Correction, Invoice, Line, Party, Payment
+from ksef_local.store import db as dbmod
+from ksef_local import fa3
+from ksef_local.core import money
+from ksef_local.store import parties
+from ksef_local.forms.editor import DraftInput, parse_draft_form, completeness_errors
+from ksef_local.errors import NotFound, UserError, ValidationFailed
+from ksef_local.core.model import Correction, Invoice, Line, Party, Payment
 
 MAX_IMPORT_BYTES = 1_000_000  # KSeF's limit for an invoice without attachments (fa3-format.md §1)
 

@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from . import db as dbmod
-from .errors import UserError
+from ksef_local.store import db as dbmod
+from ksef_local.errors import UserError
 
 log = logging.getLogger(__name__)
 
@@ -342,7 +342,7 @@ def _keep_used_numbers(db_path: Path, safety: Path) -> None:
 
 def _bring_up_to_date(db_path: Path) -> None:
     """Apply this version's migrations and the settings table to a restored (possibly older) database."""
-    from . import ksef_settings
+    from ksef_local.store import settings as ksef_settings
 
     live = dbmod.connect(db_path)
     try:
@@ -387,9 +387,9 @@ def integrity_error_app(problem: str, home: Path):
     """A tiny Flask app that answers every URL with the "database is damaged" page (no database access)."""
     from flask import Flask, render_template, request
 
-    from . import config
-    from .web import pl_datetime
-    from .web.security import CSP
+    from ksef_local import config
+    from ksef_local.web import pl_datetime
+    from ksef_local.web.security import CSP
 
     resources = config.resources_dir()
     app = Flask("ksef_local", template_folder=str(resources / "templates"),

@@ -23,7 +23,7 @@ from typing import Callable
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from .errors import UserError
+from ksef_local.errors import UserError
 
 log = logging.getLogger(__name__)
 

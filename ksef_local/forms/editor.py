@@ -12,10 +12,11 @@ from datetime import date
 from decimal import Decimal
 from typing import Any, Mapping
 
-from . import money, parties
-from .errors import ValidationFailed
-from .ksef.ksef_number import is_valid_ksef_number
-from .model import CORRECTION_TYPES, EXEMPTION_KINDS, PAYMENT_FORMS
+from ksef_local.core import money
+from ksef_local.store import parties
+from ksef_local.errors import ValidationFailed
+from ksef_local.ksef.ksef_number import is_valid_ksef_number
+from ksef_local.core.model import CORRECTION_TYPES, EXEMPTION_KINDS, PAYMENT_FORMS
 
 LINE_FIELDS = ("id", "name", "unit", "quantity", "unit_price", "rate", "discount_percent", "before")
 DATE_MIN, DATE_MAX = date(2006, 1, 1), date(2050, 1, 1)  # the FA(3) range of P_1 and P_6

@@ -9,11 +9,11 @@ import logging
 from dataclasses import dataclass, field
 from typing import Callable
 
-from . import ksef_settings
-from .errors import UserError
-from .instance_lock import try_lock
-from .simulator import SimulatorOptions, build_app, serve_in_thread
-from .sender import Sender
+from ksef_local.store import settings as ksef_settings
+from ksef_local.errors import UserError
+from ksef_local.desktop.lock import try_lock
+from ksef_local.simulator import SimulatorOptions, build_app, serve_in_thread
+from ksef_local.sending import Sender
 
 log = logging.getLogger(__name__)
 

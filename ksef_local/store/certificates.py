@@ -16,9 +16,9 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.serialization import pkcs12
 
-from . import db as dbmod
-from .errors import UserError
-from .secret_store import SecretStore
+from ksef_local.store import db as dbmod
+from ksef_local.errors import UserError
+from ksef_local.store.secrets import SecretStore
 
 SECRET_NAME = "ksef-offline-certificate/private-key"
 SCHEMA = """CREATE TABLE IF NOT EXISTS offline_certificate (

@@ -17,13 +17,13 @@ from urllib.parse import urlsplit
 import requests
 import sqlite_utils
 
-from . import db as dbmod
-from . import outbox, parties
-from .errors import UserError, ValidationFailed
-from .ksef import environments
-from .ksef.auth import TokenCredentials
-from .ksef.client import KsefClient
-from .secret_store import SecretStore, SecretStoreError, mask
+from ksef_local.store import db as dbmod
+from ksef_local.store import outbox, parties
+from ksef_local.errors import UserError, ValidationFailed
+from ksef_local.ksef import environments
+from ksef_local.ksef.auth import TokenCredentials
+from ksef_local.ksef.client import KsefClient
+from ksef_local.store.secrets import SecretStore, SecretStoreError, mask
 
 DEMO_MODE = "demo"
 CUSTOM = "custom"

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
 
-from . import money
+from ksef_local.core import money
 
 # Kinds of buyer (Kontrahent). The FA(3) identifier follows from the kind (fa3-format.md §2.3).
 BUYER_KINDS = {

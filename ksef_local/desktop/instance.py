@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from .instance_lock import InstanceLock, try_lock
+from ksef_local.desktop.lock import InstanceLock, try_lock
 
 LOCK_FILE = "instance.lock"
 INFO_FILE = "instance.json"

@@ -6,7 +6,7 @@ import re
 import sys
 from pathlib import Path
 
-from ..errors import UserError
+from ksef_local.errors import UserError
 
 DEMO_SIMULATOR = "http://127.0.0.1:8765"  # `ksef-local simulator`'s default address
 
@@ -28,8 +28,9 @@ def default_output(numbers: list[str]) -> Path:
 
 def pdf_command(home: Path, args: argparse.Namespace) -> int:
     """Write the invoices with the given numbers to one PDF; return the exit code (2 on a user error)."""
-    from .. import create_app, ksef_settings
-    from . import render_many, verification_setup
+    from ksef_local import create_app
+    from ksef_local.store import settings as ksef_settings
+    from ksef_local.printing import render_many, verification_setup
 
     app = create_app(home)
     state = app.extensions["ksef_local"]

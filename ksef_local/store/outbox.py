@@ -24,10 +24,10 @@ from zoneinfo import ZoneInfo
 
 import sqlite_utils
 
-from . import calendar_pl
-from .db import write
-from .ksef import limits as ksef_limits
-from .ksef.limits import Limits
+from ksef_local.core import calendar_pl
+from ksef_local.store.db import write
+from ksef_local.ksef import limits as ksef_limits
+from ksef_local.ksef.limits import Limits
 
 LETTERS = {"W": "wysyłanie", "O": "przyjęta do przetwarzania w KSeF", "A": "przyjęta i zarchiwizowana w KSeF",
            "B": "odrzucona przez KSeF"}

@@ -8,9 +8,11 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-from . import backup, create_app, ksef_settings, launcher, outbox
-from .errors import UserError, ValidationFailed
-from .web import pl_date
+from ksef_local.store import backup, settings as ksef_settings, outbox
+from ksef_local import create_app
+from ksef_local.desktop import launcher
+from ksef_local.errors import UserError, ValidationFailed
+from ksef_local.web import pl_date
 
 FINAL = {"A", "B"}
 

@@ -10,9 +10,9 @@ from stdnum import iban
 from stdnum.eu import vat as eu_vat
 from stdnum.pl import nip as pl_nip
 
-from . import db as dbmod
-from .errors import NotFound, ValidationFailed
-from .model import BUYER_KINDS, Party
+from ksef_local.store import db as dbmod
+from ksef_local.errors import NotFound, ValidationFailed
+from ksef_local.core.model import BUYER_KINDS, Party
 
 # VAT prefixes accepted by FA(3) KodUE (TKodyKrajowUE; Greece is EL, Northern Ireland XI).
 EU_VAT_PREFIXES = (

@@ -5,9 +5,9 @@ import argparse
 import sys
 from pathlib import Path
 
-from . import config
-from .errors import UserError
-from .version import VERSION
+from ksef_local import config
+from ksef_local.errors import UserError
+from ksef_local.version import VERSION
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -37,7 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
     send.add_argument("--timeout", type=float, default=300, help="najdłuższe czekanie w sekundach (z --wait)")
 
     pdf = sub.add_parser("pdf", help="zapisz faktury do pliku PDF (z kodami QR KSeF)")
-    from .printing import cli as printing_cli
+    from ksef_local.cli import printing as printing_cli
 
     printing_cli.add_arguments(pdf)
 
@@ -53,7 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
     settings.add_argument("--confirm-prod", action="store_true", help="potwierdź środowisko produkcyjne")
 
     sim = sub.add_parser("simulator", help="uruchom lokalny symulator KSeF")
-    from . import simulator
+    from ksef_local import simulator
 
     simulator.add_arguments(sim)
     return parser
@@ -65,18 +65,18 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     command = args.command or "run"
     if command == "simulator":
-        from . import simulator
+        from ksef_local import simulator
 
         return simulator.run(args)
     home = config.data_dir(args.data_dir)
     if command == "import":
         return _import_files(home, args.files)
     if command == "pdf":
-        from .printing import cli as printing_cli
+        from ksef_local.cli import printing as printing_cli
 
         return printing_cli.pdf_command(home, args)
     if command in ("send", "status", "settings"):
-        from . import cli_ksef
+        from ksef_local.cli import ksef as cli_ksef
 
         try:
             return getattr(cli_ksef, command)(home, args)
@@ -92,8 +92,10 @@ def _run(home: Path, headless: bool, port: int, browser: bool = False) -> int:
 
     from waitress import create_server
 
-    from . import backup, create_app, desktop, instance, launcher
-    from .web.security import entry_url
+    from ksef_local.store import backup
+    from ksef_local import create_app
+    from ksef_local.desktop import window as desktop, instance, launcher
+    from ksef_local.web.security import entry_url
 
     mode, why = desktop.choose_mode(browser=browser, headless=headless)
     held = instance.claim(home)
@@ -130,7 +132,8 @@ def _run(home: Path, headless: bool, port: int, browser: bool = False) -> int:
 
 
 def _import_files(home: Path, files: list[Path]) -> int:
-    from . import backup, create_app, invoices
+    from ksef_local.store import backup, invoices
+    from ksef_local import create_app
 
     app = create_app(home)
     if backup.problem_of(app):

@@ -1,0 +1,1 @@
+"""The pure core: money, the invoice model and its enumerations, the Polish calendar. No I/O here."""

@@ -1,0 +1,1 @@
+"""Parsing and validation of what users type; Polish messages per field, no SQL."""
