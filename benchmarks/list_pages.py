@@ -4,6 +4,8 @@ Usage: .venv/bin/python benchmarks/list_pages.py [--count N] [--repeat R]
 Measures both the query alone and the whole request through Flask (query + template), in milliseconds.
 """
 from __future__ import annotations
+from ksef_local.store import invoice_list
+from ksef_local.forms import parties as party_forms
 
 import argparse
 import random
@@ -26,7 +28,7 @@ WORDS = ["Hurtownia", "Piekarnia", "Usługi", "Sklep", "Zakład", "Firma", "Stud
 
 
 def fill(db, count: int) -> None:
-    parties.save_company(db, parties.validate_company({
+    parties.save_company(db, party_forms.validate_company({
         "nip": "5261040828", "name": "Benchmark Sp. z o.o.", "address_l1": "ul. Testowa 1",
         "number_pattern": "FV/{rrrr}/{mm}/{nr}", "number_reset": "month",
         "correction_pattern": "KOR/{rrrr}/{mm}/{nr}", "correction_reset": "month"}))
@@ -72,7 +74,7 @@ def main() -> None:
         fill(db, args.count)
         print(f"Filled {args.count:,} invoices in {time.perf_counter() - begin:.1f} s")
         client = app.test_client()
-        last_page = -(-args.count // invoices.PAGE_SIZE)
+        last_page = -(-args.count // invoice_list.PAGE_SIZE)
         cases = [
             ("page 1, newest first", {}),
             ("page 100", {"strona": 100}),
@@ -96,7 +98,7 @@ def main() -> None:
                        "buyer_id": params.get("kontrahent"), "q": params.get("q"),
                        "sort": params.get("sort", "data"), "desc": params.get("kier") != "asc",
                        "page": params.get("strona", 1)}
-            query_ms = timed(lambda: invoices.list_invoices(db, **filters), args.repeat)
+            query_ms = timed(lambda: invoice_list.list_invoices(db, **filters), args.repeat)
             request_ms = timed(lambda: client.get("/", query_string=params, headers=headers), args.repeat)
             worst = max(worst, request_ms)
             print(f"{label:32} {query_ms:9.2f} {request_ms:11.2f}")

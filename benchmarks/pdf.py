@@ -5,6 +5,7 @@ Warm process (the first render, which imports xhtml2pdf and loads the fonts, is 
 Both invoices are accepted in KSeF, so the timing includes the KOD I QR code.
 """
 from __future__ import annotations
+from ksef_local.forms import parties as party_forms
 
 import argparse
 import os
@@ -28,7 +29,7 @@ QR_HOST = "https://qr-test.ksef.mf.gov.pl"
 
 
 def make_invoice(db, lines: int) -> int:
-    buyer = parties.create_buyer(db, parties.validate_buyer(
+    buyer = parties.create_buyer(db, party_forms.validate_buyer(
         {"kind": "company", "name": "Hurtownia Łódź Sp. z o.o.", "nip": "7740001454",
          "address_l1": "ul. Piotrkowska 1", "address_l2": "90-001 Łódź"}))
     invoice_id = invoices.create_draft(db, TODAY)
@@ -66,7 +67,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as home:
         app = create_app(Path(home), testing=True)
         db = app.extensions["ksef_local"].db()
-        parties.save_company(db, parties.validate_company({
+        parties.save_company(db, party_forms.validate_company({
             "nip": "5261040828", "name": "Piekarnia Zażółć Sp. z o.o.", "address_l1": "ul. Kwiatowa 1",
             "address_l2": "00-001 Warszawa", "place": "Warszawa", "bank_account": "61 1090 1014 0000 0712 1981 2874",
             "number_pattern": "FV/{rrrr}/{mm}/{nr}", "number_reset": "month",

@@ -6,6 +6,7 @@ budget), so the figure is what the PRD limits allow, not this machine's speed; w
 Usage: python benchmarks/sending.py [COUNT]   (takes a few minutes for 1,000)
 """
 from __future__ import annotations
+from ksef_local.forms import parties as party_forms
 
 import sys
 import tempfile
@@ -26,7 +27,7 @@ def run(count: int, batch_threshold: int) -> dict:
     with tempfile.TemporaryDirectory() as home:
         app = create_app(Path(home), testing=True)
         db = app.extensions["ksef_local"].db()
-        parties.save_company(db, parties.validate_company(COMPANY_FORM))
+        parties.save_company(db, party_forms.validate_company(COMPANY_FORM))
         ids = [issued(db) for _ in range(count)]
         clock = FakeClock(START)
         with rig(app, limits="prod", clock=clock) as r:

@@ -2,70 +2,32 @@
 from __future__ import annotations
 
 import secrets
-from datetime import datetime
 from pathlib import Path
 
 from flask import Flask
 
-from ksef_local.store import backup, db as dbmod, settings as ksef_settings, certificates as offline_cert
 from ksef_local import config
-from ksef_local.ksef.client import KsefClient
-from ksef_local.ksef.latarnia import LatarniaClient
-from ksef_local.store.secrets import SecretStore
+from ksef_local.clock import local_now
+from ksef_local.services import Services
+from ksef_local.store import backup
+from ksef_local.store import db as dbmod
 from ksef_local.version import VERSION
+from ksef_local.web import damaged, init_app
 
-
-class AppState:
-    """What the app holds for its lifetime: the data folder, per-thread databases, the secret store,
-    and what the launcher adds: the background sender and the in-app simulator of the demo mode."""
-
-    def __init__(self, home: Path) -> None:
-        self.home = home
-        self.databases = dbmod.Databases(config.database_path(home))
-        self.secrets = SecretStore(home)
-        self.sender = None  # set by the launcher (cli.run) or a test
-        self.simulator_url: str | None = None  # the demo mode's simulator, when running
-
-    def db(self):
-        return self.databases.get()
-
-    def settings(self) -> ksef_settings.KsefSettings:
-        return ksef_settings.load(self.db(), self.secrets)
-
-    def _demo_url(self, settings: ksef_settings.KsefSettings) -> str | None:
-        return self.simulator_url if settings.environment == ksef_settings.DEMO_MODE else None
-
-    def make_client(self) -> KsefClient:
-        """A KSeF client for the current settings (raises UserError in Polish when something is missing)."""
-        settings = self.settings()
-        token = ksef_settings.token_for(self.db(), self.secrets, settings)
-        return ksef_settings.client_for(settings, token, base_url_override=self._demo_url(settings))
-
-    def make_latarnia(self) -> LatarniaClient:
-        settings = self.settings()
-        return LatarniaClient(ksef_settings.environment_for(settings, self._demo_url(settings)))
-
-    def reset_client(self) -> None:
-        """Forget the sender's client after the settings changed (environment, NIP or token)."""
-        if self.sender is not None:
-            self.sender.reset_client()
+DATABASE_PROBLEM = "ksef_local_database_problem"
 
 
 def create_app(home: Path | str | None = None, testing: bool = False, launch_secret: str | None = None) -> Flask:
-    """Build the Flask app on a data folder: migrate the database and register the screens.
+    """Build the Flask app on a data folder: check and migrate the database, register the screens.
 
-    launch_secret: required from every browser as a cookie (handed over once by the entry URL, see
-    web/security.py); the launcher always sets one. Without it (tests, scripts) the cookie is not asked for.
+    When the database fails the startup check, the app serves only the page that explains it (web/damaged.py)
+    and touches nothing. launch_secret: required from every browser as a cookie (handed over once by the
+    entry URL, see web/security.py); the launcher always sets one. Without it (tests, scripts) the cookie is
+    not asked for.
     """
-    from ksef_local import web
-
     home_path = config.data_dir(home)
     resources = config.resources_dir()
-    app = Flask(
-        "ksef_local",
-        template_folder=str(resources / "templates"),
-        static_folder=str(resources / "static"),
-    )
+    app = Flask("ksef_local", template_folder=str(resources / "templates"), static_folder=str(resources / "static"))
     app.config.update(
         SECRET_KEY=secrets.token_urlsafe(32),
         TESTING=testing,
@@ -73,15 +35,20 @@ def create_app(home: Path | str | None = None, testing: bool = False, launch_sec
         VERSION=VERSION,
         LAUNCH_SECRET=launch_secret,
     )
-    # lessons.md 17: check the file before anything writes to it; back up before migrations change it.
-    db_path, now = config.database_path(home_path), datetime.now()
+    # Check the file before anything writes to it; back up before migrations change it (docs/architecture.md).
+    db_path, now = config.database_path(home_path), local_now()
     problem = backup.on_start(home_path, db_path, now)
     if problem:
-        return backup.integrity_error_app(problem, home_path)
-    state = AppState(home_path)
-    dbmod.migrate(state.db(), before_migration=backup.before_migration(home_path, db_path, now))
-    ksef_settings.ensure_schema(state.db())
-    offline_cert.ensure_schema(state.db())
-    app.extensions["ksef_local"] = state
-    web.init_app(app)
+        app.extensions[DATABASE_PROBLEM] = problem
+        damaged.init_app(app, problem, home_path)
+        return app
+    services = Services(home_path)
+    dbmod.migrate(services.db(), before_migration=backup.before_migration(home_path, db_path, now))
+    app.extensions["ksef_local"] = services
+    init_app(app)
     return app
+
+
+def database_problem(app: Flask) -> str | None:
+    """Return why the database could not be opened when create_app served the damaged-database page."""
+    return app.extensions.get(DATABASE_PROBLEM)

@@ -1,5 +1,6 @@
 """Shared fixtures: a fresh data folder per test, the app, a CSRF-aware client, a live server, Chromium."""
 from __future__ import annotations
+from ksef_local.forms import parties as party_forms
 
 import os
 import shutil
@@ -82,7 +83,7 @@ def client(app) -> Client:
 
 @pytest.fixture
 def company(app, db) -> dict:
-    parties.save_company(db, parties.validate_company(COMPANY_FORM))
+    parties.save_company(db, party_forms.validate_company(COMPANY_FORM))
     return parties.get_company(db)
 
 

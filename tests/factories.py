@@ -1,5 +1,6 @@
 """Test data builders shared by the test modules: buyers, editor forms, drafts and issued invoices."""
 from __future__ import annotations
+from ksef_local.forms import parties as party_forms
 
 from datetime import date, datetime, timezone
 
@@ -12,7 +13,7 @@ NOW = datetime(2026, 11, 24, 9, 30, tzinfo=timezone.utc)
 
 
 def buyer(db, name="Hurtownia Łódź Sp. z o.o.", nip="7740001454") -> int:
-    return parties.create_buyer(db, parties.validate_buyer(
+    return parties.create_buyer(db, party_forms.validate_buyer(
         {"kind": "company", "name": name, "nip": nip, "address_l1": "ul. Piotrkowska 1",
          "address_l2": "90-001 Łódź"}))
 

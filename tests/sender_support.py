@@ -4,6 +4,7 @@ that talks to it over real HTTP, and a driver that runs run_once() and moves the
 Import explicitly: `from tests.sender_support import ...`.
 """
 from __future__ import annotations
+from ksef_local.store import ksef_state
 
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -44,10 +45,10 @@ class Rig:
         options = {"timeout": 2.0, **kwargs}
         return self.sim.client(self.token, http, nip=COMPANY_NIP, **options)
 
-    def sender(self, **kwargs) -> Sender:
+    def sender(self, make_client=None, **kwargs) -> Sender:
         options = dict(clock=self.clock, sleep=self.clock.advance, batch_threshold=50, poll_interval=1.0)
         options.update(kwargs)
-        return Sender(self.databases, self.make_client, **options)
+        return Sender(self.databases, make_client or self.make_client, **options)
 
     def stop_ksef(self) -> None:
         """Stop the simulator: connections are refused, as when KSeF (or the way to it) is down."""
@@ -106,7 +107,7 @@ def drive(sender: Sender, clock: FakeClock, *, max_steps: int = 5000, idle_step:
             return steps
         if sender.run_once():
             continue
-        if outbox.pending_count(db) == 0 or outbox.is_paused(db):
+        if outbox.pending_count(db) == 0 or ksef_state.is_paused(db):
             return steps
         clock.advance(idle_step)
     raise AssertionError(f"sender did not finish in {max_steps} steps: {letters(db)}")
@@ -132,7 +133,7 @@ def _subprocess_main(db_path: str, base_url: str, token: str) -> None:
     from ksef_local.sending import Sender
     from pathlib import Path
 
-    generous = {group: (1000, 100000, 1000000) for group in outbox.PRD_LIMITS}
+    generous = {group: (1000, 100000, 1000000) for group in ksef_state.PRD_LIMITS}
     sender = Sender(Databases(Path(db_path)),
                     lambda: KsefClient(custom(base_url), TokenCredentials(COMPANY_NIP, token), timeout=5.0,
                                        poll_interval=0.05),

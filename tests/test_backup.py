@@ -1,5 +1,6 @@
 """Backups: integrity check, online-backup copies, daily rule, pruning, the migration hook, restore, the screen."""
 from __future__ import annotations
+from ksef_local.forms import parties as party_forms
 
 import sqlite3
 from datetime import datetime, timedelta
@@ -9,6 +10,7 @@ import pytest
 
 from ksef_local.store import backup, db as dbmod, parties
 from ksef_local import config
+from ksef_local.app import create_app, database_problem
 from ksef_local.web import backup as backup_web
 
 from .conftest import COMPANY_FORM, Client
@@ -196,10 +198,14 @@ def test_on_start_makes_the_daily_backup_of_a_healthy_database(live, folder):
     assert [b.reason for b in backup.list_backups(folder)] == ["dzienna"]
 
 
-def test_integrity_error_app_serves_the_polish_page_on_every_url(live, folder):
-    backup.make_backup(live, folder, NOW, "dzienna")
-    app = backup.integrity_error_app("Plik ksef-local.sqlite3 nie jest bazą danych SQLite.", live.parent)
-    assert backup.problem_of(app) == "Plik ksef-local.sqlite3 nie jest bazą danych SQLite."
+def test_damaged_database_page_serves_the_polish_page_on_every_url(home):
+    home.mkdir(parents=True)
+    path = make_db(config.database_path(home))
+    folder = backup.backups_dir(home)
+    backup.make_backup(path, folder, NOW, "dzienna")
+    path.write_bytes(b"\x00nie baza" * 1000)
+    app = create_app(home, testing=True)
+    assert "nie jest bazą danych SQLite" in database_problem(app)
     client = app.test_client()
     for url in ("/", "/faktury", "/ustawienia/kopie"):
         response = client.get(url)
@@ -209,10 +215,25 @@ def test_integrity_error_app_serves_the_polish_page_on_every_url(live, folder):
         assert "nie jest bazą danych SQLite" in html
         assert "24.11.2026 09:30" in html and "kopia dzienna" in html
         assert str(folder) in html
-    assert client.post("/faktury/nowa").status_code == 503
     with client.get("/static/app.css") as stylesheet:
         assert stylesheet.status_code == 200
     assert client.get("/", headers={"Host": "evil.example"}).status_code == 400
+
+
+def test_damaged_database_page_has_the_same_security_as_every_page(home):
+    """It shows the data folder's paths: no launch cookie, no page; no CSRF token, no POST."""
+    home.mkdir(parents=True)
+    config.database_path(home).write_bytes(b"\x00nie baza" * 1000)
+    app = create_app(home, testing=True, launch_secret="sekret-uruchomienia")
+    client = app.test_client()
+    refused = client.get("/")
+    assert refused.status_code == 403 and "Brak dostępu" in refused.get_data(as_text=True)
+    assert str(home) not in refused.get_data(as_text=True)
+    handed = client.get("/?klucz=sekret-uruchomienia")
+    assert handed.status_code == 302
+    assert client.get("/").status_code == 503
+    posted = client.post("/faktury/nowa")
+    assert posted.status_code == 403 and "token formularza" in posted.get_data(as_text=True)
 
 
 # --- the migration hook ---------------------------------------------------------------------------------
@@ -388,7 +409,7 @@ def test_make_now_needs_the_csrf_token(web):
 def test_restore_from_the_page(web, db):
     folder = backup.backups_dir(home_of(web))
     old = backup.make_backup(config.database_path(home_of(web)), folder, NOW, "dzienna")
-    parties.save_company(db, parties.validate_company({**COMPANY_FORM, "name": "Zmieniona"}))
+    parties.save_company(db, party_forms.validate_company({**COMPANY_FORM, "name": "Zmieniona"}))
     web.app.extensions[backup_web.EXTENSION].clock = lambda: NOW + timedelta(hours=2)
 
     response = web.post("/ustawienia/kopie/przywroc", data={"nazwa": old.name, "potwierdzam": "1"}, htmx=True)
@@ -454,7 +475,7 @@ def test_create_app_serves_the_integrity_page_for_a_broken_database(home):
     home.mkdir(parents=True)
     config.database_path(home).write_bytes(b"\x00nie baza" * 1000)
     app = create_app(home, testing=True)
-    assert "ksef_local" not in app.extensions and "nie jest bazą danych" in backup.problem_of(app)
+    assert "ksef_local" not in app.extensions and "nie jest bazą danych" in database_problem(app)
     response = app.test_client().get("/")
     assert response.status_code == 503 and "Baza danych jest uszkodzona" in response.get_data(as_text=True)
     assert config.database_path(home).read_bytes().startswith(b"\x00nie baza")  # untouched

@@ -1,5 +1,6 @@
 """Sending to KSeF in real Chromium: the app with its sender and the in-app simulator (demo mode)."""
 from __future__ import annotations
+from ksef_local.forms import parties as party_forms
 
 import json
 from io import BytesIO
@@ -21,7 +22,7 @@ pytestmark = pytest.mark.browser
 @pytest.fixture
 def sending(app, db, live_server):
     """The live app in demo mode with the simulator and a fast-polling sender, plus three issued invoices."""
-    parties.save_company(db, parties.validate_company(COMPANY_FORM))
+    parties.save_company(db, party_forms.validate_company(COMPANY_FORM))
     ids = [issued(db) for _ in range(3)]
     background = launcher.start_background(app, processing_ms=300, poll_interval=0.2, busy_wait=0.2)
     assert background.sending

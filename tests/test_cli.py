@@ -1,5 +1,7 @@
 """The ksef-local command: run --headless, the data folder, import."""
 from __future__ import annotations
+from ksef_local.store import invoice_list
+from ksef_local.forms import parties as party_forms
 
 import http.cookiejar
 import io
@@ -81,7 +83,7 @@ def test_import_command_imports_good_files_and_explains_bad_ones(tmp_path, capsy
     home = tmp_path / "dane"
     app = create_app(home)
     db = app.extensions["ksef_local"].db()
-    parties.save_company(db, parties.validate_company(COMPANY_FORM))
+    parties.save_company(db, party_forms.validate_company(COMPANY_FORM))
     xml = invoices.get_invoice(db, issued(db))["xml"].replace(b"FV/2026/11/1", b"ZEWN/1/2026")
     good, bad = tmp_path / "dobra.xml", tmp_path / "zla.xml"
     good.write_bytes(xml)
@@ -91,7 +93,7 @@ def test_import_command_imports_good_files_and_explains_bad_ones(tmp_path, capsy
     out = capsys.readouterr()
     assert "zaimportowano fakturę ZEWN/1/2026" in out.out
     assert "zla.xml" in out.err and "XML" in out.err
-    assert invoices.list_invoices(db, q="ZEWN")[1] == 1
+    assert invoice_list.list_invoices(db, q="ZEWN")[1] == 1
 
     assert cli.main(["--data-dir", str(home), "import", str(good)]) == 1
     assert "już jest w programie" in capsys.readouterr().err
@@ -100,7 +102,7 @@ def test_import_command_imports_good_files_and_explains_bad_ones(tmp_path, capsy
 def company_with_invoices(home, count: int) -> list[str]:
     app = create_app(home)
     db = app.extensions["ksef_local"].db()
-    parties.save_company(db, parties.validate_company(COMPANY_FORM))
+    parties.save_company(db, party_forms.validate_company(COMPANY_FORM))
     return [invoices.get_invoice(db, issued(db))["number"] for _ in range(count)]
 
 

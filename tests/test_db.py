@@ -86,3 +86,56 @@ def test_databases_gives_each_thread_its_own_connection(tmp_path):
     assert seen[0] is not databases.get()
     assert databases.get() is databases.get()
     assert databases.get().execute("SELECT number FROM used_numbers").fetchone()[0] == "T/1"
+
+
+def _version_4_with_tables_made_at_start(path):
+    """A database of the version before migration 5: the settings and certificate tables were created by
+    the app at every start (CREATE TABLE IF NOT EXISTS), outside the numbered migrations."""
+    old = dbmod.connect(path)
+    dbmod.migrate(old, target=4)
+    old.execute("CREATE TABLE IF NOT EXISTS ksef_settings (id INTEGER PRIMARY KEY CHECK (id = 1), environment TEXT"
+                " NOT NULL, base_url TEXT, nip TEXT, batch_threshold INTEGER NOT NULL, updated_at TEXT NOT NULL)")
+    old.execute("CREATE TABLE IF NOT EXISTS offline_certificate (id INTEGER PRIMARY KEY CHECK (id = 1),"
+                " certificate_pem TEXT NOT NULL, subject TEXT NOT NULL, serial TEXT NOT NULL, key_type TEXT NOT NULL,"
+                " not_before TEXT NOT NULL, not_after TEXT NOT NULL, imported_at TEXT NOT NULL)")
+    old.execute("INSERT INTO ksef_settings VALUES (1, 'TEST', NULL, '5261040828', 40, '2026-11-20T10:00:00+00:00')")
+    old.execute("INSERT INTO offline_certificate VALUES (1, 'PEM', 'CN=x', '01F20A5D352AE590', 'RSA 2048',"
+                " '2026-01-01T00:00:00+00:00', '2028-01-01T00:00:00+00:00', '2026-11-20T10:00:00+00:00')")
+    return old
+
+
+def test_migration_5_creates_the_settings_and_certificate_tables_on_a_new_database(tmp_path):
+    database = dbmod.connect(tmp_path / "new.sqlite3")
+    dbmod.migrate(database, target=5)
+    assert {"ksef_settings", "offline_certificate"} <= set(database.table_names())
+    assert database.execute("SELECT count(*) FROM ksef_settings").fetchone()[0] == 0
+
+
+def test_migration_5_keeps_the_rows_of_tables_made_outside_the_migrations(tmp_path):
+    path = tmp_path / "old.sqlite3"
+    _version_4_with_tables_made_at_start(path).conn.close()
+    reopened = dbmod.connect(path)
+    assert dbmod.migrate(reopened) == len(dbmod.MIGRATIONS)
+    assert reopened.execute("SELECT environment, nip, batch_threshold FROM ksef_settings").fetchall() == [
+        ("TEST", "5261040828", 40)]
+    assert reopened.execute("SELECT serial FROM offline_certificate").fetchall() == [("01F20A5D352AE590",)]
+
+
+def test_migration_6_keeps_lifted_deadlines_in_a_column(tmp_path):
+    """A deadline lifted by a total failure used to be known only from a history text; the column carries it."""
+    path = tmp_path / "old.sqlite3"
+    old = _version_4_with_tables_made_at_start(path)
+    dbmod.migrate(old, target=5)
+    old.execute("INSERT INTO invoices (id, kind, status, number, issue_date, xml, xml_sha256, created_at, updated_at)"
+                " VALUES (1, 'VAT', 'issued', 'FV/1', '2026-11-20', x'00', 'ab', 'x', 'x'),"
+                " (2, 'VAT', 'issued', 'FV/2', '2026-11-20', x'00', 'cd', 'x', 'x')")
+    for outbox_id in (1, 2):
+        old.execute("INSERT INTO ksef_outbox (id, invoice_id, state, letter, xml_sha256, invoice_hash, offline_mode,"
+                    " offline_kind, next_attempt_at, enqueued_at, updated_at) VALUES (?, ?, 'queued', 'W', 'ab', 'q=',"
+                    " 1, 'offline24', 'x', 'x', 'x')", [outbox_id, outbox_id])
+    old.execute("INSERT INTO ksef_events (invoice_id, outbox_id, at, letter, state, description) VALUES (1, 1, 'x',"
+                " 'W', 'queued', 'Brak terminu wysyłki do KSeF (awaria całkowita KSeF – wysyłka nie jest obowiązkowa)')")
+    old.execute("INSERT INTO ksef_events (invoice_id, outbox_id, at, letter, state, description) VALUES (2, 2, 'x',"
+                " 'W', 'queued', 'Dodano do kolejki wysyłki do KSeF')")
+    assert dbmod.migrate(old) == 6
+    assert old.execute("SELECT id, deadline_lifted FROM ksef_outbox ORDER BY id").fetchall() == [(1, 1), (2, 0)]

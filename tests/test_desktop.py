@@ -1,5 +1,6 @@
 """The window/browser/headless choice, the fallbacks, and waitress stopping when the window closes."""
 from __future__ import annotations
+from ksef_local.forms import parties as party_forms
 
 import os
 import shutil
@@ -211,7 +212,7 @@ def test_the_window_shows_the_invoice_list(tmp_path, xvfb):
     home = tmp_path / "dane"
     app = create_app(home)
     db = app.extensions["ksef_local"].db()
-    parties.save_company(db, parties.validate_company(COMPANY_FORM))
+    parties.save_company(db, party_forms.validate_company(COMPANY_FORM))
     for _ in range(3):
         issued(db)
     env = {**os.environ, "DISPLAY": xvfb, "KSEF_LOCAL_SECRET_BACKEND": "file"}

@@ -1,5 +1,6 @@
 """The one-file executable from build.spec: it builds, serves headless, and sends an invoice to the simulator."""
 from __future__ import annotations
+from ksef_local.forms import parties as party_forms
 
 import http.cookiejar
 import json
@@ -41,7 +42,7 @@ def test_the_executable_serves_and_sends_an_invoice(executable, tmp_path):
     home = tmp_path / "dane"
     app = create_app(home)
     db = app.extensions["ksef_local"].db()
-    parties.save_company(db, parties.validate_company(COMPANY_FORM))
+    parties.save_company(db, party_forms.validate_company(COMPANY_FORM))
     issued(db)
     env = {**os.environ, "KSEF_LOCAL_SECRET_BACKEND": "file"}
     env.pop("DISPLAY", None)

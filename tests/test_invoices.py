@@ -1,8 +1,10 @@
 """Invoice lifecycle on a real SQLite file: drafts, numbering, issuing, immutability, import and the list."""
 from __future__ import annotations
+from ksef_local.store import invoice_list
+from ksef_local.store import imports
+from ksef_local.forms import parties as party_forms
 
 import hashlib
-from datetime import date
 from decimal import Decimal
 
 import pytest
@@ -154,7 +156,7 @@ def test_numbering_restarts_each_month_and_keeps_separate_series(db, company):
 def test_next_number_skips_numbers_taken_by_imports(db, company):
     original = issued(db)
     xml = invoices.get_invoice(db, original)["xml"].replace(b"FV/2026/11/1", b"FV/2026/11/2")
-    invoices.import_xml(db, xml, "obca.xml")
+    imports.import_xml(db, xml, "obca.xml")
     assert invoices.next_number(db, company, "VAT", TODAY) == "FV/2026/11/3"
 
 
@@ -212,7 +214,7 @@ def exported_xml(db, number: str) -> bytes:
 
 def test_import_keeps_exact_bytes_and_key_fields(db, company):
     xml = exported_xml(db, "ZEWN/7/2026")
-    invoice_id = invoices.import_xml(db, xml, "zewn.xml")
+    invoice_id = imports.import_xml(db, xml, "zewn.xml")
     row = invoices.get_invoice(db, invoice_id)
     assert row["xml"] == xml and row["xml_sha256"] == hashlib.sha256(xml).hexdigest()
     assert (row["status"], row["source"], row["number"]) == ("issued", "import", "ZEWN/7/2026")
@@ -223,10 +225,10 @@ def test_import_keeps_exact_bytes_and_key_fields(db, company):
 
 def test_import_refuses_a_second_copy(db, company):
     xml = exported_xml(db, "ZEWN/8/2026")
-    invoices.import_xml(db, xml)
+    imports.import_xml(db, xml)
     count = db.execute("SELECT count(*) FROM invoices").fetchone()[0]
     with pytest.raises(UserError, match="już jest w programie"):
-        invoices.import_xml(db, xml)
+        imports.import_xml(db, xml)
     assert db.execute("SELECT count(*) FROM invoices").fetchone()[0] == count
 
 
@@ -238,7 +240,7 @@ def test_import_refuses_a_second_copy(db, company):
 ])
 def test_import_refuses_bad_files_and_changes_nothing(db, company, data, fragment):
     with pytest.raises(UserError) as caught:
-        invoices.import_xml(db, data, "plik.xml")
+        imports.import_xml(db, data, "plik.xml")
     assert fragment in caught.value.message
     assert db.execute("SELECT count(*) FROM invoices").fetchone()[0] == 0
     assert db.execute("SELECT count(*) FROM used_numbers").fetchone()[0] == 0
@@ -247,35 +249,35 @@ def test_import_refuses_bad_files_and_changes_nothing(db, company, data, fragmen
 def test_import_refuses_someone_elses_invoice(db, company):
     xml = exported_xml(db, "OBCA/1").replace(b"<NIP>5261040828</NIP>", b"<NIP>5213017228</NIP>", 1)
     with pytest.raises(UserError, match="nie Twoja firma"):
-        invoices.import_xml(db, xml)
+        imports.import_xml(db, xml)
 
 
 def test_read_import_file_refuses_oversized_files_before_reading(tmp_path):
     big = tmp_path / "duza.xml"
     big.write_bytes(b"<a>" + b" " * 5_000_000 + b"</a>")
     with pytest.raises(UserError, match="za duży"):
-        invoices.read_import_file(big)
+        imports.read_import_file(big)
 
 
 # --- the list ----------------------------------------------------------------------------------------
 
 def test_list_filters_search_sort_and_pages(db, company):
     ids = [issued(db, issue_date=f"2026-10-{day:02d}") for day in (1, 2, 3)]
-    other = parties.create_buyer(db, parties.validate_buyer({"kind": "consumer", "name": "Żaneta Ćwik"}))
+    other = parties.create_buyer(db, party_forms.validate_buyer({"kind": "consumer", "name": "Żaneta Ćwik"}))
     last = draft(db)
     invoices.set_buyer(db, last, other)
 
-    rows, total = invoices.list_invoices(db)
+    rows, total = invoice_list.list_invoices(db)
     assert total == 4 and rows[0]["id"] == last  # newest issue date first
-    assert invoices.list_invoices(db, month="2026-10")[1] == 3
-    assert [r["id"] for r in invoices.list_invoices(db, status="draft")[0]] == [last]
-    assert [r["id"] for r in invoices.list_invoices(db, q="żaneta")[0]] == [last]
-    assert [r["id"] for r in invoices.list_invoices(db, q="ŁÓDŹ")[0]] == list(reversed(ids))
-    assert [r["id"] for r in invoices.list_invoices(db, q="FV/2026/10/2")[0]] == [ids[1]]
-    assert [r["id"] for r in invoices.list_invoices(db, buyer_id=other)[0]] == [last]
-    assert [r["number"] for r in invoices.list_invoices(db, sort="numer", desc=False, status="issued")[0]] == [
+    assert invoice_list.list_invoices(db, month="2026-10")[1] == 3
+    assert [r["id"] for r in invoice_list.list_invoices(db, status="draft")[0]] == [last]
+    assert [r["id"] for r in invoice_list.list_invoices(db, q="żaneta")[0]] == [last]
+    assert [r["id"] for r in invoice_list.list_invoices(db, q="ŁÓDŹ")[0]] == list(reversed(ids))
+    assert [r["id"] for r in invoice_list.list_invoices(db, q="FV/2026/10/2")[0]] == [ids[1]]
+    assert [r["id"] for r in invoice_list.list_invoices(db, buyer_id=other)[0]] == [last]
+    assert [r["number"] for r in invoice_list.list_invoices(db, sort="numer", desc=False, status="issued")[0]] == [
         "FV/2026/10/1", "FV/2026/10/2", "FV/2026/10/3"]
-    page2, total = invoices.list_invoices(db, page=2, per_page=3)
+    page2, total = invoice_list.list_invoices(db, page=2, per_page=3)
     assert total == 4 and [r["id"] for r in page2] == [ids[0]]
     assert "xml" not in rows[0]
 

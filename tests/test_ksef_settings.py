@@ -1,5 +1,9 @@
 """Ustawienia KSeF: defaults, validation in Polish, tokens per environment in the SecretStore, clients."""
 from __future__ import annotations
+from ksef_local.forms import ksef_settings as ksef_form
+from ksef_local import services
+from ksef_local.core import settings as settings_model
+from ksef_local.forms import parties as party_forms
 
 import socket
 from datetime import datetime, timezone
@@ -33,7 +37,6 @@ def home(tmp_path):
 def db(home):
     database = dbmod.connect(home / "ksef-local.sqlite3")
     dbmod.migrate(database)
-    ksef_settings.ensure_schema(database)
     yield database
     database.conn.close()
 
@@ -45,7 +48,7 @@ def store(home):
 
 @pytest.fixture
 def company(db):
-    parties.save_company(db, parties.validate_company(COMPANY_FORM))
+    parties.save_company(db, party_forms.validate_company(COMPANY_FORM))
 
 
 def refused(db, store, form) -> dict[str, str]:
@@ -60,12 +63,6 @@ def row_count(db) -> int:
 
 # -- defaults and schema ------------------------------------------------------------------------------
 
-def test_ensure_schema_is_idempotent(db):
-    ksef_settings.ensure_schema(db)
-    ksef_settings.ensure_schema(db)
-    assert row_count(db) == 0
-
-
 def test_defaults_are_demo_mode_with_the_company_nip(db, store, company):
     settings = ksef_settings.load(db, store)
     assert settings.environment == "demo"
@@ -73,7 +70,7 @@ def test_defaults_are_demo_mode_with_the_company_nip(db, store, company):
     assert settings.batch_threshold == 50
     assert not settings.has_token and settings.token_hint == ""
     assert settings.updated_at is None and not settings.is_production
-    assert ksef_settings.describe(settings) == "Tryb demonstracyjny (symulator)"
+    assert settings_model.describe(settings) == "Tryb demonstracyjny (symulator)"
     assert settings.label == "Tryb demonstracyjny"
 
 
@@ -84,9 +81,9 @@ def test_defaults_without_a_company_have_no_nip(db, store):
 
 
 def test_environment_labels_keep_our_demo_apart_from_mf_demo():
-    assert ksef_settings.ENVIRONMENTS["DEMO"] == "DEMO (przedprodukcyjne MF)"
-    assert ksef_settings.ENVIRONMENTS["PROD"] == "Produkcyjne – faktury prawnie wiążące"
-    assert list(ksef_settings.ENVIRONMENTS)[0] == ksef_settings.DEFAULT_ENVIRONMENT == "demo"
+    assert settings_model.ENVIRONMENTS["DEMO"] == "DEMO (przedprodukcyjne MF)"
+    assert settings_model.ENVIRONMENTS["PROD"] == "Produkcyjne – faktury prawnie wiążące"
+    assert list(settings_model.ENVIRONMENTS)[0] == settings_model.DEFAULT_ENVIRONMENT == "demo"
 
 
 # -- validation ---------------------------------------------------------------------------------------
@@ -95,7 +92,7 @@ def test_prod_without_confirmation_is_refused_and_nothing_changes(db, store, com
     ksef_settings.save(db, store, {"environment": "TEST", "batch_threshold": "20"})
     before = ksef_settings.load(db, store)
     errors = refused(db, store, {"environment": "PROD", "batch_threshold": "30", "ksef_token": TOKEN})
-    assert errors == {"confirm_prod": ksef_settings.PROD_CONFIRMATION}
+    assert errors == {"confirm_prod": ksef_form.PROD_CONFIRMATION}
     assert "prawnie wiążące" in errors["confirm_prod"]
     assert ksef_settings.load(db, store) == before
     prod = KsefSettings(environment="PROD", nip=COMPANY_NIP)
@@ -105,7 +102,7 @@ def test_prod_without_confirmation_is_refused_and_nothing_changes(db, store, com
 def test_prod_with_confirmation_is_saved(db, store, company):
     settings = ksef_settings.save(db, store, {"environment": "PROD", "confirm_prod": "1"})
     assert settings.environment == "PROD" and settings.is_production
-    assert ksef_settings.describe(settings) == "PRODUKCJA"
+    assert settings_model.describe(settings) == "PRODUKCJA"
     assert settings.updated_at is not None
     # Staying on PROD needs no new confirmation.
     assert ksef_settings.save(db, store, {"environment": "PROD", "batch_threshold": "80"}).batch_threshold == 80
@@ -167,8 +164,8 @@ def test_bad_custom_url_is_refused_in_polish(db, store, company, url, fragment):
 def test_custom_url_is_normalized(db, store, company, url, stored):
     settings = ksef_settings.save(db, store, {"environment": "custom", "base_url": url})
     assert settings.base_url == stored
-    assert ksef_settings.environment_for(settings).api_base == stored + "/v2"
-    assert ksef_settings.describe(settings).startswith("Własny serwer KSeF (")
+    assert services.environment_for(settings).api_base == stored + "/v2"
+    assert settings_model.describe(settings).startswith("Własny serwer KSeF (")
 
 
 def test_custom_url_is_kept_when_switching_away(db, store, company):
@@ -263,18 +260,18 @@ def test_unreadable_secrets_do_not_break_loading(db, store, home, company):
 def test_client_for_a_named_environment(db, store, company):
     settings = ksef_settings.save(db, store, {"environment": "TEST", "ksef_token": TOKEN})
     with requests.Session() as session:
-        client = ksef_settings.client_for(settings, ksef_settings.token_for(db, store, settings), session=session)
+        client = services.client_for(settings, ksef_settings.token_for(db, store, settings), session=session)
         assert client.environment.api_base == "https://api-test.ksef.mf.gov.pl/v2"
 
 
 def test_client_for_refuses_without_token_or_simulator(db, store, company):
     settings = ksef_settings.load(db, store)
     with pytest.raises(UserError, match="wbudowany symulator"):
-        ksef_settings.client_for(settings, TOKEN)
+        services.client_for(settings, TOKEN)
     with pytest.raises(UserError, match="Brak tokena KSeF"):
-        ksef_settings.client_for(settings, None, base_url_override="http://127.0.0.1:1")
+        services.client_for(settings, None, base_url_override="http://127.0.0.1:1")
     with pytest.raises(ValueError):
-        ksef_settings.client_for(KsefSettings(environment="PROD", nip=COMPANY_NIP), TOKEN,
+        services.client_for(KsefSettings(environment="PROD", nip=COMPANY_NIP), TOKEN,
                                  base_url_override="http://127.0.0.1:1")
 
 
@@ -282,12 +279,12 @@ def test_client_for_refuses_without_token_or_simulator(db, store, company):
     ("TEST", "https://qr-test.ksef.mf.gov.pl"), ("DEMO", "https://qr-demo.ksef.mf.gov.pl"),
     ("PROD", "https://qr.ksef.mf.gov.pl")])
 def test_qr_host_follows_the_environment(environment, host):
-    assert ksef_settings.qr_host_for(KsefSettings(environment=environment, nip=COMPANY_NIP)) == host
+    assert services.qr_host_for(KsefSettings(environment=environment, nip=COMPANY_NIP)) == host
 
 
 def test_qr_host_of_demo_mode_is_the_simulator():
     settings = KsefSettings(nip=COMPANY_NIP)
-    assert ksef_settings.qr_host_for(settings, base_url_override="http://127.0.0.1:5000/") == \
+    assert services.qr_host_for(settings, base_url_override="http://127.0.0.1:5000/") == \
         "http://127.0.0.1:5000"
 
 
@@ -295,7 +292,7 @@ def test_qr_host_of_demo_mode_is_the_simulator():
     ("demo", "Tryb demonstracyjny (symulator)"), ("TEST", "TEST"), ("DEMO", "DEMO (przedprodukcyjne MF)"),
     ("PROD", "PRODUKCJA")])
 def test_describe_gives_the_badge(environment, badge):
-    assert ksef_settings.describe(KsefSettings(environment=environment)) == badge
+    assert settings_model.describe(KsefSettings(environment=environment)) == badge
 
 
 # -- against a real simulator -------------------------------------------------------------------------
@@ -304,24 +301,24 @@ def test_ensure_demo_token_gets_a_working_token_from_the_simulator(db, store, co
     with running_simulator() as sim, requests.Session() as session:
         settings = ksef_settings.load(db, store)
         assert not settings.has_token
-        ksef_settings.ensure_demo_token(db, store, settings, sim.base_url)
+        services.ensure_demo_token(db, store, settings, sim.base_url)
         settings = ksef_settings.load(db, store)
         assert settings.has_token
         token = ksef_settings.token_for(db, store, settings)
-        ksef_settings.ensure_demo_token(db, store, settings, sim.base_url)  # a token is there: kept
+        services.ensure_demo_token(db, store, settings, sim.base_url)  # a token is there: kept
         assert ksef_settings.token_for(db, store, settings) == token
-        client = ksef_settings.client_for(settings, token, base_url_override=sim.base_url, session=session,
+        client = services.client_for(settings, token, base_url_override=sim.base_url, session=session,
                                           clock=sim.clock, sleep=sim.clock.advance, poll_interval=0.5,
                                           max_polls=20, timeout=10)
         client.authenticate()
         assert client.auth.tokens.access.token
-        ksef_settings.ensure_demo_token(db, store, settings, sim.base_url, replace=True)
+        services.ensure_demo_token(db, store, settings, sim.base_url, replace=True)
         assert ksef_settings.token_for(db, store, settings) != token
 
 
 def test_ensure_demo_token_does_nothing_outside_demo_mode(db, store, company):
     settings = ksef_settings.save(db, store, {"environment": "TEST"})
-    ksef_settings.ensure_demo_token(db, store, settings, "http://127.0.0.1:1")
+    services.ensure_demo_token(db, store, settings, "http://127.0.0.1:1")
     assert not ksef_settings.load(db, store).has_token
 
 
@@ -330,7 +327,7 @@ def test_ensure_demo_token_explains_a_dead_simulator_in_polish(db, store, compan
         unused.bind(("127.0.0.1", 0))
         port = unused.getsockname()[1]
     with pytest.raises(UserError, match="symulator KSeF nie wydał tokena"):
-        ksef_settings.ensure_demo_token(db, store, ksef_settings.load(db, store), f"http://127.0.0.1:{port}")
+        services.ensure_demo_token(db, store, ksef_settings.load(db, store), f"http://127.0.0.1:{port}")
 
 
 def test_custom_environment_authenticates_against_a_simulator(db, store, company):
@@ -338,7 +335,7 @@ def test_custom_environment_authenticates_against_a_simulator(db, store, company
         token = sim.create_token(COMPANY_NIP)
         settings = ksef_settings.save(db, store, {"environment": "custom", "base_url": sim.base_url + "/v2",
                                                   "ksef_token": token})
-        client = ksef_settings.client_for(settings, ksef_settings.token_for(db, store, settings),
+        client = services.client_for(settings, ksef_settings.token_for(db, store, settings),
                                           session=session, clock=sim.clock, sleep=sim.clock.advance,
                                           poll_interval=0.5, max_polls=20, timeout=10)
         client.authenticate()
@@ -351,7 +348,6 @@ def test_environment_cannot_change_while_invoices_are_in_flight(db, company, tmp
     from .factories import issued
 
     store = SecretStore(tmp_path / "sekrety", backend="file")
-    ksef_settings.ensure_schema(db)
     outbox.enqueue(db, [issued(db)], datetime.now(timezone.utc))
     with pytest.raises(ValidationFailed) as caught:
         ksef_settings.save(db, store, {"environment": "TEST"})

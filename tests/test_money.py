@@ -1,4 +1,5 @@
 """Tests of money.py: the half-up rule, per-rate VAT, corrections and Polish formatting."""
+from ksef_local import formats
 from decimal import ROUND_HALF_UP, Decimal, localcontext
 
 import pytest
@@ -154,15 +155,15 @@ def test_line_amounts_applies_rounded_discount():
 
 
 def test_format_pl_groups_thousands_with_no_break_space():
-    assert money.format_pl(Decimal("1234.56")) == "1\u00a0234,56"
-    assert money.format_pl(Decimal("-1234567.891")) == "-1\u00a0234\u00a0567,89"
-    assert money.format_pl(Decimal("5")) == "5,00"
+    assert formats.format_pl(Decimal("1234.56")) == "1\u00a0234,56"
+    assert formats.format_pl(Decimal("-1234567.891")) == "-1\u00a0234\u00a0567,89"
+    assert formats.format_pl(Decimal("5")) == "5,00"
 
 
 def test_format_money_adds_currency():
-    assert money.format_money(Decimal("1234.5")) == "1\u00a0234,50\u00a0zł"
-    assert money.format_money(Decimal("10"), "EUR") == "10,00\u00a0EUR"
-    assert money.format_money(None) == ""
+    assert formats.format_money(Decimal("1234.5")) == "1\u00a0234,50\u00a0zł"
+    assert formats.format_money(Decimal("10"), "EUR") == "10,00\u00a0EUR"
+    assert formats.format_money(None) == ""
 
 
 @pytest.mark.parametrize(

@@ -9,6 +9,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.serialization import pkcs12
 
+from ksef_local.forms import certificates as certificate_files
 from ksef_local.store import certificates as offline_cert
 from ksef_local.errors import UserError
 from ksef_local.web import printing as printing_web
@@ -24,8 +25,6 @@ def rsa_key():
 
 @pytest.fixture
 def store(app, db):
-    offline_cert.ensure_schema(db)
-    offline_cert.ensure_schema(db)  # idempotent
     return app.extensions["ksef_local"].secrets
 
 
@@ -35,7 +34,7 @@ def p12(key, certificate, password: bytes) -> bytes:
 
 
 def test_pkcs12_import_stores_certificate_and_key_in_the_secret_store(db, store, home, rsa_key):
-    certificate, key = offline_cert.load_pkcs12(p12(rsa_key, self_signed(rsa_key), b"tajne"), "tajne")
+    certificate, key = certificate_files.load_pkcs12(p12(rsa_key, self_signed(rsa_key), b"tajne"), "tajne")
     info = offline_cert.save(db, store, certificate, key, NOW)
     assert (info.serial, info.key_type) == ("01F20A5D352AE590", "RSA 2048")
     assert "CN=5261040828" in info.subject and info.is_valid_at(NOW)
@@ -48,7 +47,7 @@ def test_pkcs12_import_stores_certificate_and_key_in_the_secret_store(db, store,
 
 def test_wrong_pkcs12_password_is_explained(rsa_key):
     with pytest.raises(UserError, match="sprawdź hasło"):
-        offline_cert.load_pkcs12(p12(rsa_key, self_signed(rsa_key), b"tajne"), "zle")
+        certificate_files.load_pkcs12(p12(rsa_key, self_signed(rsa_key), b"tajne"), "zle")
 
 
 def test_pem_import_with_an_ec_p256_key(db, store):
@@ -56,7 +55,7 @@ def test_pem_import_with_an_ec_p256_key(db, store):
     certificate_pem = self_signed(key, serial=0x1234).public_bytes(serialization.Encoding.PEM)
     key_pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                 serialization.BestAvailableEncryption(b"haslo"))
-    certificate, loaded = offline_cert.load_pem(certificate_pem, key_pem, "haslo")
+    certificate, loaded = certificate_files.load_pem(certificate_pem, key_pem, "haslo")
     info = offline_cert.save(db, store, certificate, loaded, NOW)
     assert (info.serial, info.key_type) == ("0000000000001234", "ECDSA P-256")
 
@@ -68,13 +67,13 @@ def test_pem_import_with_an_ec_p256_key(db, store):
 def test_unusable_keys_are_refused(make_key, message):
     key = make_key()
     with pytest.raises(UserError, match=message):
-        offline_cert.check(self_signed(key), key)
+        certificate_files.check(self_signed(key), key)
 
 
 def test_a_key_of_another_certificate_is_refused(rsa_key):
     other = ec.generate_private_key(ec.SECP256R1())
     with pytest.raises(UserError, match="nie pasuje"):
-        offline_cert.check(self_signed(other), ec.generate_private_key(ec.SECP256R1()))
+        certificate_files.check(self_signed(other), ec.generate_private_key(ec.SECP256R1()))
 
 
 @pytest.fixture

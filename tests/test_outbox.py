@@ -1,5 +1,6 @@
 """The outbox without a network: enqueue rules, offline flags, letters in sync, history, refresh, budget."""
 from __future__ import annotations
+from ksef_local.store import ksef_state
 
 from datetime import date, timedelta
 
@@ -45,10 +46,10 @@ def test_unreachable_ksef_marks_offline_by_latarnia(db, company):
     plain, maintenance, failure = issued(db), issued(db), issued(db)
     outbox.enqueue(db, [plain], NOW, reachable=False)
     with dbmod.write(db):
-        outbox.set_meta(db, "latarnia", {"status": "MAINTENANCE"})
+        ksef_state.set_meta(db, "latarnia", {"status": "MAINTENANCE"})
     outbox.enqueue(db, [maintenance], NOW, reachable=False)
     with dbmod.write(db):
-        outbox.set_meta(db, "latarnia", {"status": "FAILURE"})
+        ksef_state.set_meta(db, "latarnia", {"status": "FAILURE"})
     outbox.enqueue(db, [failure], NOW, reachable=False)
     kinds = {i: (outbox.status(db, i).offline_kind, outbox.status(db, i).offline_deadline)
              for i in (plain, maintenance, failure)}
@@ -60,10 +61,10 @@ def test_unreachable_ksef_marks_offline_by_latarnia(db, company):
 def test_open_circuit_counts_as_unreachable_when_reachable_is_not_given(db, company):
     invoice_id = issued(db)
     with dbmod.write(db):
-        outbox.set_meta(db, "circuit", {"failures": 5, "opens": 1, "open_until": outbox.iso(NOW + timedelta(minutes=1))})
+        ksef_state.set_meta(db, "circuit", {"failures": 5, "opens": 1, "open_until": dbmod.iso(NOW + timedelta(minutes=1))})
     outbox.enqueue(db, [invoice_id], NOW)
     assert outbox.status(db, invoice_id).offline_kind == "offline24"
-    assert outbox.health(db).circuit_open
+    assert ksef_state.health(db).circuit_open
 
 
 def _reject(db, invoice_id):
@@ -119,21 +120,21 @@ def test_statuses_and_refresh_progress(db, company):
 
 def test_pause_and_resume(db, company):
     woken = []
-    outbox.pause(db, NOW, "Token unieważniony", "Wygeneruj nowy token.")
-    h = outbox.health(db)
+    ksef_state.pause(db, NOW, "Token unieważniony", "Wygeneruj nowy token.")
+    h = ksef_state.health(db)
     assert (h.paused, h.pause_title) == (True, "Token unieważniony")
-    outbox.resume(db, wake=lambda: woken.append(1))
-    assert not outbox.health(db).paused and woken == [1]
+    ksef_state.resume(db, wake=lambda: woken.append(1))
+    assert not ksef_state.health(db).paused and woken == [1]
 
 
 def test_budget_counts_requests_per_window_and_persists(db, company, app):
     limits = {"invoiceSend": (2, 3, 100)}
     for seconds in (0, 0.1):
-        outbox.record_request(db, "invoiceSend", NOW + timedelta(seconds=seconds))
-    assert outbox.budget_wait(db, "invoiceSend", NOW + timedelta(seconds=0.2), limits) == pytest.approx(0.8, abs=1e-6)
-    outbox.record_request(db, "invoiceSend", NOW + timedelta(seconds=2))
+        ksef_state.record_request(db, "invoiceSend", NOW + timedelta(seconds=seconds))
+    assert ksef_state.budget_wait(db, "invoiceSend", NOW + timedelta(seconds=0.2), limits) == pytest.approx(0.8, abs=1e-6)
+    ksef_state.record_request(db, "invoiceSend", NOW + timedelta(seconds=2))
     fresh = dbmod.connect(app.extensions["ksef_local"].databases.path)  # another connection: the state is in SQLite
-    assert abs(outbox.budget_wait(fresh, "invoiceSend", NOW + timedelta(seconds=3), limits) - 57.0) < 1e-6
+    assert abs(ksef_state.budget_wait(fresh, "invoiceSend", NOW + timedelta(seconds=3), limits) - 57.0) < 1e-6
     fresh.conn.close()
 
 
@@ -152,7 +153,7 @@ def test_offline_waiting_lists_offline_invoices_not_yet_in_ksef_soonest_deadline
     _reject(db, retried)
     outbox.enqueue(db, [retried], NOW, reachable=True)   # the new attempt is online: no deadline
     with dbmod.write(db):
-        outbox.set_meta(db, "latarnia", {"status": "MAINTENANCE"})
+        ksef_state.set_meta(db, "latarnia", {"status": "MAINTENANCE"})
     outbox.enqueue(db, [undated], NOW, reachable=False)   # "offline": counted once the outage ends
     number = {i: invoices.get_invoice(db, i)["number"] for i in (sooner, later)}
     # `sent` (O) is left out: KSeF has it, which is all the deadline asks for.

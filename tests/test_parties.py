@@ -1,5 +1,7 @@
 """Company profile and buyers: validation in Polish, storage and Polish-aware search."""
 from __future__ import annotations
+from ksef_local import formats
+from ksef_local.forms import parties as party_forms
 
 import pytest
 
@@ -12,17 +14,17 @@ from .conftest import COMPANY_FORM
 @pytest.mark.parametrize("typed, expected", [
     ("526-104-08-28", "5261040828"), ("PL 526 104 08 28", "5261040828"), ("5261040828", "5261040828")])
 def test_normalize_nip_strips_separators_and_prefix(typed, expected):
-    assert parties.normalize_nip(typed) == expected
+    assert party_forms.normalize_nip(typed) == expected
 
 
 @pytest.mark.parametrize("nip, fragment", [
     ("5261040829", "sumę kontrolną"), ("52610408", "10 cyfr"), ("", "Podaj NIP")])
 def test_nip_error_explains_in_polish(nip, fragment):
-    assert fragment in parties.nip_error(nip)
+    assert fragment in party_forms.nip_error(nip)
 
 
 def test_validate_company_accepts_a_good_profile():
-    cleaned = parties.validate_company(COMPANY_FORM)
+    cleaned = party_forms.validate_company(COMPANY_FORM)
     assert cleaned["nip"] == "5261040828"
     assert cleaned["bank_account"] == "61109010140000071219812874"
 
@@ -40,31 +42,31 @@ def test_validate_company_accepts_a_good_profile():
 ])
 def test_validate_company_refuses_bad_fields(field, value, fragment):
     with pytest.raises(ValidationFailed) as caught:
-        parties.validate_company({**COMPANY_FORM, field: value})
+        party_forms.validate_company({**COMPANY_FORM, field: value})
     assert fragment in caught.value.errors[field]
 
 
 def test_validate_company_needs_a_separate_correction_series():
     with pytest.raises(ValidationFailed) as caught:
-        parties.validate_company({**COMPANY_FORM, "correction_pattern": COMPANY_FORM["number_pattern"]})
+        party_forms.validate_company({**COMPANY_FORM, "correction_pattern": COMPANY_FORM["number_pattern"]})
     assert "osobnej serii" in caught.value.errors["correction_pattern"]
 
 
 def test_validate_company_accepts_yearly_counter_without_month():
-    cleaned = parties.validate_company({**COMPANY_FORM, "number_pattern": "{nr}/{rrrr}", "number_reset": "year"})
+    cleaned = party_forms.validate_company({**COMPANY_FORM, "number_pattern": "{nr}/{rrrr}", "number_reset": "year"})
     assert cleaned["number_pattern"] == "{nr}/{rrrr}"
 
 
 def test_validate_buyer_kinds():
-    eu = parties.validate_buyer({"kind": "eu", "name": "Muster GmbH", "country": "DE", "vat_eu": "DE136695976",
+    eu = party_forms.validate_buyer({"kind": "eu", "name": "Muster GmbH", "country": "DE", "vat_eu": "DE136695976",
                                  "address_l1": "Hauptstr. 1"})
     assert (eu["country"], eu["vat_eu"], eu["nip"]) == ("DE", "136695976", None)
-    greek = parties.validate_buyer({"kind": "eu", "name": "Ellas", "country": "GR", "vat_eu": "094259216",
+    greek = party_forms.validate_buyer({"kind": "eu", "name": "Ellas", "country": "GR", "vat_eu": "094259216",
                                     "address_l1": "Athens"})
     assert greek["country"] == "EL"
-    consumer = parties.validate_buyer({"kind": "consumer", "name": "Jan Kowalski"})
+    consumer = party_forms.validate_buyer({"kind": "consumer", "name": "Jan Kowalski"})
     assert consumer["nip"] is None and consumer["address_l1"] == ""
-    foreign = parties.validate_buyer({"kind": "foreign", "name": "ACME Inc.", "country": "us", "tax_id": "12-3456789",
+    foreign = party_forms.validate_buyer({"kind": "foreign", "name": "ACME Inc.", "country": "us", "tax_id": "12-3456789",
                                       "address_l1": "1 Main St"})
     assert (foreign["country"], foreign["tax_id"]) == ("US", "12-3456789")
 
@@ -81,15 +83,15 @@ def test_validate_buyer_kinds():
 ])
 def test_validate_buyer_refuses_bad_input(form, field):
     with pytest.raises(ValidationFailed) as caught:
-        parties.validate_buyer(form)
+        party_forms.validate_buyer(form)
     assert field in caught.value.errors
 
 
 def test_search_buyers_is_case_insensitive_for_polish_letters(db):
-    parties.create_buyer(db, parties.validate_buyer(
+    parties.create_buyer(db, party_forms.validate_buyer(
         {"kind": "company", "name": "Hurtownia ŁÓDŹ Sp. z o.o.", "nip": "7740001454",
          "address_l1": "ul. Piotrkowska 1", "address_l2": "90-001 Łódź"}))
-    parties.create_buyer(db, parties.validate_buyer({"kind": "consumer", "name": "Żaneta Ćwik"}))
+    parties.create_buyer(db, party_forms.validate_buyer({"kind": "consumer", "name": "Żaneta Ćwik"}))
     assert [b["name"] for b in parties.search_buyers(db, "łódź")] == ["Hurtownia ŁÓDŹ Sp. z o.o."]
     assert [b["name"] for b in parties.search_buyers(db, "ŻANETA")] == ["Żaneta Ćwik"]
     assert [b["name"] for b in parties.search_buyers(db, "774000")] == ["Hurtownia ŁÓDŹ Sp. z o.o."]
@@ -98,12 +100,12 @@ def test_search_buyers_is_case_insensitive_for_polish_letters(db):
 
 
 def test_update_buyer_changes_the_record(db):
-    buyer_id = parties.create_buyer(db, parties.validate_buyer({"kind": "consumer", "name": "Jan"}))
-    parties.update_buyer(db, buyer_id, parties.validate_buyer({"kind": "consumer", "name": "Jan Nowak"}))
+    buyer_id = parties.create_buyer(db, party_forms.validate_buyer({"kind": "consumer", "name": "Jan"}))
+    parties.update_buyer(db, buyer_id, party_forms.validate_buyer({"kind": "consumer", "name": "Jan Nowak"}))
     assert parties.get_buyer(db, buyer_id)["name"] == "Jan Nowak"
     assert parties.search_buyers(db, "nowak")[0]["id"] == buyer_id
 
 
 def test_format_helpers():
-    assert parties.format_nip("5261040828") == "526-104-08-28"
-    assert parties.format_account("61109010140000071219812874") == "61 1090 1014 0000 0712 1981 2874"
+    assert formats.format_nip("5261040828") == "526-104-08-28"
+    assert formats.format_account("61109010140000071219812874") == "61 1090 1014 0000 0712 1981 2874"

@@ -1,5 +1,6 @@
 """Printed invoices: real PDFs, read back with pypdfium2 and their QR codes decoded with zbar."""
 from __future__ import annotations
+from ksef_local.store import imports
 
 import argparse
 import base64
@@ -212,7 +213,6 @@ def test_kod2_with_an_ecdsa_p256_key_verifies():
 
 def test_signer_comes_from_the_stored_certificate(app, db, rsa_key):
     store = app.extensions["ksef_local"].secrets
-    offline_cert.ensure_schema(db)
     offline_cert.save(db, store, self_signed(rsa_key), rsa_key, NOW)
     signer = offline_cert.signer(db, store, "5261040828", now=NOW)
     assert signer.serial == "01F20A5D352AE590" and signer.context_value == "5261040828"
@@ -244,7 +244,7 @@ def test_correction_prints_lines_before_and_after(db, company):
 
 def test_imported_invoice_prints_from_its_own_bytes(db, company):
     xml = invoices.get_invoice(db, issued(db))["xml"].replace(b"FV/2026/11/1", b"ZEW/77/2026")
-    imported = invoices.import_xml(db, xml, "zew.xml")
+    imported = imports.import_xml(db, xml, "zew.xml")
     accept(db, imported, make_ksef_number("5261040828", TODAY, "0100001AF630"))
     data = render(db, imported)
     assert "ZEW/77/2026" in pdf_text(data)
@@ -277,7 +277,6 @@ def test_render_many_makes_one_pdf_each_invoice_on_its_own_pages(db, company):
 def web(app, client):
     if "printing" not in app.blueprints:  # until web.init_app registers it
         app.register_blueprint(printing_web.bp)
-    offline_cert.ensure_schema(app.extensions["ksef_local"].db())
     return client
 
 

@@ -1,5 +1,6 @@
 """Local security: the launch cookie, CSRF, Host (DNS rebinding), Origin, no CORS. Each refusal changes nothing."""
 from __future__ import annotations
+from ksef_local.forms import parties as party_forms
 
 import pytest
 
@@ -19,7 +20,7 @@ def secured(home):
     app = create_app(home, testing=True, launch_secret=SECRET)
     app.config["SERVER_PORT"] = PORT
     db = app.extensions["ksef_local"].db()
-    parties.save_company(db, parties.validate_company(COMPANY_FORM))
+    parties.save_company(db, party_forms.validate_company(COMPANY_FORM))
     with app.test_request_context():
         token = csrf_token()
     return app, db, token

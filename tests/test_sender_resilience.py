@@ -1,9 +1,10 @@
 """The sender when things go wrong: revoked or missing token, 429, budget, 503s and the circuit, offline
 invoices, batch sessions, a crash after the POST, and the thread loop."""
 from __future__ import annotations
+from ksef_local.store import ksef_state
 
 import time
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timezone
 
 import pytest
 
@@ -21,13 +22,13 @@ def test_revoked_token_pauses_without_losing_anything_and_resume_finishes(app, d
         r.sim.revoke_token(r.token)
         r.clock.advance(20 * 60)   # the access token expires; refreshing it is refused
         drive(sender, r.clock)
-        health = outbox.health(db)
+        health = ksef_state.health(db)
         assert health.paused and health.pause_title == "Token unieważniony"
         assert "token" in health.pause_advice.lower()
         assert set(letters(db).values()) <= {"W", "O", "A"} and "B" not in letters(db).values()
         assert not sender.run_once()   # paused: nothing is attempted
         r.token = r.sim.create_token(COMPANY_NIP)   # the user saves a new token
-        outbox.resume(db, wake=sender.wake)
+        ksef_state.resume(db, wake=sender.wake)
         drive(sender, r.clock)
         state = r.sim.state()
     assert letters(db) == {i: "A" for i in ids}
@@ -41,11 +42,10 @@ def test_missing_token_pauses_with_a_polish_message(app, db, company):
 
         def no_token():
             raise UserError("Nie wpisano tokena KSeF.")
-        sender = r.sender()
-        sender.make_client = no_token
+        sender = r.sender(make_client=no_token)
         sender.run_once()
         assert not sender.run_once()
-    health = outbox.health(db)
+    health = ksef_state.health(db)
     assert health.paused and health.pause_title == "Brak tokena KSeF – wpisz token w Ustawieniach KSeF."
     assert outbox.status(db, ids[0]).letter == "W"
 
@@ -61,9 +61,9 @@ def test_429_retry_after_is_honoured_then_sending_continues(app, db, company):
             r.clock.advance(0.11)
         outbox.enqueue(db, ids, r.clock(), reachable=True)
         sender = r.sender()
-        while outbox.health(db).next_attempt_at is None:
+        while ksef_state.health(db).next_attempt_at is None:
             assert sender.run_once()
-        wait = (outbox.health(db).next_attempt_at - r.clock()).total_seconds()
+        wait = (ksef_state.health(db).next_attempt_at - r.clock()).total_seconds()
         assert 40 < wait < 62 and outbox.status(db, ids[0]).letter == "W"
         assert not sender.run_once()
         r.clock.advance(wait / 2)
@@ -95,8 +95,8 @@ def test_circuit_opens_after_repeated_503_and_new_invoices_are_offline(app, db, 
         outbox.enqueue(db, [first], r.clock(), reachable=True)
         r.sim.faults(fault="503", count=1000)
         sender = r.sender()
-        drive(sender, r.clock, stop=lambda: outbox.health(db).circuit_open)
-        health = outbox.health(db)
+        drive(sender, r.clock, stop=lambda: ksef_state.health(db).circuit_open)
+        health = ksef_state.health(db)
         assert health.circuit_open and health.reachable is False and health.next_attempt_at > r.clock()
         assert not sender.run_once()
         assert r.sim.state()["requests"].get("public", 0) == 5   # 5 attempts, then the circuit held
@@ -107,7 +107,7 @@ def test_circuit_opens_after_repeated_503_and_new_invoices_are_offline(app, db, 
         drive(sender, r.clock)
         state = r.sim.state()
     assert letters(db) == {first: "A", later: "A"}
-    assert not outbox.health(db).circuit_open and outbox.health(db).reachable is True
+    assert not ksef_state.health(db).circuit_open and ksef_state.health(db).reachable is True
     offline = {a["invoiceNumber"]: a["offline"] for a in accepted(state)}
     assert offline == {invoices.get_invoice(db, first)["number"]: False,
                        invoices.get_invoice(db, later)["number"]: True}
@@ -163,8 +163,7 @@ def test_restart_after_a_crash_following_the_post_resumes_without_resending(app,
             return client
 
         outbox.enqueue(db, ids, r.clock(), reachable=True)
-        doomed = r.sender()
-        doomed.make_client = crashing_client
+        doomed = r.sender(make_client=crashing_client)
         with pytest.raises(Crash):
             drive(doomed, r.clock)
         assert outbox.status(db, ids[0]).state == "sending"
@@ -205,7 +204,7 @@ def test_latarnia_maintenance_makes_invoices_offline_and_its_end_sets_the_deadli
         sender = r.sender(make_latarnia=lambda: LatarniaClient(custom(r.sim.base_url), session=http),
                           latarnia_interval=60)
         sender.run_once()
-        health = outbox.health(db)
+        health = ksef_state.health(db)
         assert health.latarnia_status == "MAINTENANCE" and "Prace serwisowe" in health.latarnia_message
         outbox.enqueue(db, ids, r.clock(), reachable=False)
         st = outbox.status(db, ids[0])
@@ -214,7 +213,7 @@ def test_latarnia_maintenance_makes_invoices_offline_and_its_end_sets_the_deadli
         r.clock.advance(61)
         drive(sender, r.clock)
     st = outbox.status(db, ids[0])
-    assert outbox.health(db).latarnia_status == "AVAILABLE" and outbox.health(db).latarnia_message is None
+    assert ksef_state.health(db).latarnia_status == "AVAILABLE" and ksef_state.health(db).latarnia_message is None
     assert (st.letter, st.offline_kind, str(st.offline_deadline)) == ("A", "offline", "2026-11-25")
 
 
@@ -228,8 +227,7 @@ def test_reset_client_uses_the_new_token_and_closes_the_old_session_as_after_a_r
             return r.make_client()
 
         outbox.enqueue(db, ids, r.clock(), reachable=True)
-        sender = r.sender()
-        sender.make_client = make_client
+        sender = r.sender(make_client=make_client)
         drive(sender, r.clock, stop=lambda: outbox.status(db, ids[0]).letter == "O")
         old_token, old_session = r.token, outbox.status(db, ids[0]).session_ref
         r.token = r.sim.create_token(COMPANY_NIP)   # the user saves a new token in Ustawienia KSeF
@@ -240,7 +238,7 @@ def test_reset_client_uses_the_new_token_and_closes_the_old_session_as_after_a_r
         state = r.sim.state()
         in_ksef = r.make_client().session_status(old_session)
     assert used == [old_token, r.token]
-    assert not outbox.is_paused(db)
+    assert not ksef_state.is_paused(db)
     assert letters(db) == {i: "A" for i in ids}
     assert len(accepted(state)) == 3 and state["nips"][COMPANY_NIP]["duplicatesRefused"] == 0
     assert in_ksef.code != 100   # closed in KSeF, not left open for 12 hours
@@ -257,15 +255,14 @@ def test_reset_client_to_another_environment_does_not_pause_on_the_old_session(a
             return settings["sim"].client(settings["token"], r.sim.http, nip=COMPANY_NIP, timeout=2.0)
 
         outbox.enqueue(db, ids, r.clock(), reachable=True)
-        sender = r.sender()
-        sender.make_client = make_client
+        sender = r.sender(make_client=make_client)
         drive(sender, r.clock, stop=lambda: outbox.status(db, ids[0]).state == "sent")
         old_session = outbox.status(db, ids[0]).session_ref
         settings.update(sim=other, token=other.create_token(COMPANY_NIP))   # e.g. from the demo mode to TEST
         sender.reset_client()
         drive(sender, r.clock)
         moved = other.state()
-    assert not outbox.is_paused(db)
+    assert not ksef_state.is_paused(db)
     # KSeF of the new environment does not know the old session: it counts as closed, and what was sent
     # there goes out again in the new environment, exactly as after a restart with the new settings
     assert db.execute("SELECT state FROM ksef_sessions WHERE ref = ?", [old_session]).fetchone()[0] == "closed"
@@ -277,14 +274,14 @@ def test_reachability_check_while_idle_makes_new_invoices_offline24_until_ksef_a
     ids = issue_many(db, 2)
     with rig(app, state_file=str(tmp_path / "ksef.sqlite3")) as r:
         sender = r.sender()
-        assert outbox.health(db).reachable is None
+        assert ksef_state.health(db).reachable is None
         assert sender.run_once()   # nothing to send: our own check beside Latarnia
-        assert (outbox.health(db).reachable, outbox.health(db).checked_at) == (True, r.clock())
+        assert (ksef_state.health(db).reachable, ksef_state.health(db).checked_at) == (True, r.clock())
         assert not sender.run_once()   # not again within the minute
         r.stop_ksef()
         r.clock.advance(61)
         assert sender.run_once()
-        health = outbox.health(db)
+        health = ksef_state.health(db)
         assert (health.reachable, health.checked_at) == (False, r.clock())
         outbox.enqueue(db, ids, r.clock(), reachable=health.reachable)   # as the KSeF button does
         for invoice_id in ids:
@@ -293,7 +290,7 @@ def test_reachability_check_while_idle_makes_new_invoices_offline24_until_ksef_a
         r.start_ksef()
         drive(sender, r.clock)
         state = r.sim.state()
-    assert outbox.health(db).reachable is True and not outbox.is_paused(db)
+    assert ksef_state.health(db).reachable is True and not ksef_state.is_paused(db)
     assert letters(db) == {i: "A" for i in ids}
     assert all(outbox.status(db, i).invoicing_mode == "Offline" for i in ids)
     modes = {a["invoiceNumber"]: (a["offline"], a["invoicingMode"]) for a in accepted(state)}
@@ -311,8 +308,8 @@ def test_reachability_check_during_an_outage_waits_for_the_circuit_and_closes_it
             if sender.run_once():
                 checks.append(r.clock())
             r.clock.advance(1)
-        health = outbox.health(db)
-        assert health.reachable is False and health.circuit_open and not outbox.is_paused(db)
+        health = ksef_state.health(db)
+        assert health.reachable is False and health.circuit_open and not ksef_state.is_paused(db)
         gaps = [(b - a).total_seconds() for a, b in zip(checks, checks[1:])]
         assert all(60 <= gap <= 62 for gap in gaps[:4])   # every minute while idle
         # then at each half-open time: 30 s doubling up to 10 min, ±20 % jitter (sending/health.py)
@@ -321,7 +318,7 @@ def test_reachability_check_during_an_outage_waits_for_the_circuit_and_closes_it
         r.start_ksef()
         r.clock.advance((health.next_attempt_at - r.clock()).total_seconds())
         assert sender.run_once()
-        health = outbox.health(db)
+        health = ksef_state.health(db)
     assert health.reachable is True and not health.circuit_open and health.checked_at == r.clock()
 
 
@@ -329,18 +326,17 @@ def test_reachability_check_keeps_to_its_request_budget_and_needs_no_token(app, 
     with rig(app) as r:
         def no_token():
             raise UserError("Nie wpisano tokena KSeF.")
-        tokenless = r.sender()
-        tokenless.make_client = no_token
+        tokenless = r.sender(make_client=no_token)
         assert not tokenless.run_once()
-        assert not outbox.is_paused(db)   # nothing waits, so a missing token is no reason to stop anything
+        assert not ksef_state.is_paused(db)   # nothing waits, so a missing token is no reason to stop anything
         for _ in range(60):   # e.g. logging in has used this second's public requests
-            outbox.record_request(db, "public", r.clock())
+            ksef_state.record_request(db, "public", r.clock())
         sender = r.sender()
         assert not sender.run_once()
-        assert outbox.health(db).reachable is None and "public" not in r.sim.state()["requests"]
+        assert ksef_state.health(db).reachable is None and "public" not in r.sim.state()["requests"]
         r.clock.advance(1)
         assert sender.run_once()
-        assert outbox.health(db).reachable is True and r.sim.state()["requests"]["public"] == 1
+        assert ksef_state.health(db).reachable is True and r.sim.state()["requests"]["public"] == 1
 
 
 def _watching_latarnia(r, http):
@@ -365,7 +361,7 @@ def test_failure_moves_the_deadline_of_waiting_offline24_invoices_to_7_business_
         assert outbox.status(db, waiting).offline_deadline == date(2026, 11, 25)   # offline24: the next business day
         r.sim.faults(fault="503", count=10**6, latarnia={"status": "FAILURE", "title": "Awaria KSeF", "text": "Trwa."})
         assert sender.run_once()
-        assert outbox.health(db).latarnia_status == "FAILURE"
+        assert ksef_state.health(db).latarnia_status == "FAILURE"
         outbox.enqueue(db, [during], r.clock(), reachable=False)
         assert (outbox.status(db, during).offline_kind, outbox.status(db, during).offline_deadline) == ("awaryjny", None)
         _until(r.clock, datetime(2026, 11, 28, 10, 0, tzinfo=timezone.utc))   # still down on Saturday
@@ -402,7 +398,7 @@ def test_total_failure_lifts_the_deadline_and_none_is_counted_when_it_ends(app, 
         assert outbox.status(db, waiting).offline_deadline == date(2026, 11, 25)
         r.sim.faults(fault="503", count=10**6, latarnia={"status": "TOTAL_FAILURE", "title": "Awaria całkowita KSeF"})
         sender.run_once()
-        assert outbox.health(db).latarnia_status == "TOTAL_FAILURE"
+        assert ksef_state.health(db).latarnia_status == "TOTAL_FAILURE"
         assert outbox.status(db, waiting).offline_deadline is None
         outbox.enqueue(db, [during], r.clock(), reachable=False)
         assert (outbox.status(db, during).offline_kind, outbox.status(db, during).offline_deadline) == \

@@ -1,5 +1,6 @@
 """Long runs of the sender: many invoices under a storm of faults, and a sender process killed with -9."""
 from __future__ import annotations
+from ksef_local.store import ksef_state
 
 import os
 import random
@@ -13,10 +14,10 @@ import pytest
 
 from ksef_local.store import outbox
 from tests.ksef_support import running_simulator
-from tests.sender_support import COMPANY_NIP, accepted, drive, issue_many, letters, rig
+from tests.sender_support import COMPANY_NIP, drive, issue_many, letters, rig
 
 REPO = Path(__file__).resolve().parent.parent
-GENEROUS = {group: (1000, 100000, 1000000) for group in outbox.PRD_LIMITS}
+GENEROUS = {group: (1000, 100000, 1000000) for group in ksef_state.PRD_LIMITS}
 
 PLANS = [
     {"fault": "500", "share": 0.3},
@@ -52,7 +53,7 @@ def test_200_invoices_with_30_percent_faults_all_reach_a_exactly_once(app, db, c
                 plan = PLANS[steps["plan"] % len(PLANS)]
                 steps["plan"] += 1
                 # a 429 storm: this sender forgets its budget for a while, so KSeF's limits refuse it
-                sender.limits = GENEROUS if plan == "429 storm" else outbox.PRD_LIMITS
+                sender.remote.limits = GENEROUS if plan == "429 storm" else ksef_state.PRD_LIMITS
                 r.sim.faults(**({} if plan == "429 storm" else {**plan, "seed": steps["plan"]}))
             return False
 
@@ -60,7 +61,7 @@ def test_200_invoices_with_30_percent_faults_all_reach_a_exactly_once(app, db, c
         r.sim.http.delete(f"{r.sim.base_url}/sim/faults", timeout=10)
         drive(sender, r.clock, max_steps=100_000, idle_step=5.0)
         state = r.sim.state()
-    assert not outbox.is_paused(db)
+    assert not ksef_state.is_paused(db)
     _exactly_once(state, db, ids)
     found = db.execute("SELECT COUNT(*) FROM ksef_events WHERE description LIKE 'Faktura odnaleziona%'").fetchone()[0]
     assert found > 0   # some answers were lost and reconciled by hash, not re-posted
@@ -93,5 +94,5 @@ def test_sender_process_killed_5_times_sends_100_invoices_exactly_once(app, db, 
             process.send_signal(signal.SIGKILL)
             process.wait(10)
         state = sim.state()
-    assert not outbox.is_paused(db)
+    assert not ksef_state.is_paused(db)
     _exactly_once(state, db, ids)

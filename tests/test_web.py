@@ -1,5 +1,6 @@
 """The screens through Flask's test client: first run, forms, htmx fragments, refusals, escaping, CSRF."""
 from __future__ import annotations
+from ksef_local.store import invoice_list
 
 import io
 from datetime import date
@@ -165,7 +166,7 @@ def test_import_page_reports_each_file(client, company, db):
     assert "Wynik importu: 1 z 3" in response.text
     assert "zaimportowano fakturę" in response.text and "OBCA/1/2026" in response.text
     assert "za duży" in response.text
-    assert invoices.list_invoices(db, q="OBCA")[1] == 1
+    assert invoice_list.list_invoices(db, q="OBCA")[1] == 1
 
 
 def test_unknown_invoice_gives_a_polish_404(client, company):

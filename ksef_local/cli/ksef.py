@@ -1,37 +1,40 @@
 """ksef-local send / status / settings: the KSeF commands, on the same database as the running app."""
 from __future__ import annotations
+from ksef_local.store import invoice_list
+from ksef_local.core.settings import environment_key, CUSTOM, describe
+from ksef_local.clock import utc_now
+from ksef_local.app import database_problem
+from ksef_local.store import ksef_state
 
 import argparse
 import json
 import sys
 import time
-from datetime import datetime, timezone
 from pathlib import Path
 
-from ksef_local.store import backup, settings as ksef_settings, outbox
-from ksef_local import create_app
+from ksef_local.store import settings as ksef_settings, outbox
+from ksef_local.app import create_app
 from ksef_local.desktop import launcher
 from ksef_local.errors import UserError, ValidationFailed
-from ksef_local.web import pl_date
+from ksef_local.formats import pl_date
 
 FINAL = {"A", "B"}
 
 
 def _app(home: Path):
     app = create_app(home)
-    if backup.problem_of(app):
-        raise UserError(backup.problem_of(app))
+    if database_problem(app):
+        raise UserError(database_problem(app))
     return app, app.extensions["ksef_local"]
 
 
 def _resolve(db, args: argparse.Namespace) -> list[int]:
     if args.all:
-        rows = db.query("SELECT id FROM invoices WHERE status = 'issued' AND ksef_status IS NULL ORDER BY id")
-        return [r["id"] for r in rows]
+        return invoice_list.never_sent(db)
     ids, unknown = [], []
     for number in args.numbers:
-        row = db.execute("SELECT id FROM invoices WHERE number = ?", [number]).fetchone()
-        (ids.append(row[0]) if row else unknown.append(number))
+        found = invoice_list.id_by_number(db, number)
+        (ids.append(found) if found is not None else unknown.append(number))
     if unknown:
         raise UserError("Nie ma faktur o numerach: " + ", ".join(unknown) + ".")
     return ids
@@ -45,10 +48,9 @@ def send(home: Path, args: argparse.Namespace) -> int:
     if not ids:
         print("Nie ma faktur do wysłania.")
         return 0
-    result = outbox.enqueue(db, ids, datetime.now(timezone.utc), reachable=outbox.health(db).reachable,
-                            environment=ksef_settings.environment_key(state.settings()))
-    numbers = {r["id"]: r["number"] for r in db.query(
-        f"SELECT id, number FROM invoices WHERE id IN ({','.join('?' * len(ids))})", ids)}
+    result = outbox.enqueue(db, ids, utc_now(), reachable=ksef_state.health(db).reachable,
+                            environment=environment_key(state.settings()))
+    numbers = invoice_list.numbers_of(db, ids)
     for invoice_id, reason in result.refused.items():
         print(f"{numbers.get(invoice_id) or invoice_id}: {reason}", file=sys.stderr)
     print(f"W kolejce do KSeF: {len(result.queued)}.")
@@ -67,7 +69,7 @@ def _wait(app, state, ids: list[int], numbers: dict[int, str], timeout: float) -
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             current = outbox.statuses(state.db(), ids)
-            if all(st.letter in FINAL for st in current.values()) or outbox.health(state.db()).paused:
+            if all(st.letter in FINAL for st in current.values()) or ksef_state.health(state.db()).paused:
                 break
             time.sleep(0.5)
     finally:
@@ -81,7 +83,7 @@ def _wait(app, state, ids: list[int], numbers: dict[int, str], timeout: float) -
         if st and st.error_title:
             line += f" – {st.error_title}: {st.error_advice}"
         print(line)
-    health = outbox.health(state.db())
+    health = ksef_state.health(state.db())
     if health.paused:
         print(f"Wysyłanie wstrzymane: {health.pause_title} – {health.pause_advice}", file=sys.stderr)
     return 0 if all(current.get(i) and current[i].letter == "A" for i in ids) else 1
@@ -91,13 +93,13 @@ def status(home: Path, args: argparse.Namespace) -> int:
     """Print every issued invoice with its KSeF letter, number, offline flag and deadline, last error."""
     _, state = _app(home)
     db = state.db()
-    rows = list(db.query("SELECT id, number FROM invoices WHERE status = 'issued' ORDER BY issue_date, id"))
-    current = outbox.statuses(db, [r["id"] for r in rows])
+    rows = invoice_list.issued_in_order(db)
+    current = outbox.statuses(db, [invoice_id for invoice_id, _ in rows])
     items = []
-    for r in rows:
-        st = current.get(r["id"])
+    for invoice_id, number in rows:
+        st = current.get(invoice_id)
         items.append({
-            "number": r["number"], "letter": st.letter if st else None,
+            "number": number, "letter": st.letter if st else None,
             "ksef_number": st.ksef_number if st else None, "offline": bool(st and st.offline_mode),
             "offline_deadline": st.offline_deadline.isoformat() if st and st.offline_deadline else None,
             "error": f"{st.error_title}: {st.error_advice}" if st and st.error_title else None,
@@ -136,11 +138,11 @@ def settings(home: Path, args: argparse.Namespace) -> int:
             for text in exc.errors.values():
                 print(text, file=sys.stderr)
             return 2
-        outbox.resume(state.db())
+        ksef_state.resume(state.db())
         print("Zapisano ustawienia KSeF.")
     current = state.settings()
-    print(f"Środowisko: {ksef_settings.describe(current)}")
-    if current.environment == ksef_settings.CUSTOM:
+    print(f"Środowisko: {describe(current)}")
+    if current.environment == CUSTOM:
         print(f"Adres: {current.base_url}")
     print(f"NIP kontekstu: {current.nip or '(brak)'}")
     print(f"Token: {current.token_hint if current.has_token else '(brak)'}")

@@ -1,8 +1,13 @@
 """`ksef-local pdf NUMER [NUMER ...] [-o PLIK] [--qr-host URL]`: print invoices to one PDF file."""
 from __future__ import annotations
 
+from ksef_local import formats
+from ksef_local.app import create_app
+from ksef_local.core.settings import DEMO_MODE
+from ksef_local.printing import render_many, verification_setup
+from ksef_local.store import invoice_list
+
 import argparse
-import re
 import sys
 from pathlib import Path
 
@@ -23,27 +28,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def default_output(numbers: list[str]) -> Path:
     if len(numbers) > 1:
         return Path("Faktury.pdf")
-    return Path("Faktura_" + re.sub(r"[^A-Za-z0-9._-]+", "_", numbers[0]).strip("_") + ".pdf")
+    return Path(formats.safe_filename(numbers[0], ".pdf", "Faktura_"))
 
 
 def pdf_command(home: Path, args: argparse.Namespace) -> int:
     """Write the invoices with the given numbers to one PDF; return the exit code (2 on a user error)."""
-    from ksef_local import create_app
-    from ksef_local.store import settings as ksef_settings
-    from ksef_local.printing import render_many, verification_setup
-
     app = create_app(home)
     state = app.extensions["ksef_local"]
     try:
         db = state.db()
         ids = []
         for number in args.numbers:
-            row = db.execute("SELECT id FROM invoices WHERE number = ?", [number]).fetchone()
-            if row is None:
+            found = invoice_list.id_by_number(db, number)
+            if found is None:
                 raise UserError(f"Nie ma faktury o numerze {number}.")
-            ids.append(row[0])
+            ids.append(found)
         override = args.qr_host
-        if override is None and state.settings().environment == ksef_settings.DEMO_MODE:
+        if override is None and state.settings().environment == DEMO_MODE:
             # The in-app simulator runs only with the app; the standalone one listens here by default.
             override = DEMO_SIMULATOR
             print(f"Tryb demonstracyjny: kody QR prowadzą do symulatora KSeF pod adresem {override}.",

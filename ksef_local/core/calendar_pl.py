@@ -6,14 +6,14 @@ wolnych od pracy). The deadlines follow docs/ksef-api.md §9 "Offline modes" (ar
 o VAT).
 """
 from __future__ import annotations
+from ksef_local.core.model import OfflineKind
+from ksef_local.formats import pl_date
 
 from datetime import date, timedelta
 
-OFFLINE24 = "offline24"
-OFFLINE = "offline"
-AWARYJNY = "awaryjny"
-AWARIA_CALKOWITA = "awaria_calkowita"
-MODES = (OFFLINE24, OFFLINE, AWARYJNY, AWARIA_CALKOWITA)
+OFFLINE24, OFFLINE, AWARYJNY, AWARIA_CALKOWITA = (OfflineKind.OFFLINE24, OfflineKind.OFFLINE, OfflineKind.AWARYJNY,
+                                                OfflineKind.AWARIA_CALKOWITA)
+MODES = tuple(OfflineKind)
 
 # art. 106nf ust. 1 ustawy o VAT: an announced failure gives 7 business days after it ends (ksef-api.md §9).
 FAILURE_BUSINESS_DAYS = 7
@@ -134,14 +134,9 @@ def deadline_after_failure(current_deadline: date, failure_end: date) -> date:
     return max(current_deadline, add_business_days(failure_end, FAILURE_BUSINESS_DAYS))
 
 
-def format_date_pl(d: date) -> str:
-    """Format a date the Polish way, dd.mm.rrrr."""
-    return d.strftime("%d.%m.%Y")
-
-
 def deadline_warning(deadline: date, today: date) -> str | None:
     """Return a short Polish warning when the KSeF deadline is today, next, or past; otherwise None."""
-    shown = format_date_pl(deadline)
+    shown = pl_date(deadline)
     if deadline < today:
         return f"Termin wysłania do KSeF minął {shown} — wyślij fakturę jak najszybciej."
     if deadline == today:

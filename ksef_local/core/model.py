@@ -7,8 +7,37 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
+from enum import StrEnum
 
 from ksef_local.core import money
+
+class InvoiceKind(StrEnum):
+    """RodzajFaktury of the invoices ksef-local issues (FA(3) element RodzajFaktury)."""
+
+    VAT = "VAT"
+    KOR = "KOR"
+
+
+class OutboxState(StrEnum):
+    """Where one attempt to send an invoice to KSeF stands (store/outbox.py explains each state)."""
+
+    QUEUED = "queued"
+    SENDING = "sending"
+    UNKNOWN = "unknown"
+    SENT = "sent"
+    ACCEPTED = "accepted"
+    DONE = "done"
+    REJECTED = "rejected"
+
+
+class OfflineKind(StrEnum):
+    """The offline modes of the VAT act (art. 106nda, 106nh, 106nf; docs/ksef-protocol.md §9)."""
+
+    OFFLINE24 = "offline24"
+    OFFLINE = "offline"
+    AWARYJNY = "awaryjny"
+    AWARIA_CALKOWITA = "awaria_calkowita"
+
 
 # Kinds of buyer (Kontrahent). The FA(3) identifier follows from the kind (fa3-format.md §2.3).
 BUYER_KINDS = {
@@ -20,8 +49,8 @@ BUYER_KINDS = {
 
 # Invoice kinds handled now; ZAL/ROZ/KOR_ZAL/KOR_ROZ later slot in here and in the fa3 package.
 INVOICE_KINDS = {
-    "VAT": "Faktura VAT",
-    "KOR": "Faktura korygująca",
+    InvoiceKind.VAT: "Faktura VAT",
+    InvoiceKind.KOR: "Faktura korygująca",
 }
 
 # FormaPlatnosci codes (fa3-format.md §3.9).

@@ -86,46 +86,6 @@ def parse_decimal(text: str | None) -> Decimal | None:
         raise ValueError(text) from exc
 
 
-def decimal_places(value: Decimal) -> int:
-    """Return how many digits a Decimal has after the point (trailing zeros ignored)."""
-    normalized = value.normalize()
-    exponent = normalized.as_tuple().exponent
-    return max(0, -exponent) if isinstance(exponent, int) else 0
-
-
-def format_pl(value: Decimal | None, places: int = 2) -> str:
-    """Format a number the Polish way: 1 234,56 (narrow no-break space as the thousands separator)."""
-    if value is None:
-        return ""
-    quantized = value.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP) if places >= 0 else value
-    sign = "-" if quantized < 0 else ""
-    digits = f"{abs(quantized):f}"
-    whole, _, fraction = digits.partition(".")
-    groups = []
-    while len(whole) > 3:
-        groups.insert(0, whole[-3:])
-        whole = whole[:-3]
-    groups.insert(0, whole)
-    text = "\u00a0".join(groups)
-    return f"{sign}{text},{fraction}" if fraction else f"{sign}{text}"
-
-
-def format_flexible(value: Decimal | None, min_places: int = 0) -> str:
-    """Format a quantity or price with as many decimals as it has (at least min_places)."""
-    if value is None:
-        return ""
-    places = max(min_places, decimal_places(value))
-    return format_pl(value, places)
-
-
-def format_money(value: Decimal | None, currency: str = "PLN") -> str:
-    """Format an amount with its currency: 1 234,56 zł or 1 234,56 EUR."""
-    if value is None:
-        return ""
-    suffix = "zł" if currency == "PLN" else currency
-    return f"{format_pl(value)}\u00a0{suffix}"
-
-
 def xml_amount(value: Decimal) -> str:
     """Write an amount for the XML: dot separator, exactly two decimals (TKwotowy)."""
     return f"{round_grosz(value):f}"

@@ -9,7 +9,8 @@ import logging
 from dataclasses import dataclass, field
 from typing import Callable
 
-from ksef_local.store import settings as ksef_settings
+from ksef_local.services import Services, ensure_demo_token
+from ksef_local.core.settings import DEMO_MODE
 from ksef_local.errors import UserError
 from ksef_local.desktop.lock import try_lock
 from ksef_local.simulator import SimulatorOptions, build_app, serve_in_thread
@@ -35,16 +36,16 @@ class Background:
         self.stops.clear()
 
 
-def start_simulator(state, processing_ms: int = 1000, limits: str = "prod") -> Callable[[], None]:
+def start_simulator(state: Services, processing_ms: int = 1000, limits: str = "prod") -> Callable[[], None]:
     """Start the in-app KSeF simulator of the demo mode; it keeps its state beside our database."""
     options = SimulatorOptions(port=0, processing_ms=processing_ms, limits=limits,
                                state_file=str(state.home / SIMULATOR_STATE))
     url, stop = serve_in_thread(build_app(options))
     state.simulator_url = url
     settings = state.settings()
-    if settings.environment == ksef_settings.DEMO_MODE:
+    if settings.environment == DEMO_MODE:
         try:
-            ksef_settings.ensure_demo_token(state.db(), state.secrets, settings, url)
+            ensure_demo_token(state.db(), state.secrets, settings, url)
         except UserError as exc:  # the sender will pause with a message the user sees
             log.warning("demo token: %s", exc.message)
     return stop

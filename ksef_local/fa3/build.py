@@ -13,6 +13,7 @@ from typing import Iterable, Union
 
 from lxml import etree
 
+from ksef_local.formats import format_flexible
 from ksef_local.core import money
 from ksef_local.core.model import Invoice, Line, Party, Payment
 from ksef_local.version import VERSION
@@ -267,7 +268,7 @@ def _exchange_rate_note(invoice: Invoice) -> _Node | None:
     """Print the exchange rate and its date for a foreign-currency invoice (DodatkowyOpis)."""
     if not invoice.is_foreign_currency or invoice.exchange_rate is None:
         return None
-    text = f"1 {invoice.currency} = {money.format_flexible(invoice.exchange_rate, 4)} PLN"
+    text = f"1 {invoice.currency} = {format_flexible(invoice.exchange_rate, 4)} PLN"
     if invoice.exchange_rate_date:
         text += f", kurs z dnia {invoice.exchange_rate_date:%d.%m.%Y}"
     return _group("DodatkowyOpis", _leaf("Klucz", "Kurs waluty"), _leaf("Wartosc", text))

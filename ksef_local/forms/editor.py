@@ -5,6 +5,7 @@ quantity that is not a number, 600 characters in a name); completeness_errors() 
 for everything an invoice needs.
 """
 from __future__ import annotations
+from ksef_local.forms import parties as party_forms
 
 import re
 from dataclasses import dataclass
@@ -12,8 +13,8 @@ from datetime import date
 from decimal import Decimal
 from typing import Any, Mapping
 
+from ksef_local.formats import decimal_places, format_flexible
 from ksef_local.core import money
-from ksef_local.store import parties
 from ksef_local.errors import ValidationFailed
 from ksef_local.ksef.ksef_number import is_valid_ksef_number
 from ksef_local.core.model import CORRECTION_TYPES, EXEMPTION_KINDS, PAYMENT_FORMS
@@ -73,8 +74,8 @@ def parse_number(value: str, label: str, errors: dict[str, str], field: str, pla
     if number < 0 and not allow_negative:
         errors[field] = f"{label}: liczba nie może być ujemna."
     elif abs(number) > maximum:
-        errors[field] = f"{label}: liczba jest za duża (najwyżej {money.format_flexible(maximum)})."
-    elif money.decimal_places(number) > places:
+        errors[field] = f"{label}: liczba jest za duża (najwyżej {format_flexible(maximum)})."
+    elif decimal_places(number) > places:
         errors[field] = f"{label}: najwyżej {places} miejsc po przecinku."
     else:
         return number
@@ -120,8 +121,8 @@ def _parse_header(form: Mapping[str, Any], errors: dict[str, str]) -> dict[str, 
     f["payment_form"] = _get(form, "payment_form") or None
     if f["payment_form"] and f["payment_form"] not in PAYMENT_FORMS:
         errors["payment_form"] = "Wybierz formę płatności z listy."
-    account = parties.normalize_account(_get(form, "bank_account"))
-    if account and (msg := parties.account_error(account)):
+    account = party_forms.normalize_account(_get(form, "bank_account"))
+    if account and (msg := party_forms.account_error(account)):
         errors["bank_account"] = msg
     f["bank_account"] = account or None
     f["paid"] = int(_get(form, "paid") in ("1", "on", "true"))

@@ -3,9 +3,14 @@
 - document.py  one invoice's XML bytes, its KSeF state and its verification codes (PrintJob)
 - qr.py        KOD I / KOD II links (from ksef.crypto) as QR images
 - pdf.py       templates/pdf → XHTML → PDF, and joining several PDFs
-- cli.py       `ksef-local pdf NUMBER [-o FILE]`
 """
 from __future__ import annotations
+
+from ksef_local.core.settings import environment_key
+from ksef_local.errors import UserError
+from ksef_local.services import Services
+from ksef_local.store import certificates, outbox
+from ksef_local.store.secrets import SecretStoreError
 
 from datetime import datetime
 from typing import Callable, Iterable
@@ -38,34 +43,30 @@ def render_many(db: sqlite_utils.Database, ids: Iterable[int], *, qr_host: QrHos
     return pdf.merge(documents)
 
 
-def verification_setup(state, *, qr_host_override: str | None = None,
+def verification_setup(services: Services, *, qr_host_override: str | None = None,
                        now: datetime | None = None) -> tuple[Callable[[int], str | None], OfflineSigner | None]:
-    """Return the QR host finder and the KOD II signer for printing, from the app state.
+    """Return the QR host finder and the KOD II signer for printing.
 
-    The QR host is that of the KSeF each invoice was sent to, as the outbox recorded it (lessons.md (b) 14:
-    production printouts must not carry qr-demo links); an invoice sent before that was recorded, or not
-    sent yet, gets the current settings' environment. In demo mode it is the in-app simulator, whose
-    /invoice/... page answers like MF's. None when it cannot be known: then only invoices that need no QR
-    code print.
+    The QR host is that of the KSeF each invoice was sent to, as the outbox recorded it (production
+    printouts must never carry a demo or test verification link); an invoice sent before that was
+    recorded, or not sent yet, gets the current settings' environment. In demo mode it is the in-app
+    simulator, whose /invoice/... page answers like MF's. None when it cannot be known: then only invoices
+    that need no QR code print.
     """
-    from ksef_local.store import settings as ksef_settings, certificates as offline_cert, outbox
-    from ksef_local.errors import UserError
-    from ksef_local.store.secrets import SecretStoreError
-
-    settings = state.settings()
-    current = ksef_settings.environment_key(settings)
+    settings = services.settings()
+    current = environment_key(settings)
 
     def qr_host_for(invoice_id: int) -> str | None:
         if qr_host_override is not None:
             return qr_host_override
-        key = outbox.environment_of(state.db(), invoice_id) or current
+        key = outbox.environment_of(services.db(), invoice_id) or current
         try:
-            return ksef_settings.qr_host_for_key(key, demo_url=state.simulator_url)
+            return services.qr_host_for_key(key)
         except (UserError, ValueError):
             return None
 
     try:
-        signer = offline_cert.signer(state.db(), state.secrets, settings.nip, now=now)
+        signer = certificates.signer(services.db(), services.secrets, settings.nip, now=now)
     except SecretStoreError:
         signer = None  # printed without KOD II, with a note saying why
     return qr_host_for, signer

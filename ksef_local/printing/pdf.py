@@ -4,6 +4,7 @@ Fonts: DejaVu Sans from static/fonts, read through a ResourceAccessPolicy rooted
 policy xhtml2pdf silently falls back to Helvetica, which has no Polish letters (stack-recipes.md §4).
 """
 from __future__ import annotations
+from ksef_local import formats
 
 import functools
 import io
@@ -33,29 +34,13 @@ def fonts_dir() -> Path:
     return resources_dir() / "static" / "fonts"
 
 
-def _pl_date(value) -> str:
-    return f"{value:%d.%m.%Y}" if value else ""
-
-
-def _money(value: Decimal | None, currency: str = "PLN") -> str:
-    return money.format_money(value, currency)
-
-
-def _amount(value: Decimal | None) -> str:
-    return money.format_pl(value)
-
-
-def _number(value: Decimal | None) -> str:
-    return money.format_flexible(value)
-
-
 def _chunks(url: str, width: int = 64) -> list[str]:
     """Cut a long link into lines: reportlab wraps only at spaces, and a link has none."""
     return [url[i:i + width] for i in range(0, len(url), width)]
 
 
 def _price(value: Decimal | None) -> str:
-    return money.format_flexible(value, 2)
+    return formats.format_flexible(value, 2)
 
 
 @functools.lru_cache(maxsize=1)
@@ -65,7 +50,8 @@ def _environment() -> jinja2.Environment:
         loader=jinja2.FileSystemLoader(str(resources_dir() / "templates")),
         autoescape=True, trim_blocks=True, lstrip_blocks=True, undefined=jinja2.StrictUndefined,
     )
-    env.filters.update(pl_date=_pl_date, money=_money, amount=_amount, number=_number, price=_price, chunks=_chunks,
+    env.filters.update(pl_date=formats.pl_date, money=formats.format_money, amount=formats.format_pl,
+                       number=formats.format_flexible, price=_price, chunks=_chunks,
                        words=money.amount_in_words)
     return env
 

@@ -1,132 +1,143 @@
-"""Batch sessions (ksef-api.md §4): when enough invoices wait, one encrypted ZIP in parts instead of one POST each."""
+"""Batch sessions (docs/ksef-protocol.md §4): when enough invoices wait, one encrypted ZIP in parts instead of
+one POST each; then the session is closed and each invoice's status read back by file name and hash."""
 from __future__ import annotations
 
 from datetime import datetime
 
-from ksef_local.store import outbox
-from ksef_local.store.db import write
 from ksef_local.ksef import batch, crypto, errors
-from ksef_local.store.outbox import iso, next_attempt, transition
-from ksef_local.sending.health import Deferred, Remote
+from ksef_local.sending.remote import Deferred, Remote
+from ksef_local.sending.statuses import StatusTracker
+from ksef_local.store import ksef_state, outbox_work
+from ksef_local.store.db import iso, write
+from ksef_local.store.outbox import mark_checked, row, transition
+from ksef_local.store.outbox_work import next_attempt
 
 MAX_BATCH = 1000
 
 
-class BatchSending(Remote):
+class BatchSender:
     """Open, upload, close and follow batch sessions."""
 
-    batch_threshold: int
-    poll_interval: float
+    def __init__(self, remote: Remote, statuses: StatusTracker, threshold: int, poll_interval: float) -> None:
+        self.remote = remote
+        self.statuses = statuses
+        self.threshold = threshold
+        self.poll_interval = poll_interval
 
-    def _send_batch(self, db, now: datetime) -> bool:
-        ready = outbox.rows(db, "state = 'queued' AND next_attempt_at <= ? ORDER BY id", [iso(now)])
-        if len(ready) < self.batch_threshold:
+    def send(self, db, now: datetime) -> bool:
+        """Send the queue as one batch when at least `threshold` invoices of one offline mode are ready."""
+        ready = outbox_work.queued_ready(db, now)
+        if len(ready) < self.threshold:
             return False
         mode = ready[0]["offline_mode"]
         group = [r for r in ready if r["offline_mode"] == mode][:MAX_BATCH]
-        if len(group) < self.batch_threshold or outbox.budget_wait(db, "batchSession", now, self.limits) > 0:
+        if len(group) < self.threshold or ksef_state.budget_wait(db, "batchSession", now, self.remote.limits) > 0:
             return False
         files: dict[str, bytes] = {}
         for r in group:
-            xml = self._invoice_xml(db, r)
+            xml = outbox_work.frozen_xml(db, r)
             if xml is None:
-                self._changed_since_queued(db, now, r)
+                with write(db):
+                    outbox_work.reject_changed(db, now, r)
                 return True
             files[f"{r['id']}.xml"] = xml
-        client = self._get_client(db, now)
+        client = self.remote.client(db, now)
         prepared = batch.prepare_batch(files, crypto.new_session_key(client.random_bytes))
         ids = [r["id"] for r in group]
         with write(db):
             for r in group:
                 transition(db, r["id"], now, "sending", None, session_ref=None, tries=r["tries"] + 1)
         try:
-            session = self.call(db, now, "batchSession",
-                                lambda c: batch.open_batch_session(c, prepared, offline_mode=bool(mode)))
+            session = self.remote.call(db, now, "batchSession",
+                                       lambda c: batch.open_batch_session(c, prepared, offline_mode=bool(mode)))
         except (Deferred, errors.KsefNoSession):
-            self._requeue_all(db, now, ids, None)  # not opened, or opened and never closed: nothing processed
+            self._requeue_all(db, now, ids)  # not opened, or opened and never closed: nothing processed
             raise
         ref = session.reference_number
         with write(db):
-            db.execute("INSERT INTO ksef_sessions (ref, kind, state, offline_mode, opened_at, updated_at)"
-                       " VALUES (?, 'batch', 'open', ?, ?, ?)", [ref, mode, iso(now), iso(now)])
-            db.execute(f"UPDATE ksef_outbox SET session_ref = ? WHERE id IN ({','.join('?' * len(ids))})", [ref, *ids])
+            ksef_state.open_session(db, ref, "batch", now, offline_mode=mode)
+            outbox_work.assign_session(db, ids, ref)
         try:
-            self.call(db, now, None, lambda c: batch.upload_parts(c, session, prepared))
+            self.remote.call(db, now, None, lambda c: batch.upload_parts(c, session, prepared))
         except (Deferred, errors.KsefNoSession):
-            self._abandon_batch(db, now, ref)
+            self._abandon(db, now, ref)
             raise
-        self._close_batch(db, now, ref)
+        self._close(db, now, ref)
         return True
 
-    def _close_batch(self, db, now: datetime, ref: str) -> None:
+    def _close(self, db, now: datetime, ref: str) -> None:
         try:
-            self.call(db, now, "batchSession", lambda c: batch.close_batch_session(c, ref),
-                      passthrough=(errors.KsefNoSession, errors.KsefRequestInvalid))
+            self.remote.call(db, now, "batchSession", lambda c: batch.close_batch_session(c, ref),
+                             passthrough=(errors.KsefNoSession, errors.KsefRequestInvalid))
         except (errors.KsefNoSession, errors.KsefRequestInvalid):
-            self._abandon_batch(db, now, ref)  # e.g. 21205: a part never arrived, so nothing is processed
+            self._abandon(db, now, ref)  # e.g. 21205: a part never arrived, so nothing is processed
             return
         with write(db):
-            db.execute("UPDATE ksef_sessions SET state = 'closed', updated_at = ? WHERE ref = ?", [iso(now), ref])
-            for r in outbox.rows(db, "session_ref = ? AND state IN ('sending', 'unknown')", [ref]):
+            ksef_state.set_session_state(db, ref, "closed", now)
+            for r in outbox_work.in_session(db, ref, ("sending", "unknown")):
                 transition(db, r["id"], now, "sent", f"Wysłano do KSeF w sesji wsadowej {ref}; KSeF przetwarza",
                            unknown_since=None, next_attempt_at=next_attempt(now, self.poll_interval))
 
-    def _abandon_batch(self, db, now: datetime, ref: str) -> None:
+    def _abandon(self, db, now: datetime, ref: str) -> None:
         with write(db):
-            db.execute("UPDATE ksef_sessions SET state = 'done', updated_at = ? WHERE ref = ?", [iso(now), ref])
-        ids = [r["id"] for r in outbox.rows(db, "session_ref = ? AND state IN ('sending', 'unknown')", [ref])]
-        self._requeue_all(db, now, ids, None)
+            ksef_state.set_session_state(db, ref, "done", now)
+        ids = [r["id"] for r in outbox_work.in_session(db, ref, ("sending", "unknown"))]
+        self._requeue_all(db, now, ids)
 
-    def _requeue_all(self, db, now: datetime, ids: list[int], note: str | None) -> None:
+    def _requeue_all(self, db, now: datetime, ids: list[int]) -> None:
         with write(db):
             for outbox_id in ids:
-                transition(db, outbox_id, now, "queued", note, session_ref=None, invoice_ref=None,
+                transition(db, outbox_id, now, "queued", None, session_ref=None, invoice_ref=None,
                            unknown_since=None, next_attempt_at=iso(now))
 
-    def _recover_batch(self, db, now: datetime, ref: str) -> bool:
+    def recover(self, db, now: datetime, ref: str) -> bool:
         """A batch whose close we never saw: still open (100) → close it now; otherwise it was closed."""
         try:
-            status = self.call(db, now, "sessionMisc", lambda c: c.session_status(ref))
+            status = self.remote.call(db, now, "sessionMisc", lambda c: c.session_status(ref))
         except errors.KsefNoSession:
-            self._abandon_batch(db, now, ref)
+            self._abandon(db, now, ref)
             return True
         if status.code == 100:
-            self._close_batch(db, now, ref)
+            self._close(db, now, ref)
             return True
         with write(db):
-            db.execute("UPDATE ksef_sessions SET state = 'closed', updated_at = ? WHERE ref = ?", [iso(now), ref])
-            for r in outbox.rows(db, "session_ref = ? AND state IN ('sending', 'unknown')", [ref]):
+            ksef_state.set_session_state(db, ref, "closed", now)
+            for r in outbox_work.in_session(db, ref, ("sending", "unknown")):
                 transition(db, r["id"], now, "sent", f"Sesja wsadowa {ref} została zamknięta; KSeF przetwarza",
                            unknown_since=None, next_attempt_at=iso(now))
         return True
 
-    def _poll_batches(self, db, now: datetime) -> bool:
-        for (ref,) in db.execute("SELECT ref FROM ksef_sessions WHERE kind = 'batch' AND state = 'closed'").fetchall():
-            waiting = outbox.rows(db, "session_ref = ? AND state = 'sent' AND invoice_ref IS NULL", [ref])
+    def poll(self, db, now: datetime) -> bool:
+        """Read back the invoices of a closed batch session once KSeF has finished it."""
+        for ref in ksef_state.closed_batches(db):
+            waiting = outbox_work.batch_waiting(db, ref)
             if not waiting:
                 with write(db):
-                    db.execute("UPDATE ksef_sessions SET state = 'done', updated_at = ? WHERE ref = ?", [iso(now), ref])
+                    ksef_state.set_session_state(db, ref, "done", now)
                 return True
             if min(r["next_attempt_at"] for r in waiting) > iso(now):
                 continue
-            status = self.call(db, now, "sessionMisc", lambda c: c.session_status(ref))
+            status = self.remote.call(db, now, "sessionMisc", lambda c: c.session_status(ref))
             if not status.is_final:
                 with write(db):
-                    db.execute("UPDATE ksef_outbox SET next_attempt_at = ? WHERE session_ref = ? AND state = 'sent'"
-                               " AND invoice_ref IS NULL", [next_attempt(now, self.poll_interval), ref])
+                    outbox_work.postpone_batch(db, ref, next_attempt(now, self.poll_interval))
                 return True
-            listed = self.call(db, now, "sessionInvoiceList", lambda c: c.session_invoices(ref, page_size=1000))
-            by_name = {s.invoice_file_name: s for s in listed}
-            for r in waiting:
-                found = by_name.get(f"{r['id']}.xml")
-                if found is None or found.invoice_hash != r["invoice_hash"]:
-                    self._requeue(db, now, r, f"KSeF nie przyjął faktury w sesji wsadowej {ref} (kod sesji"
-                                              f" {status.code}) – zostanie wysłana ponownie")
-                    continue
-                with write(db):
-                    db.execute("UPDATE ksef_outbox SET invoice_ref = ? WHERE id = ?", [found.reference_number, r["id"]])
-                self._apply_status(db, now, outbox.row(db, r["id"]), found)
+            listed = self.remote.call(db, now, "sessionInvoiceList", lambda c: c.session_invoices(ref, page_size=1000))
+            self._match(db, now, ref, status.code, waiting, {s.invoice_file_name: s for s in listed})
             with write(db):
-                db.execute("UPDATE ksef_sessions SET state = 'done', updated_at = ? WHERE ref = ?", [iso(now), ref])
+                ksef_state.set_session_state(db, ref, "done", now)
             return True
         return False
+
+    def _match(self, db, now: datetime, ref: str, code: int, waiting: list[dict], by_name: dict) -> None:
+        for r in waiting:
+            found = by_name.get(f"{r['id']}.xml")
+            if found is None or found.invoice_hash != r["invoice_hash"]:
+                with write(db):
+                    outbox_work.requeue(db, now, r["id"], f"KSeF nie przyjął faktury w sesji wsadowej {ref} (kod sesji"
+                                                          f" {code}) – zostanie wysłana ponownie")
+                    mark_checked(db, r["id"])
+                continue
+            with write(db):
+                outbox_work.update(db, r["id"], invoice_ref=found.reference_number)
+            self.statuses.apply(db, now, row(db, r["id"]), found)

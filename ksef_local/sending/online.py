@@ -1,124 +1,125 @@
-"""The online session flow (ksef-api.md §3): open a session, send one invoice, reconcile a lost answer, close.
+"""The online session flow (docs/ksef-protocol.md §3): open a session, send one invoice, reconcile a lost answer,
+close.
 
-Exactly once (lessons.md, pitfalls): a row is committed as "sending" with its session before the POST,
-so after a timeout, a dropped connection or a crash its outcome is "unknown" and we look the invoice up
-in the session by invoiceHash before anything is sent again (ksef-api.md §11).
+Exactly once: a row is committed as "sending" with its session before the POST, so after a timeout, a
+dropped connection or a crash its outcome is "unknown" and we look the invoice up in the session by
+invoiceHash before anything is sent again (docs/ksef-protocol.md §11).
 """
 from __future__ import annotations
 
-import hashlib
 from datetime import datetime, timedelta
 
-from ksef_local.store import outbox
-from ksef_local.store.db import write
+from ksef_local.clock import warsaw_day
+from ksef_local.core.model import OfflineKind
 from ksef_local.ksef import errors
 from ksef_local.ksef.models import OnlineSession
-from ksef_local.store.outbox import iso, next_attempt, parse, transition
-from ksef_local.sending.health import Deferred, Remote
+from ksef_local.sending.batch import BatchSender
+from ksef_local.sending.remote import Deferred, Remote
+from ksef_local.sending.statuses import StatusTracker
+from ksef_local.store import ksef_state, outbox_work
+from ksef_local.store.db import iso, parse, write
+from ksef_local.store.outbox import mark_checked, offline_deadline, row, transition
+from ksef_local.store.outbox_work import next_attempt
 
 RECONCILE_WAIT = 30.0         # how long an open session may lack our invoice before we call it not received
 
 
-class OnlineSending(Remote):
+class OnlineSender:
     """Online sessions and the invoices sent in them."""
+
+    def __init__(self, remote: Remote, statuses: StatusTracker, batches: BatchSender, poll_interval: float) -> None:
+        self.remote = remote
+        self.statuses = statuses
+        self.batches = batches
+        self.poll_interval = poll_interval
+        self._session: OnlineSession | None = None
+        self._epoch = remote.epoch
+
+    @property
+    def session(self) -> OnlineSession | None:
+        """The session in use; one opened with a client that was since dropped is not used again."""
+        if self._epoch != self.remote.epoch:
+            self._session, self._epoch = None, self.remote.epoch
+        return self._session
 
     # -- sessions ---------------------------------------------------------------------------------
 
-    def _close_stale_sessions(self, db, now: datetime) -> bool:
+    def close_stale_sessions(self, db, now: datetime) -> bool:
         """Close online sessions left open by an earlier run (or after a pause)."""
-        current = self._session.reference_number if self._session else ""
-        found = db.execute("SELECT ref FROM ksef_sessions WHERE kind = 'online' AND state = 'open' AND ref != ?"
-                           " LIMIT 1", [current]).fetchone()
-        if not found:
+        current = self.session.reference_number if self.session else ""
+        stale = ksef_state.stale_online_session(db, current)
+        if stale is None:
             return False
-        self._close_online(db, now, found[0])
+        self._close(db, now, stale)
         return True
 
-    def _close_online(self, db, now: datetime, ref: str) -> None:
+    def _close(self, db, now: datetime, ref: str) -> None:
         try:
-            self.call(db, now, "onlineSession", lambda c: c.close_online_session(ref))
+            self.remote.call(db, now, "onlineSession", lambda c: c.close_online_session(ref))
         except errors.KsefNoSession:
             pass  # already closed or expired (12 h): either way it is closed
         with write(db):
-            db.execute("UPDATE ksef_sessions SET state = 'closed', updated_at = ? WHERE ref = ?", [iso(now), ref])
+            ksef_state.set_session_state(db, ref, "closed", now)
 
     def _ensure_session(self, db, now: datetime) -> OnlineSession:
-        session = self._session
+        session = self.session
         if session is not None and (session.valid_until is None or session.valid_until - now > timedelta(minutes=10)):
             return session
-        self._session = None  # an expiring session becomes stale and is closed by _close_stale_sessions
-        session = self.call(db, now, "onlineSession", lambda c: c.open_online_session())
+        self._session = None  # an expiring session becomes stale and is closed by close_stale_sessions
+        session = self.remote.call(db, now, "onlineSession", lambda c: c.open_online_session())
         with write(db):
-            db.execute("INSERT INTO ksef_sessions (ref, kind, state, opened_at, updated_at)"
-                       " VALUES (?, 'online', 'open', ?, ?)", [session.reference_number, iso(now), iso(now)])
-        self._session = session
+            ksef_state.open_session(db, session.reference_number, "online", now)
+        self._session, self._epoch = session, self.remote.epoch
         return session
 
-    def _close_idle_session(self, db, now: datetime) -> bool:
+    def close_idle(self, db, now: datetime) -> bool:
         """Close the online session when the queue is empty (KSeF then builds its UPO)."""
-        if self._session is None:
+        if self.session is None or outbox_work.has_queued(db):
             return False
-        if db.execute("SELECT 1 FROM ksef_outbox WHERE state = 'queued' LIMIT 1").fetchone():
-            return False
-        ref = self._session.reference_number
-        self._close_online(db, now, ref)
+        self._close(db, now, self._session.reference_number)
         self._session = None
         return True
 
     # -- sending ------------------------------------------------------------------------------------
 
-    def _invoice_xml(self, db, r: dict) -> bytes | None:
-        """The exact frozen bytes, or None when they are no longer what was queued."""
-        found = db.execute("SELECT xml FROM invoices WHERE id = ?", [r["invoice_id"]]).fetchone()
-        xml = bytes(found[0]) if found and found[0] is not None else None
-        if xml is None or hashlib.sha256(xml).hexdigest() != r["xml_sha256"]:
-            return None
-        return xml
-
-    def _changed_since_queued(self, db, now: datetime, r: dict) -> None:
-        with write(db):
-            transition(db, r["id"], now, "rejected", "Treść faktury zmieniła się po dodaniu do kolejki – nie wysłano jej.",
-                       error_title="Faktura zmieniła się po dodaniu do kolejki",
-                       error_advice="Wyślij ją do KSeF ponownie.", error_detail=None, session_ref=None)
-
     def _offline_on_send_day(self, db, now: datetime, r: dict) -> dict:
-        """KSeF treats P_1 earlier than the sending day as offline anyway (ksef-api.md §9): say so ourselves."""
+        """KSeF treats P_1 earlier than the sending day as offline anyway (docs/ksef-protocol.md §9): say so."""
         if r["offline_mode"]:
             return {}
-        issued = db.execute("SELECT issue_date FROM invoices WHERE id = ?", [r["invoice_id"]]).fetchone()[0]
-        issued_on = datetime.fromisoformat(issued).date()
-        if issued_on >= outbox.warsaw_day(now):
+        issued_on = outbox_work.issue_date(db, r)
+        if issued_on >= warsaw_day(now):
             return {}
-        deadline = outbox.offline_deadline("offline24", issued_on)
-        return {"offline_mode": 1, "offline_kind": "offline24",
+        deadline = offline_deadline(OfflineKind.OFFLINE24, issued_on)
+        return {"offline_mode": 1, "offline_kind": OfflineKind.OFFLINE24,
                 "offline_deadline": deadline.isoformat() if deadline else None}
 
-    def _send_online(self, db, now: datetime) -> bool:
-        found = outbox.rows(db, "state = 'queued' AND next_attempt_at <= ? ORDER BY id LIMIT 1", [iso(now)])
+    def send(self, db, now: datetime) -> bool:
+        """Send the oldest queued invoice in the online session; return whether anything was done."""
+        found = outbox_work.queued_ready(db, now, limit=1)
         if not found:
             return False
         r = found[0]
-        if outbox.budget_wait(db, "invoiceSend", now, self.limits) > 0:
+        if ksef_state.budget_wait(db, "invoiceSend", now, self.remote.limits) > 0:
             raise Deferred("budget")
-        xml = self._invoice_xml(db, r)
+        xml = outbox_work.frozen_xml(db, r)
         if xml is None:
-            self._changed_since_queued(db, now, r)
+            with write(db):
+                outbox_work.reject_changed(db, now, r)
             return True
         session = self._ensure_session(db, now)
         offline = self._offline_on_send_day(db, now, r)
         with write(db):
-            note = ("Faktura wystawiona przed dniem wysyłki – wysyłana w trybie offline24"
-                    if offline else None)
+            note = "Faktura wystawiona przed dniem wysyłki – wysyłana w trybie offline24" if offline else None
             transition(db, r["id"], now, "sending", note, session_ref=session.reference_number,
                        tries=r["tries"] + 1, unknown_since=iso(now), **offline)
         is_offline = bool(offline or r["offline_mode"])
         try:
-            sent = self.call(db, now, "invoiceSend", lambda c: c.send_invoice(session, xml, offline_mode=is_offline))
+            sent = self.remote.call(db, now, "invoiceSend",
+                                    lambda c: c.send_invoice(session, xml, offline_mode=is_offline))
         except errors.KsefNoSession:
             self._session = None
             with write(db):
-                db.execute("UPDATE ksef_sessions SET state = 'closed', updated_at = ? WHERE ref = ?",
-                           [iso(now), session.reference_number])
+                ksef_state.set_session_state(db, session.reference_number, "closed", now)
                 transition(db, r["id"], now, "queued", None, session_ref=None, unknown_since=None)
             return True
         except Deferred as deferred:
@@ -140,22 +141,21 @@ class OnlineSending(Remote):
 
     # -- reconciling -----------------------------------------------------------------------------------
 
-    def _reconcile(self, db, now: datetime) -> bool:
+    def reconcile(self, db, now: datetime) -> bool:
         """An invoice whose POST has no known outcome: find it in its session by hash before any resend."""
-        found = outbox.rows(db, "state IN ('sending', 'unknown') AND next_attempt_at <= ?"
-                                " ORDER BY refresh DESC, next_attempt_at, id LIMIT 1", [iso(now)])
-        if not found:
+        r = outbox_work.unknown_due(db, now)
+        if r is None:
             return False
-        r = found[0]
-        session = db.execute("SELECT kind, state FROM ksef_sessions WHERE ref = ?", [r["session_ref"]]).fetchone()
-        if r["session_ref"] is None or session is None:
+        session = ksef_state.session_kind_and_state(db, r["session_ref"])
+        if session is None:
             self._requeue(db, now, r, None)
             return True
         if session[0] == "batch":
-            return self._recover_batch(db, now, r["session_ref"])
+            return self.batches.recover(db, now, r["session_ref"])
         ref = r["session_ref"]
         try:
-            listed = self.call(db, now, "sessionInvoiceList", lambda c: c.find_invoice_by_hash(ref, r["invoice_hash"]))
+            listed = self.remote.call(db, now, "sessionInvoiceList",
+                                      lambda c: c.find_invoice_by_hash(ref, r["invoice_hash"]))
             gone = False
         except errors.KsefNoSession:
             listed, gone = None, True
@@ -163,22 +163,19 @@ class OnlineSending(Remote):
             with write(db):
                 transition(db, r["id"], now, "sent", "Faktura odnaleziona w sesji KSeF po skrócie (invoiceHash) –"
                            " nie wysłano jej ponownie", invoice_ref=listed.reference_number, unknown_since=None)
-                outbox.mark_checked(db, r["id"])
-            self._apply_status(db, now, outbox.row(db, r["id"]), listed)
+                mark_checked(db, r["id"])
+            self.statuses.apply(db, now, row(db, r["id"]), listed)
             return True
         since = parse(r["unknown_since"] or r["updated_at"])
         if not gone and session[1] == "open" and (now - since).total_seconds() < RECONCILE_WAIT:
             with write(db):
-                db.execute("UPDATE ksef_outbox SET next_attempt_at = ? WHERE id = ?",
-                           [next_attempt(now, max(self.poll_interval, 5.0)), r["id"]])
-                outbox.mark_checked(db, r["id"])
+                outbox_work.update(db, r["id"], next_attempt_at=next_attempt(now, max(self.poll_interval, 5.0)))
+                mark_checked(db, r["id"])
             return True
         self._requeue(db, now, r, f"KSeF nie otrzymał faktury (nie ma jej w sesji {ref}) – zostanie wysłana ponownie")
         return True
 
     def _requeue(self, db, now: datetime, r: dict, note: str | None) -> None:
         with write(db):
-            transition(db, r["id"], now, "queued", note, session_ref=None, invoice_ref=None, unknown_since=None,
-                       next_attempt_at=iso(now))
-            outbox.mark_checked(db, r["id"])
-
+            outbox_work.requeue(db, now, r["id"], note)
+            mark_checked(db, r["id"])

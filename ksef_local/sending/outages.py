@@ -1,5 +1,5 @@
-"""Latarnia, KSeF's availability beacon (ksef-api.md §1.1), and what its announcements do to the deadlines
-of invoices waiting to be sent in an offline mode (ksef-api.md §9, calendar_pl):
+"""Latarnia, KSeF's availability beacon (docs/ksef-protocol.md §1.1), and what its announcements do to the
+deadlines of invoices waiting to be sent in an offline mode (docs/ksef-protocol.md §9, core/calendar_pl.py):
 
 - an unavailability (MAINTENANCE) or a failure (FAILURE) ends: invoices queued as "offline" / "awaryjny"
   get their deadline, the next business day / 7 business days after the end (art. 106nh, 106nf);
@@ -13,19 +13,17 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Callable, Iterable
 
+from ksef_local.clock import warsaw_day
 from ksef_local.core import calendar_pl
-from ksef_local.store import outbox
-from ksef_local.store.db import write
+from ksef_local.formats import pl_date
 from ksef_local.ksef import errors
 from ksef_local.ksef.latarnia import LatarniaClient, LatarniaMessage
-from ksef_local.store.outbox import iso, parse
+from ksef_local.store import ksef_state, outbox_work
+from ksef_local.store.db import iso, parse, write
+from ksef_local.store.outbox import offline_deadline
 
 OUTAGES = ("MAINTENANCE", "FAILURE", "TOTAL_FAILURE")
-WAITING = "state NOT IN ('done', 'rejected')"
 NO_DEADLINE = "Brak terminu wysyłki do KSeF (awaria całkowita KSeF – wysyłka nie jest obowiązkowa)"
-# Rows whose history says a total failure lifted their deadline: no deadline is counted for them again.
-NOT_LIFTED = ("NOT EXISTS (SELECT 1 FROM ksef_events e WHERE e.outbox_id = ksef_outbox.id"
-              " AND e.description = ?)")
 
 
 def ended(messages: Iterable[LatarniaMessage], categories: tuple[str, ...] = OUTAGES,
@@ -43,32 +41,37 @@ def failures(messages: Iterable[LatarniaMessage]) -> list[tuple[datetime | None,
             if m.type == "FAILURE_END" and m.category == "FAILURE" and (m.end or m.start)]
 
 
-class Outages:
+class OutageWatch:
     """Poll Latarnia for the banner and keep the offline deadlines in step with what it announces."""
 
-    make_latarnia: Callable[[], LatarniaClient] | None
-    latarnia_interval: float
-    _latarnia: LatarniaClient | None
+    def __init__(self, make_latarnia: Callable[[], LatarniaClient] | None, interval: float) -> None:
+        self.make_latarnia = make_latarnia
+        self.interval = interval
+        self._latarnia: LatarniaClient | None = None
 
-    def _poll_latarnia(self, db, now: datetime) -> None:
+    def reset(self) -> None:
+        """Use the current settings' Latarnia from the next poll."""
+        self._latarnia = None
+
+    def poll(self, db, now: datetime) -> None:
         if self.make_latarnia is None:
             return
-        previous = outbox.get_meta(db, "latarnia") or {}
+        previous = ksef_state.get_meta(db, "latarnia") or {}
         checked = parse(previous.get("checked_at"))
-        if checked is not None and (now - checked).total_seconds() < self.latarnia_interval:
+        if checked is not None and (now - checked).total_seconds() < self.interval:
             return
         try:
             self._latarnia = self._latarnia or self.make_latarnia()
             beacon = self._latarnia.status()
         except (errors.KsefError, ValueError):
             with write(db):
-                outbox.set_meta(db, "latarnia", {**previous, "message": "Latarnia KSeF nie odpowiada.",
-                                                 "checked_at": iso(now)})
+                ksef_state.set_meta(db, "latarnia", {**previous, "message": "Latarnia KSeF nie odpowiada.",
+                                                     "checked_at": iso(now)})
             return
         text = next((f"{m.title}: {m.text}" for m in reversed(beacon.messages)), None)
         with write(db):
-            outbox.set_meta(db, "latarnia", {"status": beacon.status, "message": None if beacon.is_available
-                                             else text, "checked_at": iso(now), "seen_at": iso(now)})
+            ksef_state.set_meta(db, "latarnia", {"status": beacon.status, "message": None if beacon.is_available
+                                                 else text, "checked_at": iso(now), "seen_at": iso(now)})
             if beacon.status == "TOTAL_FAILURE":
                 lift_deadlines(db, now)
         if previous.get("status") in OUTAGES and beacon.status != previous["status"]:
@@ -89,18 +92,17 @@ class Outages:
             spans.append((None, now))   # no message: we only know that it has ended by now
         with write(db):
             if status == "AVAILABLE":
-                outage_ended(db, outbox.warsaw_day(max(ended(messages, since=seen), default=now)))
+                outage_ended(db, warsaw_day(max(ended(messages, since=seen), default=now)))
             for start, end in spans:
                 move_deadlines(db, now, start, end)
 
 
 def outage_ended(db, end_day: date) -> None:
     """Now that the outage ended, the "offline"/"awaryjny" deadlines can be counted (inside write)."""
-    for r in outbox.rows(db, f"offline_kind IN ('offline', 'awaryjny') AND offline_deadline IS NULL AND {WAITING}"
-                             f" AND {NOT_LIFTED}", [NO_DEADLINE]):
-        deadline = outbox.offline_deadline(r["offline_kind"], _issued_on(db, r), end_day)
+    for r in outbox_work.awaiting_outage_end(db):
+        deadline = offline_deadline(r["offline_kind"], outbox_work.issue_date(db, r), end_day)
         if deadline:
-            db.execute("UPDATE ksef_outbox SET offline_deadline = ? WHERE id = ?", [deadline.isoformat(), r["id"]])
+            outbox_work.set_deadline(db, r["id"], deadline)
 
 
 def move_deadlines(db, now: datetime, start: datetime | None, end: datetime) -> None:
@@ -109,25 +111,16 @@ def move_deadlines(db, now: datetime, start: datetime | None, end: datetime) -> 
     Waiting means queued before the failure ended, with a deadline not yet past when it began.
     calendar_pl.deadline_after_failure only ever extends, so seeing the same failure again changes nothing.
     """
-    not_late = outbox.warsaw_day(start).isoformat() if start else "0000-00-00"
-    for r in outbox.rows(db, f"offline_kind IN ('offline24', 'offline') AND offline_deadline >= ? AND {WAITING}"
-                             " AND enqueued_at <= ?", [not_late, iso(end)]):
+    not_late = warsaw_day(start).isoformat() if start else "0000-00-00"
+    for r in outbox_work.movable_by_failure(db, not_late, end):
         current = date.fromisoformat(r["offline_deadline"])
-        moved = calendar_pl.deadline_after_failure(current, outbox.warsaw_day(end))
+        moved = calendar_pl.deadline_after_failure(current, warsaw_day(end))
         if moved != current:
-            db.execute("UPDATE ksef_outbox SET offline_deadline = ? WHERE id = ?", [moved.isoformat(), r["id"]])
-            outbox.log_event(db, r, now, f"Termin wysyłki przesunięty do {calendar_pl.format_date_pl(moved)}"
-                                         " (awaria KSeF)")
+            outbox_work.set_deadline(db, r["id"], moved)
+            outbox_work.note(db, now, r["id"], f"Termin wysyłki przesunięty do {pl_date(moved)} (awaria KSeF)")
 
 
 def lift_deadlines(db, now: datetime) -> None:
     """A total failure: the offline invoices waiting now need not be sent by any date (inside write)."""
-    for r in outbox.rows(db, f"offline_kind IN ('offline24', 'offline', 'awaryjny') AND {WAITING}"
-                             f" AND {NOT_LIFTED}", [NO_DEADLINE]):
-        db.execute("UPDATE ksef_outbox SET offline_deadline = NULL WHERE id = ?", [r["id"]])
-        outbox.log_event(db, r, now, NO_DEADLINE)
-
-
-def _issued_on(db, r: dict) -> date:
-    issued = db.execute("SELECT issue_date FROM invoices WHERE id = ?", [r["invoice_id"]]).fetchone()[0]
-    return datetime.fromisoformat(issued).date()
+    for r in outbox_work.liftable(db):
+        outbox_work.lift_deadline(db, now, r, NO_DEADLINE)

@@ -8,50 +8,44 @@ import time
 from datetime import datetime
 from typing import Callable
 
-from ksef_local.store import outbox
-from ksef_local.store.db import Databases
+from ksef_local.clock import utc_now
 from ksef_local.ksef.client import KsefClient
 from ksef_local.ksef.latarnia import LatarniaClient
-from ksef_local.ksef.models import OnlineSession
-from ksef_local.ksef.transport import utc_now
-from ksef_local.store.outbox import parse
-from ksef_local.sending.batch import BatchSending
-from ksef_local.sending.health import Deferred
-from ksef_local.sending.online import OnlineSending
-from ksef_local.sending.outages import Outages
-from ksef_local.sending.statuses import Statuses
+from ksef_local.sending.batch import BatchSender
+from ksef_local.sending.online import OnlineSender
+from ksef_local.sending.outages import OutageWatch
+from ksef_local.sending.remote import Deferred, Remote
+from ksef_local.sending.statuses import StatusTracker
+from ksef_local.store import ksef_state, outbox
+from ksef_local.store.db import Databases, parse
 
 log = logging.getLogger("ksef_local.sender")
 
 
-class Sender(OnlineSending, Statuses, BatchSending, Outages):
-    """One background worker for the outbox of one database."""
+class Sender:
+    """One background worker for the outbox of one database, built from its collaborators:
+
+    remote (every KSeF call, budget, backoff, circuit, pause) ← statuses (O → A, UPO) ← batches ← online;
+    outages (Latarnia and offline deadlines) stands apart.
+    """
 
     def __init__(self, databases: Databases, make_client: Callable[[], KsefClient], *,
                  clock: Callable[[], datetime] = utc_now, sleep: Callable[[float], None] = time.sleep,
                  rng: random.Random | None = None, make_latarnia: Callable[[], LatarniaClient] | None = None,
                  batch_threshold: int = 50, poll_interval: float = 2.0, latarnia_interval: float = 300.0,
                  probe_interval: float = 60.0, busy_wait: float = 3.0, idle_wait: float = 60.0,
-                 limits: outbox.Limits = outbox.PRD_LIMITS) -> None:
+                 limits: ksef_state.Limits = ksef_state.PRD_LIMITS) -> None:
         self.databases = databases
-        self.make_client = make_client
         self.clock = clock
         self.sleep = sleep
-        self.rng = rng or random.Random()
-        self.make_latarnia = make_latarnia
-        self.batch_threshold = batch_threshold
-        self.poll_interval = poll_interval
-        self.latarnia_interval = latarnia_interval
         self.probe_interval = probe_interval
         self.busy_wait = busy_wait
         self.idle_wait = idle_wait
-        self.limits = limits
-        self._client: KsefClient | None = None
-        self._latarnia: LatarniaClient | None = None
-        self._session: OnlineSession | None = None
-        self._upo_urls: dict[int, str] = {}   # pre-signed, not rate-limited; kept in memory only
-        self._healthy: bool | None = None
-        self._probed_at: datetime | None = None
+        self.remote = Remote(make_client, clock=clock, rng=rng or random.Random(), limits=limits)
+        self.statuses = StatusTracker(self.remote, poll_interval)
+        self.batches = BatchSender(self.remote, self.statuses, batch_threshold, poll_interval)
+        self.online = OnlineSender(self.remote, self.statuses, self.batches, poll_interval)
+        self.outages = OutageWatch(make_latarnia, latarnia_interval)
         self._wake = threading.Event()
         self._reset = threading.Event()
         self._stopping = threading.Event()
@@ -74,8 +68,8 @@ class Sender(OnlineSending, Statuses, BatchSending, Outages):
 
         Called from a web thread: the worker forgets its client, Latarnia client and online session handle
         at the start of its next step, so a step in progress ends with the client it began with. A session
-        opened with the old client is then like one left by an earlier run: _close_stale_sessions closes it
-        and its invoices are reconciled by hash (ksef-api.md §11) before anything is sent again.
+        opened with the old client is then like one left by an earlier run: close_stale_sessions closes it
+        and its invoices are reconciled by hash (docs/ksef-protocol.md §11) before anything is sent again.
         """
         self._reset.set()
         self._wake.set()
@@ -108,15 +102,16 @@ class Sender(OnlineSending, Statuses, BatchSending, Outages):
         now = self.clock()
         if self._reset.is_set():
             self._reset.clear()
-            self._client = self._latarnia = self._session = None
-            self._healthy = None   # the next answer of the new client sets reachability again
-        self._poll_latarnia(db, now)
-        if outbox.is_paused(db) or self._held_back(db, now):
+            self.remote.reset()
+            self.outages.reset()
+        self.outages.poll(db, now)
+        if ksef_state.is_paused(db) or self._held_back(db, now):
             return False
-        if self._probe_due(db, now) and self._probe(db, now):
+        if self.remote.probe_due(db, now, self.probe_interval, outbox.pending_count(db)) and \
+                self.remote.probe(db, now):
             return True
-        for task in (self._close_stale_sessions, self._reconcile, self._poll_batches, self._poll_statuses,
-                     self._fetch_upos, self._send_batch, self._send_online, self._close_idle_session):
+        for task in (self.online.close_stale_sessions, self.online.reconcile, self.batches.poll, self.statuses.poll,
+                     self.statuses.fetch_upos, self.batches.send, self.online.send, self.online.close_idle):
             try:
                 if task(db, now):
                     return True
@@ -126,8 +121,7 @@ class Sender(OnlineSending, Statuses, BatchSending, Outages):
         return False
 
     def _held_back(self, db, now: datetime) -> bool:
-        backoff = outbox.get_meta(db, "backoff_until")
-        circuit = outbox.get_meta(db, "circuit") or {}
+        backoff = ksef_state.get_meta(db, "backoff_until")
+        circuit = ksef_state.get_meta(db, "circuit") or {}
         until = [parse(v) for v in (backoff, circuit.get("open_until")) if v]
         return any(moment > now for moment in until)
-

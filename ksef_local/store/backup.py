@@ -39,7 +39,6 @@ NAME_RE = re.compile(
     r"^ksef-local-(?P<stamp>\d{4}-\d{2}-\d{2}T\d{6})-(?P<reason>[a-z]+(?:-[a-z]+)*)(?:-(?P<n>\d+))?\.sqlite3$"
 )
 STAMP = "%Y-%m-%dT%H%M%S"
-INTEGRITY_EXTENSION = "ksef_local_integrity_problem"
 
 
 class BackupError(UserError):
@@ -341,18 +340,15 @@ def _keep_used_numbers(db_path: Path, safety: Path) -> None:
 
 
 def _bring_up_to_date(db_path: Path) -> None:
-    """Apply this version's migrations and the settings table to a restored (possibly older) database."""
-    from ksef_local.store import settings as ksef_settings
-
+    """Apply this version's migrations to a restored (possibly older) database."""
     live = dbmod.connect(db_path)
     try:
         dbmod.migrate(live)
-        ksef_settings.ensure_schema(live)
     finally:
         live.conn.close()
 
 
-# --- wiring for create_app ----------------------------------------------------------------------------
+# --- at start ----------------------------------------------------------------------------------------
 
 def on_start(home: Path, db_path: Path, now: datetime, keep: int = KEEP) -> str | None:
     """At start, before migrations: return the integrity problem (in Polish), else make the daily backup.
@@ -381,55 +377,3 @@ def before_migration(home: Path, db_path: Path, now: datetime, keep: int = KEEP)
         prune(backups_dir(home), keep, protect=made)
 
     return hook
-
-
-def integrity_error_app(problem: str, home: Path):
-    """A tiny Flask app that answers every URL with the "database is damaged" page (no database access)."""
-    from flask import Flask, render_template, request
-
-    from ksef_local import config
-    from ksef_local.web import pl_datetime
-    from ksef_local.web.security import CSP
-
-    resources = config.resources_dir()
-    app = Flask("ksef_local", template_folder=str(resources / "templates"),
-                static_folder=str(resources / "static"))
-    app.extensions[INTEGRITY_EXTENSION] = problem
-    folder = backups_dir(home)
-
-    def page(path: str = ""):
-        backups = list_backups(folder)
-        body = render_template("backup/integrity_error.html", problem=problem, folder=folder,
-                               db_file=config.database_path(Path(home)), backups=backups,
-                               pl_datetime=pl_datetime, human_size=human_size)
-        return body, 503, {"Cache-Control": "no-store"}
-
-    @app.before_request
-    def _local_only():
-        # The same DNS-rebinding guard as the real app: the page shows folder paths.
-        if (request.host or "").rsplit(":", 1)[0].strip("[]") not in {"127.0.0.1", "localhost"}:
-            return "Nieprawidłowy adres serwera.", 400
-        return None
-
-    @app.after_request
-    def _headers(response):
-        response.headers.setdefault("Content-Security-Policy", CSP)
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        return response
-
-    app.add_url_rule("/", "damaged", page)
-    app.add_url_rule("/<path:path>", "damaged_any", page, methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
-    return app
-
-
-def problem_of(app) -> str | None:
-    """Return the integrity problem when app is the error app from integrity_error_app, else None."""
-    return app.extensions.get(INTEGRITY_EXTENSION)
-
-
-def human_size(size: int) -> str:
-    """1,2 MB"""
-    for unit, factor in (("GB", 1024 ** 3), ("MB", 1024 ** 2), ("kB", 1024)):
-        if size >= factor:
-            return f"{size / factor:.1f} {unit}".replace(".", ",")
-    return f"{size} B"

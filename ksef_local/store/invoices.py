@@ -1,4 +1,4 @@
-"""All invoice queries and state transitions: drafts, numbering, issuing, import and the list.
+"""One invoice's queries and state transitions: drafts, numbering, issuing, reopening after a rejection.
 
 A draft is editable and deletable. Issuing ("Wystaw") freezes it: the FA(3) XML is built once, validated,
 and its exact bytes and SHA-256 are stored; from then on the content never changes. Preview, PDF, QR and
@@ -8,10 +8,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 from dataclasses import asdict
 from datetime import date, datetime, timedelta, timezone
-from pathlib import Path
 from typing import Any, Mapping
 
 import sqlite_utils
@@ -24,7 +22,6 @@ from ksef_local.forms.editor import DraftInput, parse_draft_form, completeness_e
 from ksef_local.errors import NotFound, UserError, ValidationFailed
 from ksef_local.core.model import Correction, Invoice, Line, Party, Payment
 
-MAX_IMPORT_BYTES = 1_000_000  # KSeF's limit for an invoice without attachments (fa3-format.md §1)
 
 ISSUED_MESSAGE = (
     "Ta faktura jest już wystawiona i nie można jej zmieniać. "
@@ -123,9 +120,9 @@ def create_draft(db: sqlite_utils.Database, today: date, kind: str = "VAT",
     if corrected_id is not None:
         row, lines = _correction_defaults(db, row, corrected_id)
     with dbmod.write(db):
-        invoice_id = _insert(db, "invoices", row)
+        invoice_id = insert_row(db, "invoices", row)
         for ln in lines:
-            _insert(db, "invoice_lines", {**ln, "invoice_id": invoice_id})
+            insert_row(db, "invoice_lines", {**ln, "invoice_id": invoice_id})
     return invoice_id
 
 
@@ -152,7 +149,7 @@ def _correction_defaults(db: sqlite_utils.Database, row: dict[str, Any], correct
     return row, lines
 
 
-def _insert(db: sqlite_utils.Database, table: str, row: Mapping[str, Any]) -> int:
+def insert_row(db: sqlite_utils.Database, table: str, row: Mapping[str, Any]) -> int:
     columns = ", ".join(row)
     placeholders = ", ".join(f":{k}" for k in row)
     return db.execute(f"INSERT INTO {table} ({columns}) VALUES ({placeholders})", dict(row)).lastrowid
@@ -190,7 +187,7 @@ def _store_lines(db: sqlite_utils.Database, invoice_id: int, lines: list[dict[st
             assignments = ", ".join(f"{k} = :{k}" for k in values)
             db.execute(f"UPDATE invoice_lines SET {assignments} WHERE id = :id", {**values, "id": line_id})
         else:
-            _insert(db, "invoice_lines", values)
+            insert_row(db, "invoice_lines", values)
     for line_id in existing - kept:
         db.execute("DELETE FROM invoice_lines WHERE id = ?", [line_id])
 
@@ -200,7 +197,7 @@ def add_line(db: sqlite_utils.Database, invoice_id: int, before: bool = False) -
         _require_draft(db, invoice_id)
         last = db.execute("SELECT coalesce(max(position), 0) FROM invoice_lines WHERE invoice_id = ?",
                           [invoice_id]).fetchone()[0]
-        _insert(db, "invoice_lines", {"invoice_id": invoice_id, "position": last + 1, "before": int(before)})
+        insert_row(db, "invoice_lines", {"invoice_id": invoice_id, "position": last + 1, "before": int(before)})
 
 
 def remove_line(db: sqlite_utils.Database, invoice_id: int, line_id: int) -> None:
@@ -340,121 +337,3 @@ def _store_totals(db: sqlite_utils.Database, invoice_id: int) -> None:
     db.execute("UPDATE invoices SET net_total = ?, vat_total = ?, gross_total = ? WHERE id = ?",
                [money.to_grosze(totals.net), money.to_grosze(totals.vat), money.to_grosze(totals.gross),
                 invoice_id])
-
-
-# --- import ------------------------------------------------------------------------------------------
-
-def read_import_file(path: Path) -> bytes:
-    """Read a file to import, refusing anything over the KSeF size limit before reading it whole."""
-    try:
-        size = path.stat().st_size
-    except OSError:
-        raise UserError(f"Nie można odczytać pliku {path.name}.") from None
-    if size > MAX_IMPORT_BYTES:
-        raise UserError(_too_big(size))
-    return path.read_bytes()
-
-
-def _too_big(size: int) -> str:
-    return (f"Plik jest za duży ({money.format_pl(money.Decimal(size) / 1_000_000, 1)} MB). "
-            "Faktura FA(3) bez załączników może mieć najwyżej 1 MB.")
-
-
-def import_xml(db: sqlite_utils.Database, data: bytes, filename: str = "") -> int:
-    """Import an FA(3) invoice made elsewhere as an issued, read-only invoice; return its id.
-
-    The exact bytes are kept. A malformed, invalid, oversized or duplicate file changes nothing.
-    """
-    if len(data) > MAX_IMPORT_BYTES:
-        raise UserError(_too_big(len(data)))
-    problems = fa3.check_document(data)
-    if problems:
-        raise UserError("Pliku nie można zaimportować: " + " ".join(p.message for p in problems[:5]))
-    summary = fa3.parse_summary(data)
-    company = parties.get_company(db)
-    if company is None:
-        raise UserError("Najpierw uzupełnij dane firmy (Ustawienia → Firma).")
-    if summary.seller_nip != company["nip"]:
-        raise UserError(
-            f"Sprzedawcą na tej fakturze jest NIP {parties.format_nip(summary.seller_nip)}, "
-            f"a nie Twoja firma (NIP {parties.format_nip(company['nip'])}). Importować można tylko własne faktury.")
-    now = _now().isoformat()
-    buyer = Party(name=summary.buyer_name or "", kind="company" if summary.buyer_nip else "consumer",
-                  nip=summary.buyer_nip)
-    row = {
-        "kind": summary.kind, "status": "issued", "source": "import", "number": summary.number,
-        "issue_date": summary.issue_date.isoformat(),
-        "sale_date": summary.sale_date.isoformat() if summary.sale_date else None,
-        "buyer_json": json.dumps(asdict(buyer), ensure_ascii=False), "buyer_name": summary.buyer_name or "",
-        "buyer_nip": summary.buyer_nip, "currency": summary.currency,
-        "net_total": money.to_grosze(summary.net), "vat_total": money.to_grosze(summary.vat),
-        "gross_total": money.to_grosze(summary.gross), "xml": data,
-        "xml_sha256": hashlib.sha256(data).hexdigest(), "created_at": now, "updated_at": now, "issued_at": now,
-    }
-    with dbmod.write(db):
-        if db.execute("SELECT 1 FROM used_numbers WHERE number = ?", [summary.number]).fetchone():
-            raise UserError(f"Faktura o numerze {summary.number} już jest w programie. Nie importuję jej drugi raz.",
-                            409)
-        invoice_id = _insert(db, "invoices", row)
-        db.execute("INSERT INTO used_numbers (number, kind, invoice_id, used_at) VALUES (?, ?, ?, ?)",
-                   [summary.number, summary.kind, invoice_id, now])
-    return invoice_id
-
-
-# --- the list ----------------------------------------------------------------------------------------
-
-SORTS = {
-    "data": "issue_date {d}, id {d}",
-    "numer": "number {d}, id {d}",
-    "nabywca": "buyer_name {d}, id {d}",
-    "brutto": "gross_total {d}, id {d}",
-}
-STATUSES = {"draft": "Szkice", "issued": "Wystawione"}
-PAGE_SIZE = 50
-
-
-def fts_query(text: str) -> str:
-    """Turn what the user typed into an FTS5 query for search-as-you-type.
-
-    Each typed word must match; a word that FTS splits into several tokens (an invoice number such as
-    FV/2026/10/2, a NIP with dashes) must match them in order, as a phrase. The last token of each word
-    is a prefix, so results appear while typing.
-    """
-    phrases = []
-    for word in text.split():
-        tokens = re.findall(r"\w+", word)
-        if tokens:
-            phrases.append('"' + " ".join(tokens) + '"*')
-    return " AND ".join(phrases)
-
-
-def list_invoices(db: sqlite_utils.Database, month: str | None = None, status: str | None = None,
-                  buyer_id: int | None = None, q: str | None = None, sort: str = "data", desc: bool = True,
-                  page: int = 1, per_page: int = PAGE_SIZE) -> tuple[list[dict[str, Any]], int]:
-    """Return one page of invoices (without their XML) and the number of matching invoices."""
-    where, params = ["1"], []
-    if month:
-        year, mon = (int(x) for x in month.split("-"))
-        start = date(year, mon, 1)
-        end = date(year + (mon == 12), mon % 12 + 1, 1)
-        where.append("issue_date >= ? AND issue_date < ?")
-        params += [start.isoformat(), end.isoformat()]
-    if status in STATUSES:
-        where.append("status = ?")
-        params.append(status)
-    if buyer_id:
-        where.append("buyer_id = ?")
-        params.append(buyer_id)
-    match = fts_query(q or "")
-    if match:
-        where.append("id IN (SELECT rowid FROM invoices_fts WHERE invoices_fts MATCH ?)")
-        params.append(match)
-    clause = " AND ".join(where)
-    total = db.execute(f"SELECT count(*) FROM invoices WHERE {clause}", params).fetchone()[0]
-    order = SORTS.get(sort, SORTS["data"]).format(d="DESC" if desc else "ASC")
-    columns = ("id, kind, status, source, number, issue_date, sale_date, buyer_name, buyer_nip, currency,"
-               " net_total, vat_total, gross_total, ksef_status, ksef_number")
-    rows = list(db.query(
-        f"SELECT {columns} FROM invoices WHERE {clause} ORDER BY {order} LIMIT ? OFFSET ?",
-        [*params, per_page, (max(page, 1) - 1) * per_page]))
-    return rows, total

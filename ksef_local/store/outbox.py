@@ -1,8 +1,9 @@
-"""The KSeF outbox: what waits to be sent, what KSeF said, the history and the health banner.
+"""The KSeF outbox: what waits to be sent, what KSeF said, and the history of each invoice.
 
 The database is the queue (house-style rule 5): the UI enqueues here without any network, the sender
-(ksef_local.sending) moves rows along and commits every KSeF reference before its next remote step. Each
-write is one short BEGIN IMMEDIATE transaction (db.write) and never spans a network call.
+(ksef_local.sending, through store/outbox_work.py) moves rows along and commits every KSeF reference before
+its next remote step. Each write is one short BEGIN IMMEDIATE transaction (db.write) and never spans a
+network call. The banner's health, the sessions and the request budget are in store/ksef_state.py.
 
 Row states (letter the user sees):
     queued   W  waiting; no KSeF reference (also after KSeF provably did not get it)
@@ -16,34 +17,36 @@ Row states (letter the user sees):
 from __future__ import annotations
 
 import base64
-import json
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, timezone
-from typing import Any, Callable
-from zoneinfo import ZoneInfo
+from datetime import date, datetime, timedelta
+from typing import Any
 
 import sqlite_utils
 
+from ksef_local.clock import warsaw_day
 from ksef_local.core import calendar_pl
-from ksef_local.store.db import write
-from ksef_local.ksef import limits as ksef_limits
-from ksef_local.ksef.limits import Limits
+from ksef_local.core.model import OfflineKind, OutboxState
+from ksef_local.formats import pl_date
+from ksef_local.store.db import iso, parse, write
+from ksef_local.store.ksef_state import get_meta
+from ksef_local.store.ksef_state import reachable as reachable_now
 
 LETTERS = {"W": "wysyłanie", "O": "przyjęta do przetwarzania w KSeF", "A": "przyjęta i zarchiwizowana w KSeF",
            "B": "odrzucona przez KSeF"}
-LETTER_OF = {"queued": "W", "sending": "W", "unknown": "W", "sent": "O", "accepted": "O", "done": "A",
-             "rejected": "B"}
-ACTIVE_STATES = ("queued", "sending", "unknown", "sent", "accepted")
-WARSAW = ZoneInfo("Europe/Warsaw")
+LETTER_OF = {OutboxState.QUEUED: "W", OutboxState.SENDING: "W", OutboxState.UNKNOWN: "W", OutboxState.SENT: "O",
+             OutboxState.ACCEPTED: "O", OutboxState.DONE: "A", OutboxState.REJECTED: "B"}
+ACTIVE_STATES = (OutboxState.QUEUED, OutboxState.SENDING, OutboxState.UNKNOWN, OutboxState.SENT, OutboxState.ACCEPTED)
+IN_FLIGHT_STATES = (OutboxState.SENDING, OutboxState.UNKNOWN, OutboxState.SENT, OutboxState.ACCEPTED)
 
 DRAFT_REFUSED = "Najpierw wystaw fakturę – szkicu nie można wysłać do KSeF."
 ALREADY_SENT = "Faktura {number} została już wysłana do KSeF – każdą fakturę można wysłać tylko raz."
 NOT_FOUND = "Nie ma faktury o identyfikatorze {id}."
 
 # Offline kinds by what Latarnia announces (ksef-api.md §9; lessons.md (c) 7).
-OFFLINE_BY_LATARNIA = {"MAINTENANCE": "offline", "FAILURE": "awaryjny", "TOTAL_FAILURE": "awaria_calkowita"}
-OFFLINE_NAMES = {"offline24": "offline24", "offline": "offline (niedostępność KSeF)",
-                 "awaryjny": "awaryjny (awaria KSeF)", "awaria_calkowita": "awaria całkowita KSeF"}
+OFFLINE_BY_LATARNIA = {"MAINTENANCE": OfflineKind.OFFLINE, "FAILURE": OfflineKind.AWARYJNY,
+                       "TOTAL_FAILURE": OfflineKind.AWARIA_CALKOWITA}
+OFFLINE_NAMES = {OfflineKind.OFFLINE24: "offline24", OfflineKind.OFFLINE: "offline (niedostępność KSeF)",
+                 OfflineKind.AWARYJNY: "awaryjny (awaria KSeF)", OfflineKind.AWARIA_CALKOWITA: "awaria całkowita KSeF"}
 
 
 @dataclass
@@ -89,34 +92,7 @@ class OfflineWaiting:
     deadline: date
 
 
-@dataclass(frozen=True)
-class Health:
-    latarnia_status: str | None
-    latarnia_message: str | None
-    reachable: bool | None
-    checked_at: datetime | None
-    paused: bool
-    pause_title: str | None
-    pause_advice: str | None
-    circuit_open: bool
-    next_attempt_at: datetime | None
-    pause_detail: str | None = None
-
-
 # -- small helpers ----------------------------------------------------------------------------------
-
-def iso(moment: datetime) -> str:
-    """UTC with microseconds, so stored times compare correctly as text in SQL."""
-    return moment.astimezone(timezone.utc).isoformat(timespec="microseconds")
-
-
-def parse(value: str | None) -> datetime | None:
-    return datetime.fromisoformat(value) if value else None
-
-
-def warsaw_day(moment: datetime) -> date:
-    """The calendar day in Poland, which is what P_1 and the offline rules compare against (ksef-api.md §9)."""
-    return moment.astimezone(WARSAW).date()
 
 
 def invoice_hash_b64(xml_sha256_hex: str) -> str:
@@ -132,18 +108,7 @@ def offline_deadline(kind: str, issued_on: date, failure_end: date | None = None
         return None  # "offline"/"awaryjny" need the end of the outage; computed when Latarnia says it ended
 
 
-def get_meta(db: sqlite_utils.Database, key: str, default: Any = None) -> Any:
-    row = db.execute("SELECT value FROM ksef_meta WHERE key = ?", [key]).fetchone()
-    return json.loads(row[0]) if row else default
-
-
-def set_meta(db: sqlite_utils.Database, key: str, value: Any) -> None:
-    """Store one fact (call inside db.write)."""
-    db.execute("INSERT INTO ksef_meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-               [key, json.dumps(value, ensure_ascii=False)])
-
-
-def _rows(db: sqlite_utils.Database, sql: str, params: Any = ()) -> list[dict[str, Any]]:
+def fetch_rows(db: sqlite_utils.Database, sql: str, params: Any = ()) -> list[dict[str, Any]]:
     cursor = db.execute(sql, params)
     names = [d[0] for d in cursor.description]
     return [dict(zip(names, values)) for values in cursor.fetchall()]
@@ -151,16 +116,16 @@ def _rows(db: sqlite_utils.Database, sql: str, params: Any = ()) -> list[dict[st
 
 def current(db: sqlite_utils.Database, invoice_id: int) -> dict[str, Any] | None:
     """The invoice's current attempt (its newest outbox row), or None."""
-    rows = _rows(db, "SELECT * FROM ksef_outbox WHERE invoice_id = ? ORDER BY id DESC LIMIT 1", [invoice_id])
+    rows = fetch_rows(db, "SELECT * FROM ksef_outbox WHERE invoice_id = ? ORDER BY id DESC LIMIT 1", [invoice_id])
     return rows[0] if rows else None
 
 
 def row(db: sqlite_utils.Database, outbox_id: int) -> dict[str, Any]:
-    return _rows(db, "SELECT * FROM ksef_outbox WHERE id = ?", [outbox_id])[0]
+    return fetch_rows(db, "SELECT * FROM ksef_outbox WHERE id = ?", [outbox_id])[0]
 
 
 def rows(db: sqlite_utils.Database, sql_where: str, params: Any = ()) -> list[dict[str, Any]]:
-    return _rows(db, f"SELECT * FROM ksef_outbox WHERE {sql_where}", params)
+    return fetch_rows(db, f"SELECT * FROM ksef_outbox WHERE {sql_where}", params)
 
 
 def transition(db: sqlite_utils.Database, outbox_id: int, now: datetime, state: str, description: str | None,
@@ -190,9 +155,9 @@ def log_event(db: sqlite_utils.Database, current_row: dict[str, Any], now: datet
 def _offline_kind(db: sqlite_utils.Database, reachable: bool | None, issue_date: date, today: date) -> str | None:
     if reachable is False:
         latarnia = get_meta(db, "latarnia") or {}
-        return OFFLINE_BY_LATARNIA.get(latarnia.get("status"), "offline24")
+        return OFFLINE_BY_LATARNIA.get(latarnia.get("status"), OfflineKind.OFFLINE24)
     if issue_date < today:
-        return "offline24"  # KSeF would reclassify it anyway (ksef-api.md §9, lessons.md #41)
+        return OfflineKind.OFFLINE24  # KSeF would reclassify it anyway (ksef-api.md §9, lessons.md #41)
     return None
 
 
@@ -203,9 +168,9 @@ def enqueue(db: sqlite_utils.Database, invoice_ids: list[int], now: datetime,
     today = warsaw_day(now)
     with write(db):
         if reachable is None:
-            reachable = _reachable(db, now)
+            reachable = reachable_now(db, now)
         for invoice_id in dict.fromkeys(invoice_ids):
-            invoice = _rows(db, "SELECT id, status, number, issue_date, xml_sha256, ksef_status FROM invoices"
+            invoice = fetch_rows(db, "SELECT id, status, number, issue_date, xml_sha256, ksef_status FROM invoices"
                                 " WHERE id = ?", [invoice_id])
             if not invoice:
                 result.refused[invoice_id] = NOT_FOUND.format(id=invoice_id)
@@ -232,7 +197,7 @@ def enqueue(db: sqlite_utils.Database, invoice_ids: list[int], now: datetime,
                 text += " (ponowna wysyłka po odrzuceniu)"
             if kind:
                 text += f"; tryb {OFFLINE_NAMES[kind]}"
-                text += f", termin wysłania {calendar_pl.format_date_pl(deadline)}" if deadline else ""
+                text += f", termin wysłania {pl_date(deadline)}" if deadline else ""
             transition(db, cursor.lastrowid, now, "queued", text)
             result.queued.append(invoice_id)
     return result
@@ -258,7 +223,7 @@ def statuses(db: sqlite_utils.Database, invoice_ids: list[int]) -> dict[int, Out
     if not ids:
         return {}
     marks = ",".join("?" * len(ids))
-    found = _rows(db, f"SELECT * FROM ksef_outbox WHERE id IN (SELECT MAX(id) FROM ksef_outbox"
+    found = fetch_rows(db, f"SELECT * FROM ksef_outbox WHERE id IN (SELECT MAX(id) FROM ksef_outbox"
                       f" WHERE invoice_id IN ({marks}) GROUP BY invoice_id)", ids)
     return {r["invoice_id"]: _status(r) for r in found}
 
@@ -266,7 +231,7 @@ def statuses(db: sqlite_utils.Database, invoice_ids: list[int]) -> dict[int, Out
 def history(db: sqlite_utils.Database, invoice_id: int) -> list[Event]:
     return [Event(parse(e["at"]), e["letter"], e["code"], e["description"], e["session_ref"], e["invoice_ref"],
                   e["ksef_number"])
-            for e in _rows(db, "SELECT * FROM ksef_events WHERE invoice_id = ? ORDER BY id", [invoice_id])]
+            for e in fetch_rows(db, "SELECT * FROM ksef_events WHERE invoice_id = ? ORDER BY id", [invoice_id])]
 
 
 def pending_count(db: sqlite_utils.Database) -> int:
@@ -279,7 +244,7 @@ def offline_waiting(db: sqlite_utils.Database) -> list[OfflineWaiting]:
 
     O invoices are left out: KSeF has received them, which is what the deadline asks for (ksef-api.md §9).
     """
-    found = _rows(db, "SELECT o.invoice_id, i.number, o.offline_kind, o.offline_deadline FROM ksef_outbox o"
+    found = fetch_rows(db, "SELECT o.invoice_id, i.number, o.offline_kind, o.offline_deadline FROM ksef_outbox o"
                       " JOIN invoices i ON i.id = o.invoice_id WHERE o.id IN (SELECT MAX(id) FROM ksef_outbox"
                       " GROUP BY invoice_id) AND o.letter NOT IN ('A', 'O') AND o.offline_mode = 1"
                       " AND o.offline_deadline IS NOT NULL ORDER BY o.offline_deadline, i.number, o.invoice_id")
@@ -327,85 +292,6 @@ def refresh_progress(db: sqlite_utils.Database) -> tuple[int, int]:
 def mark_checked(db: sqlite_utils.Database, outbox_id: int) -> None:
     """A status check asked for by "Statusy w KSeF" was made (inside write)."""
     db.execute("UPDATE ksef_outbox SET refresh = 2 WHERE id = ? AND refresh = 1", [outbox_id])
-
-
-# -- health, pause ----------------------------------------------------------------------------------
-
-def _reachable(db: sqlite_utils.Database, now: datetime) -> bool | None:
-    circuit = get_meta(db, "circuit") or {}
-    if circuit.get("open_until") and parse(circuit["open_until"]) > now:
-        return False
-    return (get_meta(db, "reach") or {}).get("reachable")
-
-
-def health(db: sqlite_utils.Database) -> Health:
-    latarnia = get_meta(db, "latarnia") or {}
-    reach = get_meta(db, "reach") or {}
-    pause = get_meta(db, "pause")
-    circuit = get_meta(db, "circuit") or {}
-    backoff = get_meta(db, "backoff_until")
-    candidates = [parse(v) for v in (circuit.get("open_until"), backoff) if v]
-    return Health(
-        latarnia.get("status"), latarnia.get("message"), reach.get("reachable"), parse(reach.get("checked_at")),
-        pause is not None, (pause or {}).get("title"), (pause or {}).get("advice"),
-        bool(circuit.get("open_until")), max(candidates) if candidates else None, (pause or {}).get("detail"))
-
-
-def pause(db: sqlite_utils.Database, now: datetime, title: str, advice: str, detail: str = "") -> None:
-    """Stop sending until resume(); nothing queued is lost."""
-    with write(db):
-        set_meta(db, "pause", {"title": title, "advice": advice, "detail": detail, "at": iso(now)})
-
-
-def is_paused(db: sqlite_utils.Database) -> bool:
-    return get_meta(db, "pause") is not None
-
-
-def resume(db: sqlite_utils.Database, wake: Callable[[], None] | None = None) -> None:
-    """Clear the pause (e.g. after a new token was saved) and wake the sender."""
-    with write(db):
-        db.execute("DELETE FROM ksef_meta WHERE key IN ('pause', 'backoff_until')")
-        circuit = get_meta(db, "circuit")
-        if circuit:
-            set_meta(db, "circuit", {**circuit, "open_until": None, "failures": 0})
-    if wake is not None:
-        wake()
-
-
-# -- request budget per PRD limit group (ksef-api.md §6), persisted so it survives a restart -----------
-
-# The sender's budget: the official table for the groups it uses, the minute and hour windows keeping one
-# request in reserve because KSeF's sliding windows and our clock do not line up exactly.
-SENDER_GROUPS = ("onlineSession", "invoiceSend", "batchSession", "invoiceStatus", "sessionInvoiceList",
-                 "sessionMisc", "public")
-PRD_LIMITS: Limits = {
-    group: tuple(None if n is None else (n - 1 if i else n) for i, n in enumerate(ksef_limits.PRD_LIMITS[group]))
-    for group in SENDER_GROUPS
-}
-WINDOWS = ksef_limits.WINDOW_SECONDS
-
-
-def budget_wait(db: sqlite_utils.Database, group: str, now: datetime,
-                limits: Limits = PRD_LIMITS) -> float:
-    """Seconds to wait before one more request of group stays within every window (0 = go; None = no window)."""
-    stamp = now.timestamp()
-    wait = 0.0
-    for limit, seconds in zip(limits[group], WINDOWS):
-        if limit is None:
-            continue
-        found = db.execute("SELECT at FROM ksef_requests WHERE grp = ? AND at > ? ORDER BY at DESC LIMIT 1 OFFSET ?",
-                           [group, stamp - seconds, limit - 1]).fetchone()
-        if found:
-            wait = max(wait, found[0] + seconds - stamp)
-    return wait
-
-
-def record_request(db: sqlite_utils.Database, group: str, now: datetime) -> None:
-    """Count one request (its own short transaction) and forget that group's requests older than an hour."""
-    stamp = now.timestamp()
-    with write(db):
-        db.execute("INSERT INTO ksef_requests (grp, at) VALUES (?, ?)", [group, stamp])
-        db.execute("DELETE FROM ksef_requests WHERE grp = ? AND at < ?", [group, stamp - 3600])
 
 
 def next_attempt(now: datetime, seconds: float) -> str:

@@ -1,5 +1,8 @@
 """Ustawienia → Kopia zapasowa: list the backups, make one now, restore one (by its listed name only)."""
 from __future__ import annotations
+from ksef_local.store import outbox_work
+from ksef_local import formats
+from ksef_local.clock import local_now
 
 import logging
 from collections.abc import Callable
@@ -8,31 +11,29 @@ from datetime import date, datetime
 
 from flask import Blueprint, Flask, current_app, request, url_for
 
-from ksef_local.store import backup, outbox
+from ksef_local.store import backup
 from ksef_local import config
 from ksef_local.errors import UserError
-from ksef_local.web import db, navigate, pl_datetime, render
+from ksef_local.web.responses import db, navigate, render, services
 
 log = logging.getLogger(__name__)
 
 bp = Blueprint("backup", __name__, url_prefix="/ustawienia")
 
 EXTENSION = "ksef_local_backups"
-IN_FLIGHT = ("sending", "unknown", "sent", "accepted")
 
 
 @dataclass
 class DailyCheck:
     """The clock the screen and the daily backup use, and the last day a daily backup was considered."""
 
-    clock: Callable[[], datetime] = datetime.now
+    clock: Callable[[], datetime] = local_now
     checked_on: date | None = field(default=None)
 
 
 @bp.record_once
 def _install(setup_state) -> None:
     app: Flask = setup_state.app
-    app.jinja_env.filters.setdefault("file_size", backup.human_size)
     # create_app ran the day's backup in backup.on_start; from here a long-running app makes the next
     # day's on the first request after midnight.
     check = DailyCheck()
@@ -44,12 +45,8 @@ def daily() -> DailyCheck:
     return current_app.extensions[EXTENSION]
 
 
-def state():
-    return current_app.extensions["ksef_local"]
-
-
 def paths():
-    home = state().home
+    home = services().home
     return config.database_path(home), backup.backups_dir(home)
 
 
@@ -81,7 +78,7 @@ def index():
     db_path, folder = paths()
     return render("backup/index.html", backups=backup.list_backups(folder), folder=folder, keep=backup.KEEP,
                   made=_listed(request.args.get("zrobiono")), restored=_listed(request.args.get("przywrocono")),
-                  safety=_listed(request.args.get("kopia")), pl_datetime=pl_datetime)
+                  safety=_listed(request.args.get("kopia")), pl_datetime=formats.pl_datetime)
 
 
 @bp.route("/kopie/teraz", methods=["POST"])
@@ -99,9 +96,9 @@ def restore():
     if request.form.get("potwierdzam") != "1":
         raise UserError("Zaznacz, że rozumiesz skutki przywrócenia kopii, i spróbuj jeszcze raz.", status=422)
     # An invoice KSeF already holds a reference for would be forgotten mid-flight: wait for the sender.
-    if outbox.rows(db(), f"state IN ({', '.join('?' * len(IN_FLIGHT))})", IN_FLIGHT):
+    if outbox_work.in_flight(db()):
         raise UserError("Trwa wysyłka faktur do KSeF. Poczekaj, aż wszystkie dostaną status A lub B, "
                         "i wtedy przywróć kopię.", status=409)
     safety = backup.restore(db_path, chosen.path, daily().clock(), folder)
-    state().reset_client()  # the restored database may hold other KSeF settings
+    services().reset_client()  # the restored database may hold other KSeF settings
     return navigate(url_for("backup.index", przywrocono=chosen.name, kopia=safety.name))

@@ -1,12 +1,13 @@
 """Buyers (Kontrahenci): list with search-as-you-type, add and edit."""
 from __future__ import annotations
+from ksef_local.forms import parties as party_forms
 
 from flask import Blueprint, redirect, request, url_for
 
 from ksef_local.store import parties
 from ksef_local.errors import ValidationFailed
 from ksef_local.core.model import BUYER_KINDS
-from ksef_local.web import db, render
+from ksef_local.web.responses import db, render
 
 bp = Blueprint("buyers", __name__, url_prefix="/kontrahenci")
 
@@ -33,7 +34,7 @@ def _form(buyer_id: int | None):
     errors: dict[str, str] = {}
     if request.method == "POST":
         try:
-            cleaned = parties.validate_buyer(request.form)
+            cleaned = party_forms.validate_buyer(request.form)
         except ValidationFailed as exc:
             errors, values = exc.errors, request.form.to_dict()
         else:
@@ -43,4 +44,4 @@ def _form(buyer_id: int | None):
                 buyer_id = parties.create_buyer(db(), cleaned)
             return redirect(url_for("buyers.index", zapisano=buyer_id))
     return render("buyers/form.html", values=values, errors=errors, kinds=BUYER_KINDS, buyer_id=buyer_id,
-                  eu_prefixes=parties.EU_VAT_PREFIXES, status=422 if errors else 200)
+                  eu_prefixes=party_forms.EU_VAT_PREFIXES, status=422 if errors else 200)

@@ -1,11 +1,12 @@
 """Company profile (Sprzedawca): asked for on first run, editable later."""
 from __future__ import annotations
+from ksef_local.forms import parties as party_forms
 
 from flask import Blueprint, g, redirect, request, url_for
 
 from ksef_local.store import parties
 from ksef_local.errors import ValidationFailed
-from ksef_local.web import db, render
+from ksef_local.web.responses import db, render
 
 bp = Blueprint("company", __name__)
 
@@ -33,7 +34,7 @@ def edit():
     errors: dict[str, str] = {}
     if request.method == "POST":
         try:
-            cleaned = parties.validate_company(request.form)
+            cleaned = party_forms.validate_company(request.form)
         except ValidationFailed as exc:
             errors = exc.errors
             values = request.form.to_dict()

@@ -1,22 +1,22 @@
 """Invoices: the list (main screen), the editor, issuing, XML download and import."""
 from __future__ import annotations
+from ksef_local.store import imports, invoice_list
+from ksef_local import clock, formats
+from ksef_local.forms import parties as party_forms
 
 from datetime import date
 from typing import Any
 
-from flask import Blueprint, Response, redirect, request, url_for
+from flask import Blueprint, Response, request, url_for
 
 from ksef_local.store import invoices, outbox, parties
 from ksef_local.core import money
 from ksef_local.errors import UserError, ValidationFailed
 from ksef_local.core.model import BUYER_KINDS, CORRECTION_TYPES, EXEMPTION_KINDS, INVOICE_KINDS, PAYMENT_FORMS
-from ksef_local.web import db, is_htmx, ksef, navigate, render
+from ksef_local.web import ksef
+from ksef_local.web.responses import db, is_htmx, navigate, render
 
 bp = Blueprint("invoices", __name__)
-
-
-def today() -> date:
-    return date.today()
 
 
 # --- the list ----------------------------------------------------------------------------------------
@@ -55,15 +55,15 @@ def month_choices(today: date, chosen: str | None, count: int = 36) -> list[tupl
 @bp.route("/")
 def index():
     filters = _list_args()
-    rows, total = invoices.list_invoices(db(), **filters)
-    pages = max(1, -(-total // invoices.PAGE_SIZE))
+    rows, total = invoice_list.list_invoices(db(), **filters)
+    pages = max(1, -(-total // invoice_list.PAGE_SIZE))
     buyer = parties.get_buyer(db(), filters["buyer_id"]) if filters["buyer_id"] else None
     context = {"ksef_statuses": outbox.statuses(db(), [r["id"] for r in rows])}
     if not is_htmx():
         context.update(ksef.banner_context())
     return render("invoices/list.html", "invoices/_table.html", rows=rows, total=total, pages=pages,
-                  filters=filters, statuses=invoices.STATUSES, kinds=INVOICE_KINDS, filter_buyer=buyer,
-                  args=request.args, months=month_choices(today(), filters["month"]), **context)
+                  filters=filters, statuses=invoice_list.STATUSES, kinds=INVOICE_KINDS, filter_buyer=buyer,
+                  args=request.args, months=month_choices(clock.today(), filters["month"]), **context)
 
 
 # --- creating and editing drafts ---------------------------------------------------------------------
@@ -73,13 +73,13 @@ def new():
     kind = request.form.get("rodzaj", "VAT")
     if kind not in INVOICE_KINDS:
         raise UserError("Nieznany rodzaj faktury.")
-    invoice_id = invoices.create_draft(db(), today(), kind)
+    invoice_id = invoices.create_draft(db(), clock.today(), kind)
     return navigate(url_for("invoices.show", invoice_id=invoice_id))
 
 
 @bp.route("/faktury/<int:invoice_id>/korekta", methods=["POST"])
 def correct(invoice_id: int):
-    new_id = invoices.create_draft(db(), today(), "KOR", corrected_id=invoice_id)
+    new_id = invoices.create_draft(db(), clock.today(), "KOR", corrected_id=invoice_id)
     return navigate(url_for("invoices.show", invoice_id=new_id))
 
 
@@ -95,7 +95,7 @@ def _editor_context(invoice_id: int, errors: dict[str, str] | None = None, oob: 
         "buyer": invoices.buyer_of(row), "words": money.amount_in_words(abs(totals.gross), row["currency"]),
         "payment_forms": PAYMENT_FORMS, "exemption_kinds": EXEMPTION_KINDS,
         "correction_types": CORRECTION_TYPES, "kinds": INVOICE_KINDS, "buyer_kinds": BUYER_KINDS,
-        "eu_prefixes": parties.EU_VAT_PREFIXES
+        "eu_prefixes": party_forms.EU_VAT_PREFIXES
     }
     if row["status"] == "draft" and company:
         context["next_number"] = invoices.next_number(db(), company, row["kind"],
@@ -169,7 +169,7 @@ def _change_lines(invoice_id: int, change) -> Response:
 @bp.route("/faktury/<int:invoice_id>/wystaw", methods=["POST"])
 def issue(invoice_id: int):
     invoices.save_draft(db(), invoice_id, request.form)
-    invoices.issue(db(), invoice_id, today())
+    invoices.issue(db(), invoice_id, clock.today())
     return navigate(url_for("invoices.show", invoice_id=invoice_id, wystawiono=1))
 
 
@@ -198,7 +198,7 @@ def new_buyer(invoice_id: int):
     """Add a buyer inline from the editor and put it on the invoice."""
     invoices.get_invoice(db(), invoice_id)
     try:
-        cleaned = parties.validate_buyer(request.form)
+        cleaned = party_forms.validate_buyer(request.form)
     except ValidationFailed as exc:
         context = _editor_context(invoice_id)
         context.update(new_buyer_errors=exc.errors, new_buyer=request.form.to_dict())
@@ -215,7 +215,7 @@ def download_xml(invoice_id: int):
     row = invoices.get_invoice(db(), invoice_id)
     if row["status"] != "issued":
         raise UserError("Szkic nie ma jeszcze pliku XML: najpierw wystaw fakturę.")
-    filename = "".join(c if c.isalnum() or c in "-_" else "_" for c in row["number"]) + ".xml"
+    filename = formats.safe_filename(row["number"], ".xml")
     response = Response(row["xml"], mimetype="application/xml")
     response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
     return response
@@ -241,7 +241,7 @@ def _import_one(upload) -> dict[str, Any]:
     finally:
         upload.close()  # large uploads are spooled to a temporary file
     try:
-        invoice_id = invoices.import_xml(db(), data, upload.filename)
+        invoice_id = imports.import_xml(db(), data, upload.filename)
     except UserError as exc:
         return {"name": upload.filename, "ok": False, "message": exc.message}
     row = invoices.get_invoice(db(), invoice_id)

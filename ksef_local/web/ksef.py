@@ -1,30 +1,23 @@
 """Sending to KSeF from the screens: the KSeF button, status letters that update themselves,
 "Statusy w KSeF" with progress, the health banner, the history panel and the UPO."""
 from __future__ import annotations
+from ksef_local.store import ksef_state
+from ksef_local.core.settings import environment_key
+from ksef_local import clock
+from ksef_local.clock import utc_now
+from ksef_local import formats
 
-from datetime import date, datetime, timezone
 
-from flask import Blueprint, Response, current_app, request, url_for
+from flask import Blueprint, Response, request, url_for
 
 from ksef_local.core import calendar_pl
-from ksef_local.store import invoices, settings as ksef_settings, outbox
+from ksef_local.store import invoices, outbox
 from ksef_local.errors import UserError
-from ksef_local.web import db, navigate, render
+from ksef_local.web.responses import db, navigate, render, services
 
 bp = Blueprint("ksef", __name__)
 
 POLL_SECONDS = 2
-
-
-def _now() -> datetime:
-    return datetime.now(timezone.utc)
-
-
-def wake_sender() -> None:
-    """Wake the background sender, when the launcher started one."""
-    sender = getattr(current_app.extensions["ksef_local"], "sender", None)
-    if sender is not None:
-        sender.wake()
 
 
 def _selected_ids() -> list[int]:
@@ -43,11 +36,11 @@ def send():
     ids = _selected_ids()
     if not ids:
         raise UserError("Zaznacz na liście faktury do wysłania do KSeF.")
-    health = outbox.health(db())
-    environment = ksef_settings.environment_key(current_app.extensions["ksef_local"].settings())
-    result = outbox.enqueue(db(), ids, _now(), reachable=health.reachable, environment=environment)
+    health = ksef_state.health(db())
+    environment = environment_key(services().settings())
+    result = outbox.enqueue(db(), ids, utc_now(), reachable=health.reachable, environment=environment)
     if result.queued:
-        wake_sender()
+        services().wake_sender()
     response = render("ksef/_send_result.html", result=result, numbers=_numbers(ids))
     return _changed(response)
 
@@ -60,8 +53,8 @@ def _numbers(ids: list[int]) -> dict[int, str]:
 def refresh():
     """'Statusy w KSeF': fetch the current status of every invoice that has no A yet."""
     ids = _selected_ids() or None
-    count = outbox.request_refresh(db(), ids, _now())
-    wake_sender()
+    count = outbox.request_refresh(db(), ids, utc_now())
+    services().wake_sender()
     return render("ksef/_progress.html", **_progress_context(count_requested=count))
 
 
@@ -80,7 +73,7 @@ def _progress_context(count_requested: int | None = None) -> dict:
 def cell(invoice_id: int):
     """The KSeF cell of one list row; it polls while the invoice is W or O."""
     row = invoices.get_invoice(db(), invoice_id)
-    return render("ksef/_cell.html", r=row, st=outbox.status(db(), invoice_id), today=date.today())
+    return render("ksef/_cell.html", r=row, st=outbox.status(db(), invoice_id), today=clock.today())
 
 
 @bp.route("/ksef/baner")
@@ -90,13 +83,13 @@ def banner():
 
 def banner_context() -> dict:
     """Health, the counter, and offline invoices whose sending deadline is near or past (ksef-api.md §9)."""
-    today = date.today()
+    today = clock.today()
     warnings = []
     for waiting in outbox.offline_waiting(db()):
         text = calendar_pl.deadline_warning(waiting.deadline, today)
         if text:
             warnings.append((waiting, text))
-    return {"health": outbox.health(db()), "pending": outbox.pending_count(db()), "deadline_warnings": warnings}
+    return {"health": ksef_state.health(db()), "pending": outbox.pending_count(db()), "deadline_warnings": warnings}
 
 
 @bp.route("/faktury/<int:invoice_id>/ksef")
@@ -108,7 +101,7 @@ def panel_context(invoice_id: int) -> dict:
     st = outbox.status(db(), invoice_id)
     warning = None
     if st and st.offline_deadline and st.letter != "A":
-        warning = calendar_pl.deadline_warning(st.offline_deadline, date.today())
+        warning = calendar_pl.deadline_warning(st.offline_deadline, clock.today())
     return {"inv": invoices.get_invoice(db(), invoice_id), "st": st, "events": outbox.history(db(), invoice_id),
             "has_upo": outbox.upo(db(), invoice_id) is not None, "deadline_warning": warning,
             "letters": outbox.LETTERS}
@@ -122,8 +115,8 @@ def upo(invoice_id: int):
     number = invoices.get_invoice(db(), invoice_id)["number"]
     response = Response(data, mimetype="application/xml")
     if request.args.get("pobierz"):
-        safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in number)
-        response.headers["Content-Disposition"] = f'attachment; filename="UPO_{safe}.xml"'
+        name = formats.safe_filename(number, ".xml", "UPO_")
+        response.headers["Content-Disposition"] = f'attachment; filename="{name}"'
     return response
 
 

@@ -1,30 +1,26 @@
 """Drukuj / PDF (one invoice or a selection in one file) and the KSeF Offline certificate settings page."""
 from __future__ import annotations
+from ksef_local.forms import certificates as certificate_files
+from ksef_local.clock import utc_now
+from ksef_local import formats
 
-import re
-from datetime import datetime, timezone
 
-from flask import Blueprint, Response, current_app, request, url_for
+from flask import Blueprint, Response, request, url_for
 
 from ksef_local.store import certificates as offline_cert
 from ksef_local import printing
 from ksef_local.errors import UserError
 from ksef_local.store.invoices import get_invoice
-from ksef_local.web import db, navigate, render
+from ksef_local.web.responses import db, navigate, render, services
 
 bp = Blueprint("printing", __name__)
 
 MAX_SELECTION = 500  # one PDF; more would keep the render lock for minutes
 
 
-def state():
-    return current_app.extensions["ksef_local"]
-
-
 def _filename(number: str | None, invoice_id: int) -> str:
-    """An ASCII-safe file name from the invoice number: FV/2026/11/1 → Faktura_FV_2026_11_1.pdf."""
-    stem = re.sub(r"[^A-Za-z0-9._-]+", "_", number or f"szkic_{invoice_id}").strip("_")
-    return f"Faktura_{stem}.pdf"
+    """Faktura_FV_2026_11_1.pdf for FV/2026/11/1 (a draft: Faktura_szkic_7.pdf)."""
+    return formats.safe_filename(number or f"szkic_{invoice_id}", ".pdf", "Faktura_")
 
 
 def _pdf_response(data: bytes, filename: str) -> Response:
@@ -39,7 +35,7 @@ def _pdf_response(data: bytes, filename: str) -> Response:
 def invoice_pdf(invoice_id: int):
     """The invoice as PDF (inline; ?pobierz=1 downloads it); a draft prints as PODGLĄD."""
     row = get_invoice(db(), invoice_id)
-    qr_host, signer = printing.verification_setup(state())
+    qr_host, signer = printing.verification_setup(services())
     data = printing.render_invoice_pdf(db(), invoice_id, qr_host=qr_host, offline_cert=signer)
     return _pdf_response(data, _filename(row["number"], invoice_id))
 
@@ -58,7 +54,7 @@ def many_pdf():
         raise UserError(f"Naraz można wydrukować najwyżej {MAX_SELECTION} faktur.")
     for invoice_id in ids:
         get_invoice(db(), invoice_id)  # NotFound in Polish before any rendering
-    qr_host, signer = printing.verification_setup(state())
+    qr_host, signer = printing.verification_setup(services())
     data = printing.render_many(db(), ids, qr_host=qr_host, offline_cert=signer)
     return _pdf_response(data, "Faktury.pdf" if len(ids) > 1 else _filename(get_invoice(db(), ids[0])["number"],
                                                                              ids[0]))
@@ -71,19 +67,19 @@ def offline_certificate():
     if request.method == "POST":
         try:
             certificate, key = _uploaded_pair()
-            offline_cert.save(db(), state().secrets, certificate, key, datetime.now(timezone.utc))
+            offline_cert.save(db(), services().secrets, certificate, key, utc_now())
         except UserError as exc:
             error = exc.message
         else:
             return navigate(url_for("printing.offline_certificate", zapisano=1))
     return render("printing/offline_certificate.html", info=offline_cert.info(db()), error=error,
-                  now=datetime.now(timezone.utc), saved=request.args.get("zapisano"),
+                  now=utc_now(), saved=request.args.get("zapisano"),
                   deleted=request.args.get("usunieto"), status=422 if error else 200)
 
 
 @bp.route("/ustawienia/certyfikat-offline/usun", methods=["POST"])
 def delete_offline_certificate():
-    offline_cert.delete(db(), state().secrets)
+    offline_cert.delete(db(), services().secrets)
     return navigate(url_for("printing.offline_certificate", usunieto=1))
 
 
@@ -96,8 +92,8 @@ def _uploaded_pair():
     password = request.form.get("password", "")
     bundle = _read("pkcs12")
     if bundle:
-        return offline_cert.load_pkcs12(bundle, password)
+        return certificate_files.load_pkcs12(bundle, password)
     certificate = _read("certificate")
     if not certificate:
         raise UserError("Wybierz plik .p12/.pfx albo plik certyfikatu z kluczem prywatnym (PEM).")
-    return offline_cert.load_pem(certificate, _read("key"), password)
+    return certificate_files.load_pem(certificate, _read("key"), password)

@@ -1,24 +1,21 @@
 """Ustawienia KSeF: environment, context NIP, the token (stored encrypted, never shown back), a test."""
 from __future__ import annotations
+from ksef_local.store import ksef_state
+from ksef_local.core.settings import ENVIRONMENTS, describe
 
-from flask import Blueprint, current_app, request, url_for
+from flask import Blueprint, request, url_for
 
-from ksef_local.store import settings as ksef_settings, outbox
+from ksef_local.store import settings as ksef_settings
 from ksef_local.errors import UserError, ValidationFailed
 from ksef_local.ksef import errors as ksef_errors
-from ksef_local.web import db, navigate, render
-from ksef_local.web.ksef import wake_sender
+from ksef_local.web.responses import db, navigate, render, services
 
 bp = Blueprint("settings", __name__, url_prefix="/ustawienia")
 
 
-def state():
-    return current_app.extensions["ksef_local"]
-
-
 @bp.route("/ksef", methods=["GET", "POST"])
 def ksef():
-    store = state().secrets
+    store = services().secrets
     wizard = request.values.get("kreator") == "1"
     current = ksef_settings.load(db(), store)
     errors: dict[str, str] = {}
@@ -34,14 +31,14 @@ def ksef():
         else:
             if saved.has_token:
                 # A new token (or environment) may be what a paused queue was waiting for.
-                outbox.resume(db())
-                wake_sender()
-            state().reset_client()
+                ksef_state.resume(db())
+                services().wake_sender()
+            services().reset_client()
             if wizard:
                 return navigate(url_for("invoices.index", gotowe=1))
             return navigate(url_for("settings.ksef", zapisano=1))
     return render("settings/ksef.html", settings=current, values=values, errors=errors, wizard=wizard,
-                  environments=ksef_settings.ENVIRONMENTS, badge=ksef_settings.describe(current),
+                  environments=ENVIRONMENTS, badge=describe(current),
                   backend=store.backend_name, saved=request.args.get("zapisano"),
                   status=422 if errors else 200)
 
@@ -50,7 +47,7 @@ def ksef():
 def test_connection():
     """'Testuj połączenie': log in to KSeF with the stored token and say what happened, in Polish."""
     try:
-        client = state().make_client()
+        client = services().make_client()
         client.authenticate()
     except ksef_errors.KsefError as exc:
         message = ksef_errors.user_message(exc)
@@ -64,6 +61,6 @@ def test_connection():
 
 @bp.route("/ksef/token/usun", methods=["POST"])
 def forget_token():
-    ksef_settings.forget_token(db(), state().secrets)
-    state().reset_client()
+    ksef_settings.forget_token(db(), services().secrets)
+    services().reset_client()
     return navigate(url_for("settings.ksef", zapisano=1))

@@ -1,9 +1,9 @@
-"""Talking to KSeF safely: one remote call within the request budget, its failure classified, and the
-health the banner shows (backoff, the circuit, our own reachability check; Latarnia is in outages.py).
+"""Talking to KSeF safely: one remote call within the request budget, its failure classified, and what that
+does to the queue's health (backoff, the circuit breaker, a pause); plus our own reachability check.
 
 Transient failures back off with jitter, honour Retry-After and open a circuit; every request is counted
-against the PRD limits (ksef-api.md §6) in SQLite. Errors that need the user (token, permissions, a refused
-request) pause the queue.
+against KSeF's rate limits (docs/ksef-protocol.md §6) in SQLite. Errors that need the user (token,
+permissions, a refused request) pause the queue.
 """
 from __future__ import annotations
 
@@ -11,22 +11,20 @@ import random
 from datetime import datetime, timedelta
 from typing import Any, Callable
 
-from ksef_local.store import outbox
-from ksef_local.store.db import Databases, write
 from ksef_local.errors import UserError
 from ksef_local.ksef import errors
 from ksef_local.ksef.client import KsefClient
-from ksef_local.ksef.models import OnlineSession
-from ksef_local.store.outbox import iso, parse
+from ksef_local.store import ksef_state
+from ksef_local.store.db import iso, parse, write
 
-FAILURES_TO_OPEN = 5          # consecutive transient failures before the circuit opens (official CS client)
+FAILURES_TO_OPEN = 5          # consecutive transient failures before the circuit opens (as the official C# client)
 CIRCUIT_SECONDS = 30.0        # first open period; doubles up to CIRCUIT_MAX
 CIRCUIT_MAX = 600.0
 BACKOFF_MAX = 60.0
 PAUSING = (errors.KsefTokenRevoked, errors.KsefUnauthenticated, errors.KsefUnauthorized, errors.KsefRequestInvalid)
 NO_TOKEN = "Brak tokena KSeF – wpisz token w Ustawieniach KSeF."
 # Our own reachability check beside Latarnia, which goes down too: GET /security/public-key-certificates
-# needs no token and is limited only per IP (ksef-api.md §2.1 step 1, §6 "public").
+# needs no token and is limited only per IP (docs/ksef-protocol.md §2 and §6, group "public").
 PROBE_GROUP = "public"
 
 
@@ -53,40 +51,51 @@ def describe(error: errors.KsefError, session_ref: str | None = None, invoice_re
 
 
 class Remote:
-    """The part of the Sender that makes remote calls; the other parts build on it (state set in worker.Sender)."""
+    """The KSeF client of the sender, built lazily, and every remote call the sender makes.
 
-    databases: Databases
-    make_client: Callable[[], KsefClient]
-    clock: Callable[[], datetime]
-    rng: random.Random
-    probe_interval: float
-    limits: outbox.Limits
-    _client: KsefClient | None
-    _session: OnlineSession | None
-    _healthy: bool | None
-    _probed_at: datetime | None
+    ``epoch`` grows whenever the client is dropped (settings changed, or a pause): what was opened with an
+    older client, such as the online session, is not used again.
+    """
 
-    def _get_client(self, db, now: datetime) -> KsefClient:
+    def __init__(self, make_client: Callable[[], KsefClient], *, clock: Callable[[], datetime],
+                 rng: random.Random, limits: ksef_state.Limits) -> None:
+        self.make_client = make_client
+        self.clock = clock
+        self.rng = rng
+        self.limits = limits
+        self.epoch = 0
+        self._client: KsefClient | None = None
+        self._healthy: bool | None = None
+        self._probed_at: datetime | None = None
+
+    def reset(self) -> None:
+        """Build the next client from the current settings; the next answer sets reachability again."""
+        self._client = None
+        self._healthy = None
+        self.epoch += 1
+
+    def client(self, db, now: datetime) -> KsefClient:
+        """The client for the current settings; without credentials the queue pauses with why."""
         if self._client is None:
             try:
                 self._client = self.make_client()
             except UserError as exc:
-                outbox.pause(db, now, NO_TOKEN, exc.message)
+                ksef_state.pause(db, now, NO_TOKEN, exc.message)
                 raise Deferred("paused", exc) from exc
         return self._client
 
     def call(self, db, now: datetime, group: str | None, action: Callable[[KsefClient], Any],
              passthrough: tuple[type[errors.KsefError], ...] = (errors.KsefNoSession,)) -> Any:
         """Make one remote call within the budget; classify failures (see the module docstring)."""
-        if group is not None and outbox.budget_wait(db, group, now, self.limits) > 0:
+        if group is not None and ksef_state.budget_wait(db, group, now, self.limits) > 0:
             raise Deferred("budget")
-        client = self._get_client(db, now)
+        client = self.client(db, now)
         if group is not None:
             # Time the request now, not at the start of the step: logging in may have taken a while.
             at = self.clock()
-            if outbox.budget_wait(db, group, at, self.limits) > 0:
+            if ksef_state.budget_wait(db, group, at, self.limits) > 0:
                 raise Deferred("budget")
-            outbox.record_request(db, group, at)
+            ksef_state.record_request(db, group, at)
         try:
             result = action(client)
         except passthrough:
@@ -111,53 +120,52 @@ class Remote:
         if self._healthy:
             return
         with write(db):
-            outbox.set_meta(db, "circuit", {"failures": 0, "opens": 0, "open_until": None})
-            outbox.set_meta(db, "reach", {"reachable": True, "checked_at": iso(now)})
+            ksef_state.set_meta(db, "circuit", {"failures": 0, "opens": 0, "open_until": None})
+            ksef_state.set_meta(db, "reach", {"reachable": True, "checked_at": iso(now)})
         self._healthy = True
 
     def _limited(self, db, now: datetime, exc: errors.KsefRateLimited) -> None:
         wait = exc.retry_after if exc.retry_after is not None else 30.0
         with write(db):
-            outbox.set_meta(db, "backoff_until", iso(now + timedelta(seconds=wait + self.rng.random())))
+            ksef_state.set_meta(db, "backoff_until", iso(now + timedelta(seconds=wait + self.rng.random())))
 
     def _failed(self, db, now: datetime) -> None:
         """Count a transient failure: exponential backoff with jitter, then open the circuit."""
         self._healthy = False
         with write(db):
-            circuit = outbox.get_meta(db, "circuit") or {"failures": 0, "opens": 0, "open_until": None}
+            circuit = ksef_state.get_meta(db, "circuit") or {"failures": 0, "opens": 0, "open_until": None}
             circuit["failures"] += 1
             if circuit["failures"] >= FAILURES_TO_OPEN:
                 circuit["opens"] += 1
                 seconds = min(CIRCUIT_MAX, CIRCUIT_SECONDS * 2 ** (circuit["opens"] - 1))
                 circuit["open_until"] = iso(now + timedelta(seconds=seconds * (0.8 + 0.4 * self.rng.random())))
-                outbox.set_meta(db, "reach", {"reachable": False, "checked_at": iso(now)})
+                ksef_state.set_meta(db, "reach", {"reachable": False, "checked_at": iso(now)})
             else:
                 delay = min(BACKOFF_MAX, 2.0 ** (circuit["failures"] - 1)) * (0.5 + 0.5 * self.rng.random())
-                outbox.set_meta(db, "backoff_until", iso(now + timedelta(seconds=delay)))
-            outbox.set_meta(db, "circuit", circuit)
+                ksef_state.set_meta(db, "backoff_until", iso(now + timedelta(seconds=delay)))
+            ksef_state.set_meta(db, "circuit", circuit)
 
     def _set_reach(self, db, now: datetime, reachable: bool) -> None:
         with write(db):
-            outbox.set_meta(db, "reach", {"reachable": reachable, "checked_at": iso(now)})
+            ksef_state.set_meta(db, "reach", {"reachable": reachable, "checked_at": iso(now)})
 
     def _pause_for(self, db, now: datetime, exc: errors.KsefError) -> None:
-        message = errors.user_message(exc, (outbox.get_meta(db, "latarnia") or {}).get("status"))
-        outbox.pause(db, now, message.title, message.advice, describe(exc, at=now))
-        self._client = None
-        self._session = None  # its row stays open in ksef_sessions and is closed after resume
+        message = errors.user_message(exc, (ksef_state.get_meta(db, "latarnia") or {}).get("status"))
+        ksef_state.pause(db, now, message.title, message.advice, describe(exc, at=now))
+        self.reset()  # an open online session's row stays in ksef_sessions and is closed after resume
 
     # -- our reachability check --------------------------------------------------------------------
 
-    def _probe_due(self, db, now: datetime) -> bool:
+    def probe_due(self, db, now: datetime, probe_interval: float, pending: int) -> bool:
         """At the circuit's half-open time, or every probe_interval while nothing W/O makes real requests."""
-        if (outbox.get_meta(db, "circuit") or {}).get("open_until"):
+        if (ksef_state.get_meta(db, "circuit") or {}).get("open_until"):
             return True   # run_once asks only once open_until has passed: try the cheap request first
-        if outbox.pending_count(db) > 0:
+        if pending > 0:
             return False
-        last = (parse((outbox.get_meta(db, "reach") or {}).get("checked_at")), self._probed_at)
-        return all(moment is None or (now - moment).total_seconds() >= self.probe_interval for moment in last)
+        last = (parse((ksef_state.get_meta(db, "reach") or {}).get("checked_at")), self._probed_at)
+        return all(moment is None or (now - moment).total_seconds() >= probe_interval for moment in last)
 
-    def _probe(self, db, now: datetime) -> bool:
+    def probe(self, db, now: datetime) -> bool:
         """Ask KSeF for its public keys and record whether it answered; return whether a request was made.
 
         enqueue() marks invoices offline while the answer is "unreachable", even before anything was sent.

@@ -1,0 +1,106 @@
+"""How values are shown to the user, in Polish formats: one formatter for each kind of value.
+
+Numbers: 1 234,56 (a no-break space groups thousands); money: 1 234,56 zł; dates: 24.11.2026; times in
+the computer's local time: 24.11.2026 09:30. File names derived from invoice numbers are ASCII-safe.
+"""
+from __future__ import annotations
+
+import re
+from datetime import date, datetime
+from decimal import ROUND_HALF_UP, Decimal
+
+
+def decimal_places(value: Decimal) -> int:
+    """Return how many digits a Decimal has after the point (trailing zeros ignored)."""
+    exponent = value.normalize().as_tuple().exponent
+    return max(0, -exponent) if isinstance(exponent, int) else 0
+
+
+def format_pl(value: Decimal | None, places: int = 2) -> str:
+    """Format a number the Polish way: 1 234,56 (no-break space as the thousands separator)."""
+    if value is None:
+        return ""
+    quantized = value.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP) if places >= 0 else value
+    sign = "-" if quantized < 0 else ""
+    whole, _, fraction = f"{abs(quantized):f}".partition(".")
+    groups = []
+    while len(whole) > 3:
+        groups.insert(0, whole[-3:])
+        whole = whole[:-3]
+    groups.insert(0, whole)
+    text = "\u00a0".join(groups)
+    return f"{sign}{text},{fraction}" if fraction else f"{sign}{text}"
+
+
+def format_flexible(value: Decimal | None, min_places: int = 0) -> str:
+    """Format a quantity or price with as many decimals as it has (at least min_places)."""
+    if value is None:
+        return ""
+    return format_pl(value, max(min_places, decimal_places(value)))
+
+
+def format_money(value: Decimal | None, currency: str = "PLN") -> str:
+    """Format an amount with its currency: 1 234,56 zł or 1 234,56 EUR."""
+    if value is None:
+        return ""
+    suffix = "zł" if currency == "PLN" else currency
+    return f"{format_pl(value)}\u00a0{suffix}"
+
+
+def format_grosze(value: int | None, currency: str = "PLN") -> str:
+    """Format an amount stored as an integer number of grosze (cents): 123456 → 1 234,56 zł."""
+    return "" if value is None else format_money(Decimal(value).scaleb(-2), currency)
+
+
+def pl_date(value: str | date | None) -> str:
+    """24.11.2026 (an ISO date or date-time string, or a date)."""
+    if not value:
+        return ""
+    if isinstance(value, str):
+        value = date.fromisoformat(value[:10])
+    return f"{value:%d.%m.%Y}"
+
+
+def pl_datetime(value: str | datetime | None) -> str:
+    """24.11.2026 09:30, an aware moment shown in the computer's local time."""
+    if not value:
+        return ""
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    if value.tzinfo is not None:
+        value = value.astimezone()
+    return f"{value:%d.%m.%Y %H:%M}"
+
+
+def format_nip(value: str | None) -> str:
+    """Show a NIP as 526-104-08-28."""
+    if value and re.fullmatch(r"\d{10}", value):
+        return f"{value[:3]}-{value[3:6]}-{value[6:8]}-{value[8:]}"
+    return value or ""
+
+
+def format_account(value: str | None) -> str:
+    """Group an account number in fours for display: 61 1090 1014 0000 …"""
+    if not value:
+        return ""
+    if re.fullmatch(r"\d{26}", value):
+        return value[:2] + " " + " ".join(value[i:i + 4] for i in range(2, 26, 4))
+    return " ".join(value[i:i + 4] for i in range(0, len(value), 4))
+
+
+def human_size(size: int) -> str:
+    """A file size for people: 1,2 MB."""
+    for unit, factor in (("GB", 1024 ** 3), ("MB", 1024 ** 2), ("kB", 1024)):
+        if size >= factor:
+            return f"{size / factor:.1f} {unit}".replace(".", ",")
+    return f"{size} B"
+
+
+def safe_filename(stem: str, suffix: str = "", prefix: str = "") -> str:
+    """An ASCII-safe file name from an invoice number: ("FV/2026/11/1", ".pdf", "Faktura_") → Faktura_FV_2026_11_1.pdf.
+
+    Anything but letters, digits, dot, dash and underscore becomes "_" (slashes, spaces, Polish letters),
+    so the name is valid on every system and in a Content-Disposition header.
+    """
+    cleaned = re.sub(r"[^A-Za-z0-9._-]+", "_", stem).strip("_") or "plik"
+    return f"{prefix}{cleaned}{suffix}"

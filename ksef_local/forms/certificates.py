@@ -1,0 +1,66 @@
+"""Certificate files as users give them: PKCS#12 (.p12/.pfx with its password) or a PEM/DER certificate with a
+PEM private key. Reading them and checking the pair; Polish messages, nothing stored here.
+"""
+from __future__ import annotations
+
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives.serialization import pkcs12
+
+from ksef_local.errors import UserError
+
+MIN_RSA_BITS = 2048  # ksef-api.md §8.2
+PrivateKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
+
+
+def serial_text(certificate: x509.Certificate) -> str:
+    """Return the serial as KSeF prints it: uppercase hex, at least 16 digits (e.g. 01F20A5D352AE590)."""
+    text = f"{certificate.serial_number:X}"
+    return text.zfill(max(16, len(text) + len(text) % 2))
+
+
+def load_pkcs12(data: bytes, password: str) -> tuple[x509.Certificate, PrivateKey]:
+    """Read a PKCS#12 file; raise UserError (in Polish) when it cannot be opened or lacks a key."""
+    try:
+        key, certificate, _ = pkcs12.load_key_and_certificates(data, password.encode("utf-8") or None)
+    except ValueError as exc:
+        raise UserError("Nie można otworzyć pliku PKCS#12: sprawdź hasło i czy to plik .p12/.pfx.") from exc
+    if certificate is None:
+        raise UserError("Plik PKCS#12 nie zawiera certyfikatu.")
+    if key is None:
+        raise UserError("Plik PKCS#12 nie zawiera klucza prywatnego.")
+    return certificate, key  # type: ignore[return-value]
+
+
+def load_pem(certificate_pem: bytes, key_pem: bytes, password: str = "") -> tuple[x509.Certificate, PrivateKey]:
+    """Read a PEM (or DER) certificate and a PEM private key (optionally encrypted with password)."""
+    try:
+        certificate = (x509.load_pem_x509_certificate(certificate_pem) if b"-----BEGIN" in certificate_pem
+                       else x509.load_der_x509_certificate(certificate_pem))
+    except ValueError as exc:
+        raise UserError("Plik certyfikatu nie jest certyfikatem X.509 (PEM ani DER).") from exc
+    if not key_pem.strip():
+        raise UserError("Dodaj plik klucza prywatnego (PEM).")
+    try:
+        key = serialization.load_pem_private_key(key_pem, password.encode("utf-8") or None)
+    except (ValueError, TypeError) as exc:
+        raise UserError("Nie można odczytać klucza prywatnego: sprawdź plik i hasło.") from exc
+    return certificate, key  # type: ignore[return-value]
+
+
+def check(certificate: x509.Certificate, key: PrivateKey) -> str:
+    """Check the pair can sign KOD II; return the key type label or raise UserError."""
+    if isinstance(key, rsa.RSAPrivateKey):
+        if key.key_size < MIN_RSA_BITS:
+            raise UserError(f"Klucz RSA ma {key.key_size} bitów; KSeF wymaga co najmniej {MIN_RSA_BITS}.")
+        label = f"RSA {key.key_size}"
+    elif isinstance(key, ec.EllipticCurvePrivateKey) and isinstance(key.curve, ec.SECP256R1):
+        label = "ECDSA P-256"
+    else:
+        raise UserError("Nieobsługiwany klucz: KOD II podpisuje się kluczem RSA albo ECDSA P-256.")
+    public = serialization.PublicFormat.SubjectPublicKeyInfo
+    if (key.public_key().public_bytes(serialization.Encoding.DER, public)
+            != certificate.public_key().public_bytes(serialization.Encoding.DER, public)):
+        raise UserError("Klucz prywatny nie pasuje do certyfikatu.")
+    return label

@@ -1,0 +1,95 @@
+"""The invoice list: filters, full-text search (FTS5 folds Polish letters' case), sorting and pages."""
+from __future__ import annotations
+
+import re
+from datetime import date
+from typing import Any
+
+import sqlite_utils
+
+
+SORTS = {
+    "data": "issue_date {d}, id {d}",
+    "numer": "number {d}, id {d}",
+    "nabywca": "buyer_name {d}, id {d}",
+    "brutto": "gross_total {d}, id {d}",
+}
+
+
+STATUSES = {"draft": "Szkice", "issued": "Wystawione"}
+
+
+PAGE_SIZE = 50
+
+
+def fts_query(text: str) -> str:
+    """Turn what the user typed into an FTS5 query for search-as-you-type.
+
+    Each typed word must match; a word that FTS splits into several tokens (an invoice number such as
+    FV/2026/10/2, a NIP with dashes) must match them in order, as a phrase. The last token of each word
+    is a prefix, so results appear while typing.
+    """
+    phrases = []
+    for word in text.split():
+        tokens = re.findall(r"\w+", word)
+        if tokens:
+            phrases.append('"' + " ".join(tokens) + '"*')
+    return " AND ".join(phrases)
+
+
+def list_invoices(db: sqlite_utils.Database, month: str | None = None, status: str | None = None,
+                  buyer_id: int | None = None, q: str | None = None, sort: str = "data", desc: bool = True,
+                  page: int = 1, per_page: int = PAGE_SIZE) -> tuple[list[dict[str, Any]], int]:
+    """Return one page of invoices (without their XML) and the number of matching invoices."""
+    where, params = ["1"], []
+    if month:
+        year, mon = (int(x) for x in month.split("-"))
+        start = date(year, mon, 1)
+        end = date(year + (mon == 12), mon % 12 + 1, 1)
+        where.append("issue_date >= ? AND issue_date < ?")
+        params += [start.isoformat(), end.isoformat()]
+    if status in STATUSES:
+        where.append("status = ?")
+        params.append(status)
+    if buyer_id:
+        where.append("buyer_id = ?")
+        params.append(buyer_id)
+    match = fts_query(q or "")
+    if match:
+        where.append("id IN (SELECT rowid FROM invoices_fts WHERE invoices_fts MATCH ?)")
+        params.append(match)
+    clause = " AND ".join(where)
+    total = db.execute(f"SELECT count(*) FROM invoices WHERE {clause}", params).fetchone()[0]
+    order = SORTS.get(sort, SORTS["data"]).format(d="DESC" if desc else "ASC")
+    columns = ("id, kind, status, source, number, issue_date, sale_date, buyer_name, buyer_nip, currency,"
+               " net_total, vat_total, gross_total, ksef_status, ksef_number")
+    rows = list(db.query(
+        f"SELECT {columns} FROM invoices WHERE {clause} ORDER BY {order} LIMIT ? OFFSET ?",
+        [*params, per_page, (max(page, 1) - 1) * per_page]))
+    return rows, total
+
+
+def id_by_number(db: sqlite_utils.Database, number: str) -> int | None:
+    """The id of the invoice with exactly this number, or None."""
+    found = db.execute("SELECT id FROM invoices WHERE number = ?", [number]).fetchone()
+    return found[0] if found else None
+
+
+def numbers_of(db: sqlite_utils.Database, ids: list[int]) -> dict[int, str]:
+    """id → number (None for a draft) of the given invoices."""
+    if not ids:
+        return {}
+    marks = ",".join("?" * len(ids))
+    return {r[0]: r[1] for r in db.execute(f"SELECT id, number FROM invoices WHERE id IN ({marks})", ids)}
+
+
+def never_sent(db: sqlite_utils.Database) -> list[int]:
+    """Issued invoices that have never been queued for KSeF, oldest first."""
+    return [r[0] for r in db.execute("SELECT id FROM invoices WHERE status = 'issued' AND ksef_status IS NULL"
+                                     " ORDER BY id")]
+
+
+def issued_in_order(db: sqlite_utils.Database) -> list[tuple[int, str]]:
+    """(id, number) of every issued invoice by issue date."""
+    return [(r[0], r[1]) for r in db.execute("SELECT id, number FROM invoices WHERE status = 'issued'"
+                                            " ORDER BY issue_date, id")]

@@ -1,0 +1,154 @@
+"""What the sender knows about KSeF beside the invoices: the sessions it opened, the health the banner shows
+(Latarnia, reachability, pause, circuit breaker, backoff) and the request budget per limit group.
+
+Small facts live in ksef_meta as JSON (a few keys, read often, written rarely); every request is counted in
+ksef_requests against KSeF's rate limits, so the budget survives a restart (docs/ksef-protocol.md §6).
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Callable
+
+import sqlite_utils
+
+from ksef_local.ksef import limits as ksef_limits
+from ksef_local.ksef.limits import Limits
+from ksef_local.store.db import iso, parse, write
+
+
+@dataclass(frozen=True)
+class Health:
+    latarnia_status: str | None
+    latarnia_message: str | None
+    reachable: bool | None
+    checked_at: datetime | None
+    paused: bool
+    pause_title: str | None
+    pause_advice: str | None
+    circuit_open: bool
+    next_attempt_at: datetime | None
+    pause_detail: str | None = None
+
+
+def get_meta(db: sqlite_utils.Database, key: str, default: Any = None) -> Any:
+    row = db.execute("SELECT value FROM ksef_meta WHERE key = ?", [key]).fetchone()
+    return json.loads(row[0]) if row else default
+
+
+def set_meta(db: sqlite_utils.Database, key: str, value: Any) -> None:
+    """Store one fact (call inside db.write)."""
+    db.execute("INSERT INTO ksef_meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+               [key, json.dumps(value, ensure_ascii=False)])
+
+
+def reachable(db: sqlite_utils.Database, now: datetime) -> bool | None:
+    circuit = get_meta(db, "circuit") or {}
+    if circuit.get("open_until") and parse(circuit["open_until"]) > now:
+        return False
+    return (get_meta(db, "reach") or {}).get("reachable")
+
+
+def health(db: sqlite_utils.Database) -> Health:
+    latarnia = get_meta(db, "latarnia") or {}
+    reach = get_meta(db, "reach") or {}
+    pause = get_meta(db, "pause")
+    circuit = get_meta(db, "circuit") or {}
+    backoff = get_meta(db, "backoff_until")
+    candidates = [parse(v) for v in (circuit.get("open_until"), backoff) if v]
+    return Health(
+        latarnia.get("status"), latarnia.get("message"), reach.get("reachable"), parse(reach.get("checked_at")),
+        pause is not None, (pause or {}).get("title"), (pause or {}).get("advice"),
+        bool(circuit.get("open_until")), max(candidates) if candidates else None, (pause or {}).get("detail"))
+
+
+def pause(db: sqlite_utils.Database, now: datetime, title: str, advice: str, detail: str = "") -> None:
+    """Stop sending until resume(); nothing queued is lost."""
+    with write(db):
+        set_meta(db, "pause", {"title": title, "advice": advice, "detail": detail, "at": iso(now)})
+
+
+def is_paused(db: sqlite_utils.Database) -> bool:
+    return get_meta(db, "pause") is not None
+
+
+def resume(db: sqlite_utils.Database, wake: Callable[[], None] | None = None) -> None:
+    """Clear the pause (e.g. after a new token was saved) and wake the sender."""
+    with write(db):
+        db.execute("DELETE FROM ksef_meta WHERE key IN ('pause', 'backoff_until')")
+        circuit = get_meta(db, "circuit")
+        if circuit:
+            set_meta(db, "circuit", {**circuit, "open_until": None, "failures": 0})
+    if wake is not None:
+        wake()
+
+
+# -- request budget per KSeF limit group ------------------------------------------------------------
+
+# The sender's budget: the official table for the groups it uses, the minute and hour windows keeping one
+# request in reserve because KSeF's sliding windows and our clock do not line up exactly.
+SENDER_GROUPS = ("onlineSession", "invoiceSend", "batchSession", "invoiceStatus", "sessionInvoiceList",
+                 "sessionMisc", "public")
+
+
+PRD_LIMITS: Limits = {
+    group: tuple(None if n is None else (n - 1 if i else n) for i, n in enumerate(ksef_limits.PRD_LIMITS[group]))
+    for group in SENDER_GROUPS
+}
+
+
+WINDOWS = ksef_limits.WINDOW_SECONDS
+
+
+def budget_wait(db: sqlite_utils.Database, group: str, now: datetime,
+                limits: Limits = PRD_LIMITS) -> float:
+    """Seconds to wait before one more request of group stays within every window (0 = go; None = no window)."""
+    stamp = now.timestamp()
+    wait = 0.0
+    for limit, seconds in zip(limits[group], WINDOWS):
+        if limit is None:
+            continue
+        found = db.execute("SELECT at FROM ksef_requests WHERE grp = ? AND at > ? ORDER BY at DESC LIMIT 1 OFFSET ?",
+                           [group, stamp - seconds, limit - 1]).fetchone()
+        if found:
+            wait = max(wait, found[0] + seconds - stamp)
+    return wait
+
+
+def record_request(db: sqlite_utils.Database, group: str, now: datetime) -> None:
+    """Count one request (its own short transaction) and forget that group's requests older than an hour."""
+    stamp = now.timestamp()
+    with write(db):
+        db.execute("INSERT INTO ksef_requests (grp, at) VALUES (?, ?)", [group, stamp])
+        db.execute("DELETE FROM ksef_requests WHERE grp = ? AND at < ?", [group, stamp - 3600])
+
+
+# -- sessions we opened ---------------------------------------------------------------------------------
+
+def open_session(db: sqlite_utils.Database, ref: str, kind: str, now: datetime, offline_mode: int = 0) -> None:
+    """Record a session KSeF opened for us (inside write): an online one is closed when the queue is empty."""
+    db.execute("INSERT INTO ksef_sessions (ref, kind, state, offline_mode, opened_at, updated_at)"
+               " VALUES (?, ?, 'open', ?, ?, ?)", [ref, kind, offline_mode, iso(now), iso(now)])
+
+
+def set_session_state(db: sqlite_utils.Database, ref: str, state: str, now: datetime) -> None:
+    """Move a session to open/closed/done (inside write)."""
+    db.execute("UPDATE ksef_sessions SET state = ?, updated_at = ? WHERE ref = ?", [state, iso(now), ref])
+
+
+def stale_online_session(db: sqlite_utils.Database, current_ref: str) -> str | None:
+    """An online session still open that is not the one in use (left by an earlier run or before a pause)."""
+    found = db.execute("SELECT ref FROM ksef_sessions WHERE kind = 'online' AND state = 'open' AND ref != ?"
+                       " LIMIT 1", [current_ref]).fetchone()
+    return found[0] if found else None
+
+
+def session_kind_and_state(db: sqlite_utils.Database, ref: str | None) -> tuple[str, str] | None:
+    found = db.execute("SELECT kind, state FROM ksef_sessions WHERE ref = ?", [ref]).fetchone() if ref else None
+    return (found[0], found[1]) if found else None
+
+
+def closed_batches(db: sqlite_utils.Database) -> list[str]:
+    """Batch sessions closed and not yet read back."""
+    return [r[0] for r in db.execute("SELECT ref FROM ksef_sessions WHERE kind = 'batch' AND state = 'closed'")]

@@ -1,0 +1,69 @@
+"""What every screen shares: this request's services and database, page-or-fragment rendering, redirects,
+and the one place where errors become a page or an htmx fragment in Polish."""
+from __future__ import annotations
+
+from typing import Any
+
+import sqlite_utils
+from flask import Response, current_app, make_response, redirect, render_template, request
+
+from ksef_local.errors import UserError, ValidationFailed
+from ksef_local.fa3 import MAX_DOCUMENT_BYTES
+from ksef_local.services import Services
+
+HTTP_MESSAGES = {
+    404: "Nie ma takiej strony.",
+    405: "Tej operacji nie można wykonać w ten sposób.",
+    413: f"Przesłane pliki są za duże. Faktura FA(3) może mieć najwyżej {MAX_DOCUMENT_BYTES // 1_000_000} MB.",
+}
+
+
+def services() -> Services:
+    """The app's services (data folder, databases, secret store, KSeF settings and clients)."""
+    return current_app.extensions["ksef_local"]
+
+
+def db() -> sqlite_utils.Database:
+    """This thread's database connection."""
+    return services().db()
+
+
+def is_htmx() -> bool:
+    return request.headers.get("HX-Request") == "true"
+
+
+def render(page: str, fragment: str | None = None, status: int = 200, **context: Any) -> Response:
+    """Render the whole page, or only its partial for an htmx request (one copy of each piece of markup)."""
+    template = fragment if (fragment and is_htmx()) else page
+    response = make_response(render_template(template, **context), status)
+    response.headers["Vary"] = "HX-Request"
+    return response
+
+
+def navigate(url: str) -> Response:
+    """Redirect a normal request, or tell htmx to navigate to the URL."""
+    if is_htmx():
+        response = Response(status=204)
+        response.headers["HX-Redirect"] = url
+        return response
+    return redirect(url)
+
+
+def user_error(exc: UserError) -> Response:
+    """Render a UserError: into the page's message area for htmx, else as an error page."""
+    errors = exc.errors if isinstance(exc, ValidationFailed) else {}
+    if is_htmx():
+        response = make_response(render_template("_message.html", message=exc.message, errors=errors), exc.status)
+        # htmx does not swap error responses by default; retarget to the page's message area.
+        response.headers["HX-Retarget"] = "#messages"
+        response.headers["HX-Reswap"] = "innerHTML"
+        return response
+    return make_response(render_template("error.html", message=exc.message, errors=errors), exc.status)
+
+
+def http_error(exc) -> Response:
+    """Render Werkzeug's HTTP errors in Polish (our own abort() calls already carry Polish text)."""
+    message = HTTP_MESSAGES.get(exc.code) or exc.description or "Błąd."
+    if exc.code == 404 and exc.description and not exc.description.startswith("The requested URL"):
+        message = exc.description
+    return user_error(UserError(message, status=exc.code or 400))
