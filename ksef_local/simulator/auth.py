@@ -1,4 +1,5 @@
-"""Simulated authentication: challenge, KSeF token, status, redeem, refresh, tokens (ksef-api.md §2.1, §10).
+"""Simulated authentication: challenge, KSeF token, status, redeem, refresh, tokens (CIRFMF/ksef-docs
+uwierzytelnianie.md, tokeny-ksef.md; OpenAPI paths /auth/*).
 
 Operations started by a XAdES signature (xades_auth.py) share the status, redeem and refresh endpoints;
 their access tokens record how the session authenticated, because the certificate endpoints refuse token
