@@ -189,3 +189,183 @@ def running_simulator(**overrides):
 def simulator():
     with running_simulator() as running:
         yield running
+
+
+# -- certificate login: certificates, signed AuthTokenRequests, /sim helpers --------------------------
+
+AUTH_NS = {"2.0": "http://ksef.mf.gov.pl/auth/token/2.0", "2.1": "http://ksef.mf.gov.pl/auth/token/2.1"}
+C14N_INCLUSIVE = "http://www.w3.org/TR/2001/REC-xml-c14n-20010315"
+C14N11 = "http://www.w3.org/2006/12/xml-c14n11"
+XADES_NS = "http://uri.etsi.org/01903/v1.3.2#"
+DS_NS = "http://www.w3.org/2000/09/xmldsig#"
+
+
+def new_key(key_type: str = "EC"):
+    from cryptography.hazmat.primitives.asymmetric import ec, rsa
+
+    if key_type == "EC":
+        return ec.generate_private_key(ec.SECP256R1())
+    return rsa.generate_private_key(public_exponent=65537, key_size=2048 if key_type == "RSA" else int(key_type[3:]))
+
+
+def self_signed(key, *, kind: str = "seal", nip: str = SELLER_NIP, pesel: str | None = None,
+                not_before: datetime | None = None, days: int = 365):
+    """Return a self-signed certificate with a seal, personal or bare subject (as KSeF TEST accepts)."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.x509.oid import NameOID
+
+    attrs = {"seal": [(NameOID.COMMON_NAME, "Firma Testowa"), (NameOID.ORGANIZATION_NAME, "Firma Testowa"),
+                      (x509.ObjectIdentifier("2.5.4.97"), f"VATPL-{nip}"), (NameOID.COUNTRY_NAME, "PL")],
+             "person": [(NameOID.COMMON_NAME, "Anna Nowak"), (NameOID.GIVEN_NAME, "Anna"), (NameOID.SURNAME, "Nowak"),
+                        (NameOID.SERIAL_NUMBER, f"PNOPL-{pesel}" if pesel else f"TINPL-{nip}"),
+                        (NameOID.COUNTRY_NAME, "PL")],
+             "bare": [(NameOID.COMMON_NAME, "Bez identyfikatora"), (NameOID.COUNTRY_NAME, "PL")]}[kind]
+    name = x509.Name([x509.NameAttribute(oid, value) for oid, value in attrs])
+    start = not_before or (START - timedelta(days=1))
+    return (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(start)
+            .not_valid_after(start + timedelta(days=days)).sign(key, hashes.SHA256()))
+
+
+def auth_request_xml(challenge: str, context: str = SELLER_NIP, *, subject_type: str = "certificateSubject",
+                     version: str = "2.0", context_tag: str = "Nip", extra: str = "") -> bytes:
+    return (f'<?xml version="1.0" encoding="utf-8"?>\n<AuthTokenRequest xmlns="{AUTH_NS[version]}">\n'
+            f"  <Challenge>{challenge}</Challenge>\n"
+            f"  <ContextIdentifier>\n    <{context_tag}>{context}</{context_tag}>\n  </ContextIdentifier>\n"
+            f"  <SubjectIdentifierType>{subject_type}</SubjectIdentifierType>{extra}\n"
+            "</AuthTokenRequest>").encode("utf-8")
+
+
+def sign_signxml(xml: bytes, key, certificate, *, enveloping: bool = False, c14n: str = C14N11) -> bytes:
+    """Sign with signxml's XAdESSigner (pure Python). Its exclusive-C14N XAdES output is not verifiable
+    (the SignedProperties reference has no transform, so verifiers digest it with inclusive C14N): use
+    inclusive C14N 1.0 or 1.1 here."""
+    from lxml import etree
+    from signxml import methods
+    from signxml.xades import XAdESSigner
+
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    algorithm = "ecdsa-sha256" if isinstance(key, ec.EllipticCurvePrivateKey) else "rsa-sha256"
+    signer = XAdESSigner(method=methods.enveloping if enveloping else methods.enveloped,
+                         signature_algorithm=algorithm, digest_algorithm="sha256", c14n_algorithm=c14n)
+    signed = signer.sign(etree.fromstring(xml), key=key, cert=[certificate])
+    return etree.tostring(signed, xml_declaration=True, encoding="utf-8")
+
+
+def sign_xmlsec(xml: bytes, key, certificate, *, enveloping: bool = False, signing_time: bool = True,
+                xades: bool = True) -> bytes:
+    """Sign with python-xmlsec (libxmlsec1): enveloped like the SDK's signer, or enveloping."""
+    import xmlsec
+    from lxml import etree
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    document = etree.fromstring(xml)
+    method = xmlsec.Transform.ECDSA_SHA256 if isinstance(key, ec.EllipticCurvePrivateKey) else xmlsec.Transform.RSA_SHA256
+    signature = xmlsec.template.create(document, xmlsec.Transform.EXCL_C14N, method, ns="ds")
+    signature.set("Id", "Signature")
+    if enveloping:
+        holder = etree.SubElement(signature, f"{{{DS_NS}}}Object", Id="Request")
+        holder.append(document)
+        reference = xmlsec.template.add_reference(signature, xmlsec.Transform.SHA256, uri="#Request")
+    else:
+        document.append(signature)
+        reference = xmlsec.template.add_reference(signature, xmlsec.Transform.SHA256, uri="")
+        xmlsec.template.add_transform(reference, xmlsec.Transform.ENVELOPED)
+    xmlsec.template.add_transform(reference, xmlsec.Transform.EXCL_C14N)
+    if xades:
+        _xades_properties(signature, certificate, signing_time)
+        props = xmlsec.template.add_reference(signature, xmlsec.Transform.SHA256, uri="#SignedProperties",
+                                              type="http://uri.etsi.org/01903#SignedProperties")
+        xmlsec.template.add_transform(props, xmlsec.Transform.EXCL_C14N)
+    xmlsec.template.add_x509_data(xmlsec.template.ensure_key_info(signature))
+    if enveloping:  # libxmlsec1 resolves references in the document: make the template the document's root
+        signature = etree.fromstring(etree.tostring(signature))
+    root = signature if enveloping else document
+    xmlsec.tree.add_ids(root, ["Id"])
+    context = xmlsec.SignatureContext()
+    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    context.key = xmlsec.Key.from_memory(pem, xmlsec.KeyFormat.PEM, None)
+    context.key.load_cert_from_memory(certificate.public_bytes(serialization.Encoding.PEM), xmlsec.KeyFormat.PEM)
+    context.sign(signature)
+    return etree.tostring(root, xml_declaration=True, encoding="utf-8")
+
+
+def _xades_properties(signature, certificate, signing_time: bool) -> None:
+    import base64 as b64
+    from lxml import etree
+    from cryptography.hazmat.primitives import hashes
+
+    holder = etree.SubElement(signature, f"{{{DS_NS}}}Object")
+    qualifying = etree.SubElement(holder, f"{{{XADES_NS}}}QualifyingProperties", Target="#Signature",
+                                  nsmap={"xades": XADES_NS})
+    properties = etree.SubElement(qualifying, f"{{{XADES_NS}}}SignedProperties", Id="SignedProperties")
+    signature_props = etree.SubElement(properties, f"{{{XADES_NS}}}SignedSignatureProperties")
+    if signing_time:
+        etree.SubElement(signature_props, f"{{{XADES_NS}}}SigningTime").text = "2026-03-02T08:59:00Z"
+    cert = etree.SubElement(etree.SubElement(signature_props, f"{{{XADES_NS}}}SigningCertificate"), f"{{{XADES_NS}}}Cert")
+    digest = etree.SubElement(cert, f"{{{XADES_NS}}}CertDigest")
+    etree.SubElement(digest, f"{{{DS_NS}}}DigestMethod", Algorithm="http://www.w3.org/2001/04/xmlenc#sha256")
+    etree.SubElement(digest, f"{{{DS_NS}}}DigestValue").text = b64.b64encode(
+        certificate.fingerprint(hashes.SHA256())).decode("ascii")
+    serial = etree.SubElement(cert, f"{{{XADES_NS}}}IssuerSerial")
+    etree.SubElement(serial, f"{{{DS_NS}}}X509IssuerName").text = certificate.issuer.rfc4514_string()
+    etree.SubElement(serial, f"{{{DS_NS}}}X509SerialNumber").text = str(certificate.serial_number)
+
+
+def _sim_post(running: "RunningSimulator", path: str, body: dict, expected: int = 200) -> dict:
+    response = running.http.post(f"{running.base_url}{path}", json=body, timeout=10)
+    assert response.status_code == expected, response.text
+    return response.json() if response.content else {}
+
+
+def _running_helpers() -> None:
+    """Attach the certificate-login helpers to RunningSimulator (kept apart from its original body)."""
+
+    def challenge(self) -> str:
+        return self.http.post(f"{self.base_url}/v2/auth/challenge", timeout=10).json()["challenge"]
+
+    def post_xades(self, signed: bytes, session: requests.Session | None = None, **params) -> requests.Response:
+        return (session or self.http).post(f"{self.base_url}/v2/auth/xades-signature", data=signed, params=params,
+                                           headers={"Content-Type": "application/xml"}, timeout=10)
+
+    def xades_login(self, key, certificate, nip: str = SELLER_NIP, *, session: requests.Session | None = None,
+                    expect: int = 200, **xml_kwargs) -> dict:
+        """Log in by XAdES (xmlsec signer); return the final status JSON and, on 200, the tokens."""
+        signed = sign_xmlsec(auth_request_xml(self.challenge(), nip, **xml_kwargs), key, certificate)
+        init = self.post_xades(signed, session)
+        assert init.status_code == 202, init.text
+        auth = {"Authorization": f"Bearer {init.json()['authenticationToken']['token']}"}
+        http = session or self.http
+        for _ in range(30):
+            status = http.get(f"{self.base_url}/v2/auth/{init.json()['referenceNumber']}", headers=auth, timeout=10).json()
+            if status["status"]["code"] != 100:
+                break
+            self.clock.advance(1)
+        assert status["status"]["code"] == expect, status
+        if expect == 200:
+            status["tokens"] = http.post(f"{self.base_url}/v2/auth/token/redeem", headers=auth, timeout=10).json()
+            status["access"] = {"Authorization": f"Bearer {status['tokens']['accessToken']['token']}"}
+        return status
+
+    def grant(self, context_nip: str, subject_type: str, value: str, permissions: list[str]) -> dict:
+        return _sim_post(self, "/sim/permissions", {"contextNip": context_nip, "subject": {"type": subject_type,
+                                                                                            "value": value},
+                                                     "permissions": permissions}, 201)
+
+    def options(self, **body) -> dict:
+        return _sim_post(self, "/sim/options", body)
+
+    def auth_outcome(self, **body) -> dict:
+        return _sim_post(self, "/sim/auth-outcome", body)
+
+    def demo_certificate(self, **body) -> dict:
+        return _sim_post(self, "/sim/certificates", body, 201)
+
+    for helper in (challenge, post_xades, xades_login, grant, options, auth_outcome, demo_certificate):
+        setattr(RunningSimulator, helper.__name__, helper)
+
+
+_running_helpers()

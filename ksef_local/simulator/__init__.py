@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import argparse
 import threading
+from datetime import date
 from typing import Callable
 
 from werkzeug.serving import WSGIRequestHandler, make_server
 
 from ksef_local.simulator.app import Simulator, build_app
 from ksef_local.simulator.common import SimulatorOptions
+from ksef_local.simulator.tokens import REFUSALS
 
 __all__ = ["add_arguments", "run", "build_app", "serve_in_thread", "SimulatorOptions", "options_from_args",
            "simulator_of"]
@@ -28,12 +30,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="czas przetwarzania faktury i sesji w milisekundach (domyślnie 1000)")
     parser.add_argument("--state", metavar="PLIK", help="plik SQLite ze stanem (przetrwa restart)")
     parser.add_argument("--check-nip", action="store_true", help="sprawdzaj sumy kontrolne NIP (jak na produkcji)")
+    parser.add_argument("--xades-delay-ms", type=int, metavar="N",
+                        help="jak długo logowanie podpisem (certyfikat spoza KSeF) ma status 100; domyślnie jak "
+                             "--processing-ms")
+    parser.add_argument("--tokens-until", type=date.fromisoformat, metavar="RRRR-MM-DD",
+                        help="ostatni dzień logowania tokenem KSeF (później logowanie tokenem jest odrzucane)")
+    parser.add_argument("--tokens-refusal", choices=REFUSALS, default="403",
+                        help="jak odrzucać token po --tokens-until: 403, status 450 albo 21301 (domyślnie 403)")
+    parser.add_argument("--ksef-cert-days", type=int, default=730, metavar="N",
+                        help="ważność wydawanych certyfikatów KSeF w dniach (domyślnie 730)")
 
 
 def options_from_args(args: argparse.Namespace) -> SimulatorOptions:
     """Return SimulatorOptions from parsed arguments."""
     return SimulatorOptions(host=args.host, port=args.port, limits=args.limits, processing_ms=args.processing_ms,
-                            state_file=args.state, check_nip=args.check_nip)
+                            state_file=args.state, check_nip=args.check_nip, xades_delay_ms=args.xades_delay_ms,
+                            tokens_until=args.tokens_until, tokens_refusal=args.tokens_refusal,
+                            ksef_certificate_days=args.ksef_cert_days)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -15,6 +15,7 @@ from flask import Flask, Response, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from ksef_local.simulator import auth as sim_auth, batch as sim_batch, pages as sim_pages, sessions as sim_sessions, upo as sim_upo
+from ksef_local.simulator import certificates as sim_certificates, sim_routes, xades_auth
 from ksef_local.simulator.common import SimContext, SimError, SimulatorOptions, invalid, iso
 from ksef_local.simulator.faults import Faults
 from ksef_local.simulator.limits import RateLimiter, group_of
@@ -54,6 +55,7 @@ def build_app(options: SimulatorOptions | None = None) -> Flask:
     app.register_error_handler(HTTPException, lambda exc: _http_error(sim.ctx, exc))
     _register_api(app, sim)
     sim_pages.register(app, sim)
+    sim_routes.register(app, sim)
     return app
 
 
@@ -226,6 +228,17 @@ def _register_api(app: Flask, sim: Simulator) -> None:
     def ksef_token():
         return sim_auth.init_token_auth(ctx, _body())
 
+    @route("/auth/xades-signature", ["POST"], 202)
+    def xades_signature():
+        if request.mimetype not in ("application/xml", "text/xml"):
+            raise invalid("Treść żądania musi mieć typ application/xml.")
+        answer, warning = xades_auth.init_xades_auth(ctx, request.get_data(), _flag("verifyCertificateChain"))
+        response = jsonify(answer)
+        response.status_code = 202
+        if warning:
+            response.headers["X-System-Warning"] = warning
+        return response
+
     @route("/auth/<reference>", ["GET"])
     def auth_status(reference):
         return sim_auth.auth_status(ctx, _bearer(), reference)
@@ -237,6 +250,8 @@ def _register_api(app: Flask, sim: Simulator) -> None:
     @route("/auth/token/refresh", ["POST"])
     def refresh():
         return sim_auth.refresh(ctx, _bearer())
+
+    _register_certificates(route, ctx)
 
     @route("/sessions/online", ["POST"], 201)
     def open_online():
@@ -294,6 +309,54 @@ def _register_api(app: Flask, sim: Simulator) -> None:
     @route("/sessions/<reference>/upo/<upo_ref>", ["GET"])
     def session_upo(reference, upo_ref):
         return _xml(sim_upo.upo_for_request(ctx, _bearer(), reference, upo_ref=upo_ref))
+
+
+def _register_certificates(route, ctx: SimContext) -> None:
+    """The /certificates endpoints (certificates.py)."""
+
+    @route("/certificates/limits", ["GET"])
+    def certificate_limits():
+        return sim_certificates.limits(ctx, _bearer())
+
+    @route("/certificates/enrollments/data", ["GET"])
+    def enrollment_data():
+        return sim_certificates.enrollment_data_for(ctx, _bearer())
+
+    @route("/certificates/enrollments", ["POST"], 202)
+    def enroll():
+        return sim_certificates.enroll(ctx, _bearer(), _body())
+
+    @route("/certificates/enrollments/<reference>", ["GET"])
+    def enrollment_status(reference):
+        return sim_certificates.enrollment_status(ctx, _bearer(), reference)
+
+    @route("/certificates/retrieve", ["POST"])
+    def retrieve_certificates():
+        return sim_certificates.retrieve(ctx, _bearer(), _body())
+
+    @route("/certificates/query", ["POST"])
+    def query_certificates():
+        return sim_certificates.query(ctx, _bearer(), _body(), _int_arg("pageSize", 10), _int_arg("pageOffset", 0))
+
+    @route("/certificates/<serial>/revoke", ["POST"])
+    def revoke_certificate(serial):
+        sim_certificates.revoke(ctx, _bearer(), serial, _body())
+
+
+def _flag(name: str) -> bool:
+    value = request.args.get(name)
+    if value is None or value.lower() == "false":
+        return False
+    if value.lower() == "true":
+        return True
+    raise invalid(f"Parametr '{name}' musi mieć wartość true albo false.")
+
+
+def _int_arg(name: str, default: int) -> int:
+    try:
+        return int(request.args.get(name, default))
+    except ValueError as exc:
+        raise invalid(f"Parametr '{name}' musi być liczbą.") from exc
 
 
 def _xml(document: bytes) -> Response:

@@ -1,12 +1,19 @@
-"""Simulated authentication: challenge, KSeF token, status, redeem, refresh, tokens (ksef-api.md §2.1, §10)."""
+"""Simulated authentication: challenge, KSeF token, status, redeem, refresh, tokens (CIRFMF/ksef-docs
+uwierzytelnianie.md, tokeny-ksef.md; OpenAPI paths /auth/*).
+
+Operations started by a XAdES signature (xades_auth.py) share the status, redeem and refresh endpoints;
+their access tokens record how the session authenticated, because the certificate endpoints refuse token
+sessions. After `tokens_until` token logins are refused in the selected way (tokens.py).
+"""
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from ksef_local.ksef import crypto
 from ksef_local.ksef.models import SYMMETRIC_KEY_ENCRYPTION, TOKEN_ENCRYPTION
 from ksef_local.simulator.common import SimContext, SimError, bad_request, invalid, iso, parse_iso, unauthorized
 from ksef_local.simulator.invoices import is_valid_nip
+from ksef_local.simulator.tokens import check_token_login, refusal_after_cutoff
 
 CHALLENGE_LIFETIME = timedelta(minutes=10)
 TOKEN_PERMISSIONS = ("InvoiceRead", "InvoiceWrite", "CredentialsRead", "CredentialsManage", "SubunitManage",
@@ -17,7 +24,12 @@ AUTH_TEXTS = {
     415: "Uwierzytelnianie zakończone niepowodzeniem",
     425: "Uwierzytelnienie unieważnione",
     450: "Uwierzytelnianie zakończone niepowodzeniem z powodu błędnego tokenu",
+    460: "Uwierzytelnianie zakończone niepowodzeniem z powodu błędu certyfikatu",
+    470: "Uwierzytelnianie zakończone niepowodzeniem",
+    480: "Uwierzytelnienie zablokowane",
+    500: "Nieznany błąd",
 }
+TOKEN_METHOD = {"method": "Token", "code": "token", "displayName": "Token KSeF"}
 NO_AUTH = (21304, "Brak uwierzytelnienia.")
 NOT_AUTHORISED = (21301, "Brak autoryzacji.")
 REVOKED = "Token KSeF został unieważniony."
@@ -64,6 +76,7 @@ def challenge(ctx: SimContext, client_ip: str) -> dict:
 
 def init_token_auth(ctx: SimContext, body: dict) -> dict:
     """POST /auth/ksef-token: sync checks (21405, 21111, 21470), then an auth operation decided now."""
+    check_token_login(ctx)
     context = _validate_init(body)
     found = ctx.store.get("challenge", body["challenge"])
     if found is None or found["used"] or ctx.now() - parse_iso(found["created"]) > CHALLENGE_LIFETIME:
@@ -76,14 +89,25 @@ def init_token_auth(ctx: SimContext, body: dict) -> dict:
     found["used"] = True
     ctx.store.put("challenge", body["challenge"], found)
     code, details, token_ref = _check_token(ctx, body, found["timestampMs"], context)
+    if code == 200 and refusal_after_cutoff(ctx) == "450":
+        code, details = 450, ["Token nieaktywny"]
+    answer, operation = new_operation(ctx, code, details, context["type"], context["value"], ctx.delay)
+    operation.update(method="token", tokenRef=token_ref)
+    ctx.store.put("auth", operation["reference"], operation)
+    return answer
+
+
+def new_operation(ctx: SimContext, code: int, details: list[str], context_type: str, context_value: str,
+                  delay: timedelta) -> tuple[dict, dict]:
+    """Return (AuthenticationInitResponse, the operation record): status 100 until the delay has passed."""
     reference = ctx.reference("AU")
     auth_token, until = ctx.issue_jwt({"typ": "auth", "arn": reference}, timedelta(minutes=ctx.options.auth_token_minutes))
-    ctx.store.put("auth", reference, {
-        "reference": reference, "started": iso(ctx.now()), "code": code, "details": details,
-        "tokenRef": token_ref, "nip": context["value"], "redeemed": False, "refreshJti": None,
-        "lastRefresh": None, "refreshUntil": None,
-    })
-    return {"referenceNumber": reference, "authenticationToken": {"token": auth_token, "validUntil": iso(until)}}
+    now = ctx.now()
+    operation = {"reference": reference, "started": iso(now), "due": iso(now + delay), "code": code,
+                 "details": details, "tokenRef": None, "contextType": context_type, "nip": context_value,
+                 "redeemed": False, "refreshJti": None, "lastRefresh": None, "refreshUntil": None}
+    answer = {"referenceNumber": reference, "authenticationToken": {"token": auth_token, "validUntil": iso(until)}}
+    return answer, operation
 
 
 def _validate_init(body: dict) -> dict:
@@ -129,8 +153,10 @@ def auth_status(ctx: SimContext, bearer: str | None, reference: str) -> dict:
     status = {"code": code, "description": AUTH_TEXTS.get(code, "Nieznany błąd")}
     if code != 100 and op["details"]:
         status["details"] = op["details"]
-    answer = {"startDate": op["started"], "authenticationMethod": "Token",
-              "authenticationMethodInfo": {"category": "Token", "code": "token", "displayName": "Token KSeF"},
+    method = op.get("xades") or TOKEN_METHOD
+    answer = {"startDate": op["started"], "authenticationMethod": method["method"],
+              "authenticationMethodInfo": {"category": "XadesSignature" if op.get("xades") else "Token",
+                                           "code": method["code"], "displayName": method["displayName"]},
               "status": status, "isTokenRedeemed": op["redeemed"]}
     if op["lastRefresh"]:
         answer["lastTokenRefreshDate"] = op["lastRefresh"]
@@ -140,7 +166,8 @@ def auth_status(ctx: SimContext, bearer: str | None, reference: str) -> dict:
 
 
 def _visible_code(ctx: SimContext, op: dict) -> int:
-    if ctx.now() < parse_iso(op["started"]) + ctx.delay:
+    due = parse_iso(op["due"]) if op.get("due") else parse_iso(op["started"]) + ctx.delay
+    if ctx.now() < due:
         return 100
     return op["code"]
 
@@ -154,8 +181,7 @@ def redeem(ctx: SimContext, bearer: str | None) -> dict:
         raise bad_request(*NOT_AUTHORISED, f"Tokeny dla operacji uwierzytelniania {op['reference']} zostały już pobrane.")
     if code != 200:
         raise bad_request(*NOT_AUTHORISED, f"Status uwierzytelniania ({code}) nie pozwala na pobranie tokenów.")
-    token = _token_if_active(ctx, op)
-    access, access_until = _access_token(ctx, op, token)
+    access, access_until = _access_token(ctx, op, _permissions(ctx, op))
     refresh, refresh_until = ctx.issue_jwt({"typ": "refresh", "arn": op["reference"]},
                                            timedelta(days=ctx.options.refresh_token_days))
     op.update(redeemed=True, refreshUntil=iso(refresh_until))
@@ -170,8 +196,7 @@ def refresh(ctx: SimContext, bearer: str | None) -> dict:
     op = _operation(ctx, claims["arn"])
     if op["code"] != 200:
         raise bad_request(*NOT_AUTHORISED, f"Status uwierzytelniania ({op['code']}) nie pozwala na odświeżenie tokena.")
-    token = _token_if_active(ctx, op)
-    access, until = _access_token(ctx, op, token)
+    access, until = _access_token(ctx, op, _permissions(ctx, op, refreshing=True))
     op["lastRefresh"] = iso(ctx.now())
     ctx.store.put("auth", op["reference"], op)
     return {"accessToken": {"token": access, "validUntil": iso(until)}}
@@ -184,16 +209,29 @@ def _operation(ctx: SimContext, reference: str) -> dict:
     return op
 
 
-def _token_if_active(ctx: SimContext, op: dict) -> dict:
+def _permissions(ctx: SimContext, op: dict, refreshing: bool = False) -> list[str]:
+    """The session's permissions: the KSeF token's (while it is active and allowed) or the signer's."""
+    if op.get("method", "token") != "token":
+        return op["permissions"]
+    refusal = refusal_after_cutoff(ctx)
+    if refusal == "21301" or (refusal and refreshing):
+        raise bad_request(*NOT_AUTHORISED, "Uwierzytelnianie tokenem KSeF nie jest już dostępne.")
     token = ctx.store.get("token", op["tokenRef"])
     if token is None or token["status"] != "Active":
         raise bad_request(*NOT_AUTHORISED, REVOKED)
-    return token
+    return token["permissions"]
 
 
-def _access_token(ctx: SimContext, op: dict, token: dict) -> tuple[str, object]:
-    claims = {"typ": "access", "arn": op["reference"], "cit": "Nip", "civ": op["nip"], "per": token["permissions"],
-              "trn": token["reference"]}
+def _access_token(ctx: SimContext, op: dict, permissions: list[str]) -> tuple[str, datetime]:
+    """Return an access token whose claims say how the session authenticated (aum) and as whom."""
+    claims = {"typ": "access", "arn": op["reference"], "cit": op.get("contextType", "Nip"), "civ": op["nip"],
+              "per": permissions}
+    xades = op.get("xades")
+    if xades:
+        claims.update(aum=xades["method"], amc="XadesSignature", sid={"type": xades["idType"], "value": xades["idValue"]},
+                      cfp=xades["fingerprint"], cks=xades["serial"], adh=xades["documentHash"])
+    else:
+        claims.update(aum="Token", amc="Token", trn=op["tokenRef"])
     return ctx.issue_jwt(claims, timedelta(minutes=ctx.options.access_token_minutes))
 
 

@@ -40,6 +40,10 @@ class SimulatorOptions:
     auth_token_minutes: int = 45
     refresh_token_days: int = 7
     session_hours: int = 12
+    xades_delay_ms: int | None = None     # how long status 100 lasts for non-KSeF certificates; None = processing_ms
+    tokens_until: date | None = None      # last Warsaw day on which KSeF tokens log in (tokens.py)
+    tokens_refusal: str = "403"           # how token logins are refused afterwards: "403", "450" or "21301"
+    ksef_certificate_days: int = 730      # validity of issued KSeF certificates (observed: two years)
 
 
 class SimError(Exception):

@@ -8,7 +8,7 @@ from html import escape
 
 from flask import Flask, Response, jsonify, request
 
-from ksef_local.simulator import auth as sim_auth, batch as sim_batch, upo as sim_upo
+from ksef_local.simulator import auth as sim_auth, batch as sim_batch, kod2, upo as sim_upo
 from ksef_local.simulator.common import invalid
 from ksef_local.simulator.faults import latarnia_state
 from ksef_local.simulator.processing import tick
@@ -62,8 +62,14 @@ def register(app: Flask, sim) -> None:
 
     @app.get("/certificate/<ctx_type>/<ctx_value>/<nip>/<serial>/<digest>/<signature>")
     def verify_certificate(ctx_type, ctx_value, nip, serial, digest, signature):
-        body = (f"<h1>Certyfikat nie istnieje</h1><p>Nie znaleziono certyfikatu KSeF o numerze seryjnym "
-                f"{escape(serial)}. Symulator ksef-local nie wydaje certyfikatów KSeF typu Offline.</p>")
+        signed_text = f"{request.host}/certificate/{ctx_type}/{ctx_value}/{nip}/{serial}/{digest}"
+        parts = {"ctx_type": ctx_type, "ctx_value": ctx_value, "nip": nip, "serial": serial, "signature": signature}
+        lines = locked(kod2.check_link, ctx, signed_text, parts)
+        verdict = "Certyfikat zweryfikowany pozytywnie" if all(line.ok for line in lines) \
+            else "Weryfikacja certyfikatu zakończona negatywnie"
+        items = "".join(f'<li class="{"ok" if line.ok else "blad"}">{escape(line.text)}</li>' for line in lines)
+        body = (f"<h1>{verdict}</h1><p>Numer seryjny certyfikatu: {escape(serial)}</p>"
+                f"<p>NIP sprzedawcy: {escape(nip)}; kontekst: {escape(ctx_type)} {escape(ctx_value)}</p><ul>{items}</ul>")
         return _page("Weryfikacja certyfikatu", body)
 
     # -- /sim: simulator-only, not part of KSeF ------------------------------------------------------

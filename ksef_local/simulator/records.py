@@ -16,6 +16,7 @@ MAX_INVOICES = 10_000  # ksef-api.md §3.3
 def new_session(reference: str, kind: str, claims: dict, form: tuple, key: crypto.SessionKey | None,
                 now: datetime, until: datetime) -> dict:
     return {"reference": reference, "kind": kind, "nip": claims["civ"], "tokenRef": claims.get("trn"),
+            "authDigest": claims.get("adh"),
             "form": list(form), "key": crypto.b64(key.key) if key else None, "iv": crypto.b64(key.iv) if key else None,
             "status": 100 if key else 415, "details": [], "created": iso(now), "updated": iso(now),
             "validUntil": iso(until), "closed": None, "invoices": [], "upo": None}

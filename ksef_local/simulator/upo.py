@@ -35,6 +35,14 @@ def _document(invoice: dict) -> str:
     )
 
 
+def _authentication(session: dict) -> str:
+    """A XAdES login is identified by the SHA-256 of the signed document as received (UPO v4-3
+    SkrotDokumentuUwierzytelniajacego), a token login by the token's reference number."""
+    if session.get("authDigest"):
+        return f"\t\t<SkrotDokumentuUwierzytelniajacego>{session['authDigest']}</SkrotDokumentuUwierzytelniajacego>\n"
+    return f"\t\t<NumerReferencyjnyTokenaKSeF>{session['tokenRef']}</NumerReferencyjnyTokenaKSeF>\n"
+
+
 def build_upo(session: dict, invoices: list[dict], paged: bool) -> bytes:
     """Return UPO XML for the accepted invoices; paged adds OpisPotwierdzenia (session UPO)."""
     parts = [
@@ -45,7 +53,7 @@ def build_upo(session: dict, invoices: list[dict], paged: bool) -> bytes:
         f"\t<NumerReferencyjnySesji>{session['reference']}</NumerReferencyjnySesji>\n",
         "\t<Uwierzytelnienie>\n",
         f"\t\t<IdKontekstu>\n\t\t\t<Nip>{session['nip']}</Nip>\n\t\t</IdKontekstu>\n",
-        f"\t\t<NumerReferencyjnyTokenaKSeF>{session['tokenRef']}</NumerReferencyjnyTokenaKSeF>\n",
+        _authentication(session),
         "\t</Uwierzytelnienie>\n",
     ]
     if paged:
