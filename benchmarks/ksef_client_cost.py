@@ -12,7 +12,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import requests  # noqa: E402
 
 from ksef_local.ksef import crypto  # noqa: E402
-from tests.ksef_support import running_simulator, invoice_xml  # noqa: E402
+from tests.ksef_support import invoice_xml, running_simulator  # noqa: E402
 
 
 def main(count: int = 200) -> None:

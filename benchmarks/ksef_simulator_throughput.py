@@ -10,7 +10,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import requests  # noqa: E402
 
-from tests.ksef_support import running_simulator, invoice_xml  # noqa: E402
+from tests.ksef_support import invoice_xml, running_simulator  # noqa: E402
 
 
 def run(label: str, count: int, **options) -> None:

@@ -4,8 +4,6 @@ Usage: .venv/bin/python benchmarks/list_pages.py [--count N] [--repeat R]
 Measures both the query alone and the whole request through Flask (query + template), in milliseconds.
 """
 from __future__ import annotations
-from ksef_local.store import invoice_list
-from ksef_local.forms import parties as party_forms
 
 import argparse
 import random
@@ -16,11 +14,14 @@ import time
 from datetime import date, timedelta
 from pathlib import Path
 
+from ksef_local.forms import parties as party_forms
+from ksef_local.store import invoice_list
+
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from ksef_local import create_app
-from ksef_local.store import invoices, parties  # noqa: E402
+from ksef_local.app import create_app
 from ksef_local.store import db as dbmod  # noqa: E402
+from ksef_local.store import parties  # noqa: E402
 from ksef_local.web import csrf_token  # noqa: E402
 
 CITIES = ["Łódź", "Kraków", "Gdańsk", "Poznań", "Wrocław", "Żywiec", "Szczecin", "Lublin"]

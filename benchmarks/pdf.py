@@ -5,7 +5,6 @@ Warm process (the first render, which imports xhtml2pdf and loads the fonts, is 
 Both invoices are accepted in KSeF, so the timing includes the KOD I QR code.
 """
 from __future__ import annotations
-from ksef_local.forms import parties as party_forms
 
 import argparse
 import os
@@ -16,11 +15,14 @@ import time
 from datetime import date, datetime, timezone
 from pathlib import Path
 
+from ksef_local.forms import parties as party_forms
+
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from werkzeug.datastructures import MultiDict  # noqa: E402
 
-from ksef_local import create_app, printing
+from ksef_local import printing
+from ksef_local.app import create_app
 from ksef_local.store import invoices, outbox, parties  # noqa: E402
 
 TODAY = date(2026, 11, 24)

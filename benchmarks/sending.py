@@ -6,21 +6,22 @@ budget), so the figure is what the PRD limits allow, not this machine's speed; w
 Usage: python benchmarks/sending.py [COUNT]   (takes a few minutes for 1,000)
 """
 from __future__ import annotations
-from ksef_local.forms import parties as party_forms
 
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+from ksef_local.forms import parties as party_forms
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from ksef_local import create_app
+from ksef_local.app import create_app
 from ksef_local.store import outbox, parties  # noqa: E402
 from tests.conftest import COMPANY_FORM  # noqa: E402
 from tests.factories import issued  # noqa: E402
-from tests.sender_support import START, drive, rig  # noqa: E402
 from tests.ksef_support import FakeClock  # noqa: E402
+from tests.sender_support import START, drive, rig  # noqa: E402
 
 
 def run(count: int, batch_threshold: int) -> dict:

@@ -1,6 +1,5 @@
 """Shared fixtures: a fresh data folder per test, the app, a CSRF-aware client, a live server, Chromium."""
 from __future__ import annotations
-from ksef_local.forms import parties as party_forms
 
 import os
 import shutil
@@ -11,9 +10,11 @@ from typing import Iterator
 import pytest
 from werkzeug.serving import make_server
 
-from ksef_local import create_app
+from ksef_local.app import create_app
+from ksef_local.forms import parties as party_forms
 from ksef_local.store import parties
 from ksef_local.web import csrf_token
+from tests.ksef_support import running_simulator
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED = REPO.parent / "shared"
@@ -135,3 +136,10 @@ def page(browser, tmp_path: Path):
     yield pg
     context.close()
     assert not errors, f"console errors in the page: {errors}"
+
+
+@pytest.fixture
+def simulator():
+    """A KSeF simulator on 127.0.0.1 (a free port) with a fake clock, for one test."""
+    with running_simulator() as running:
+        yield running

@@ -1,11 +1,11 @@
 """Test data builders shared by the test modules: buyers, editor forms, drafts and issued invoices."""
 from __future__ import annotations
-from ksef_local.forms import parties as party_forms
 
 from datetime import date, datetime, timezone
 
 from werkzeug.datastructures import MultiDict
 
+from ksef_local.forms import parties as party_forms
 from ksef_local.store import invoices, parties
 
 TODAY = date(2026, 11, 24)

@@ -13,14 +13,13 @@ from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from xml.sax.saxutils import escape
 
-import pytest
 import requests
 
 from ksef_local.ksef.auth import TokenCredentials
 from ksef_local.ksef.client import KsefClient
 from ksef_local.ksef.environments import custom
-from ksef_local.simulator.keys import generate_keys
 from ksef_local.simulator import SimulatorOptions, build_app, serve_in_thread, simulator_of
+from ksef_local.simulator.keys import generate_keys
 
 OPENAPI_PATH = Path(__file__).resolve().parents[2] / "shared" / "ksef" / "openapi.json"
 SELLER_NIP = "5265877635"   # valid checksum
@@ -185,10 +184,6 @@ def running_simulator(**overrides):
         stop()
 
 
-@pytest.fixture
-def simulator():
-    with running_simulator() as running:
-        yield running
 
 
 # -- certificate login: certificates, signed AuthTokenRequests, /sim helpers --------------------------
@@ -241,11 +236,10 @@ def sign_signxml(xml: bytes, key, certificate, *, enveloping: bool = False, c14n
     """Sign with signxml's XAdESSigner (pure Python). Its exclusive-C14N XAdES output is not verifiable
     (the SignedProperties reference has no transform, so verifiers digest it with inclusive C14N): use
     inclusive C14N 1.0 or 1.1 here."""
+    from cryptography.hazmat.primitives.asymmetric import ec
     from lxml import etree
     from signxml import methods
     from signxml.xades import XAdESSigner
-
-    from cryptography.hazmat.primitives.asymmetric import ec
 
     algorithm = "ecdsa-sha256" if isinstance(key, ec.EllipticCurvePrivateKey) else "rsa-sha256"
     signer = XAdESSigner(method=methods.enveloping if enveloping else methods.enveloped,
@@ -258,9 +252,9 @@ def sign_xmlsec(xml: bytes, key, certificate, *, enveloping: bool = False, signi
                 xades: bool = True) -> bytes:
     """Sign with python-xmlsec (libxmlsec1): enveloped like the SDK's signer, or enveloping."""
     import xmlsec
-    from lxml import etree
-    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import ec
+    from lxml import etree
 
     document = etree.fromstring(xml)
     method = xmlsec.Transform.ECDSA_SHA256 if isinstance(key, ec.EllipticCurvePrivateKey) else xmlsec.Transform.RSA_SHA256
@@ -295,8 +289,9 @@ def sign_xmlsec(xml: bytes, key, certificate, *, enveloping: bool = False, signi
 
 def _xades_properties(signature, certificate, signing_time: bool) -> None:
     import base64 as b64
-    from lxml import etree
+
     from cryptography.hazmat.primitives import hashes
+    from lxml import etree
 
     holder = etree.SubElement(signature, f"{{{DS_NS}}}Object")
     qualifying = etree.SubElement(holder, f"{{{XADES_NS}}}QualifyingProperties", Target="#Signature",

@@ -4,7 +4,6 @@ that talks to it over real HTTP, and a driver that runs run_once() and moves the
 Import explicitly: `from tests.sender_support import ...`.
 """
 from __future__ import annotations
-from ksef_local.store import ksef_state
 
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -12,8 +11,8 @@ from datetime import datetime, timezone
 
 import requests
 
-from ksef_local.store import outbox
 from ksef_local.sending import Sender
+from ksef_local.store import ksef_state, outbox
 from tests.factories import NOW, issued
 from tests.ksef_support import Contract, FakeClock, running_simulator
 
@@ -125,13 +124,13 @@ def accepted(sim_state: dict, nip: str = COMPANY_NIP) -> list[dict]:
 
 def _subprocess_main(db_path: str, base_url: str, token: str) -> None:
     import threading
+    from pathlib import Path
 
-    from ksef_local.store.db import Databases
     from ksef_local.ksef.auth import TokenCredentials
     from ksef_local.ksef.client import KsefClient
     from ksef_local.ksef.environments import custom
     from ksef_local.sending import Sender
-    from pathlib import Path
+    from ksef_local.store.db import Databases
 
     generous = {group: (1000, 100000, 1000000) for group in ksef_state.PRD_LIMITS}
     sender = Sender(Databases(Path(db_path)),

@@ -1,6 +1,5 @@
 """Backups: integrity check, online-backup copies, daily rule, pruning, the migration hook, restore, the screen."""
 from __future__ import annotations
-from ksef_local.forms import parties as party_forms
 
 import sqlite3
 from datetime import datetime, timedelta
@@ -8,9 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from ksef_local.store import backup, db as dbmod, parties
 from ksef_local import config
 from ksef_local.app import create_app, database_problem
+from ksef_local.forms import parties as party_forms
+from ksef_local.store import backup, parties
+from ksef_local.store import db as dbmod
 from ksef_local.web import backup as backup_web
 
 from .conftest import COMPANY_FORM, Client
@@ -470,7 +471,7 @@ wired = pytest.mark.skipif(not _wired(), reason="create_app does not call backup
 
 @wired
 def test_create_app_serves_the_integrity_page_for_a_broken_database(home):
-    from ksef_local import create_app
+    from ksef_local.app import create_app
 
     home.mkdir(parents=True)
     config.database_path(home).write_bytes(b"\x00nie baza" * 1000)
@@ -483,7 +484,7 @@ def test_create_app_serves_the_integrity_page_for_a_broken_database(home):
 
 @wired
 def test_create_app_backs_up_an_old_schema_before_migrating(home):
-    from ksef_local import create_app
+    from ksef_local.app import create_app
 
     home.mkdir(parents=True)
     make_db(config.database_path(home), target=2)
@@ -495,7 +496,7 @@ def test_create_app_backs_up_an_old_schema_before_migrating(home):
 
 @wired
 def test_create_app_on_a_new_data_folder_makes_no_backup(home):
-    from ksef_local import create_app
+    from ksef_local.app import create_app
 
     create_app(home, testing=True)
     assert backup.list_backups(backup.backups_dir(home)) == []

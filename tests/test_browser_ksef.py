@@ -1,17 +1,18 @@
 """Sending to KSeF in real Chromium: the app with its sender and the in-app simulator (demo mode)."""
 from __future__ import annotations
-from ksef_local.forms import parties as party_forms
 
 import json
 from io import BytesIO
 
 import pytest
 import requests
-from pypdf import PdfReader
 from playwright.sync_api import Page, expect
+from pypdf import PdfReader
 
-from ksef_local.store import invoices, settings as ksef_settings, parties
 from ksef_local.desktop import launcher
+from ksef_local.forms import parties as party_forms
+from ksef_local.store import invoices, parties
+from ksef_local.store import settings as ksef_settings
 
 from .conftest import COMPANY_FORM
 from .factories import issued

@@ -4,7 +4,15 @@ from datetime import date
 import pytest
 
 from ksef_local.core import calendar_pl
-from ksef_local.core.calendar_pl import add_business_days, deadline_after_failure, deadline_warning, is_business_day, next_business_day, offline_deadline, public_holidays
+from ksef_local.core.calendar_pl import (
+    add_business_days,
+    deadline_after_failure,
+    deadline_warning,
+    is_business_day,
+    next_business_day,
+    offline_deadline,
+    public_holidays,
+)
 
 
 @pytest.mark.parametrize(

@@ -1,7 +1,5 @@
 """The ksef-local command: run --headless, the data folder, import."""
 from __future__ import annotations
-from ksef_local.store import invoice_list
-from ksef_local.forms import parties as party_forms
 
 import http.cookiejar
 import io
@@ -15,8 +13,10 @@ import urllib.request
 
 import pytest
 
-from ksef_local import cli, config, create_app
-from ksef_local.store import invoices, parties
+from ksef_local import cli, config
+from ksef_local.app import create_app
+from ksef_local.forms import parties as party_forms
+from ksef_local.store import invoice_list, invoices, parties
 
 from .conftest import COMPANY_FORM
 from .factories import issued

@@ -1,6 +1,5 @@
 """The window/browser/headless choice, the fallbacks, and waitress stopping when the window closes."""
 from __future__ import annotations
-from ksef_local.forms import parties as party_forms
 
 import os
 import shutil
@@ -15,8 +14,9 @@ from pathlib import Path
 import pytest
 from waitress import create_server, wasyncore
 
-from ksef_local import create_app
+from ksef_local.app import create_app
 from ksef_local.desktop import window as desktop
+from ksef_local.forms import parties as party_forms
 from ksef_local.store import parties
 
 from .conftest import COMPANY_FORM

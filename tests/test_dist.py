@@ -1,6 +1,5 @@
 """The one-file executable from build.spec: it builds, serves headless, and sends an invoice to the simulator."""
 from __future__ import annotations
-from ksef_local.forms import parties as party_forms
 
 import http.cookiejar
 import json
@@ -14,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from ksef_local import create_app
+from ksef_local.app import create_app
+from ksef_local.forms import parties as party_forms
 from ksef_local.store import parties
 
 from .conftest import COMPANY_FORM, REPO

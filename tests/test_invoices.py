@@ -1,8 +1,5 @@
 """Invoice lifecycle on a real SQLite file: drafts, numbering, issuing, immutability, import and the list."""
 from __future__ import annotations
-from ksef_local.store import invoice_list
-from ksef_local.store import imports
-from ksef_local.forms import parties as party_forms
 
 import hashlib
 from decimal import Decimal
@@ -10,11 +7,13 @@ from decimal import Decimal
 import pytest
 
 from ksef_local import fa3
-from ksef_local.store import invoices, parties
 from ksef_local.errors import UserError, ValidationFailed
+from ksef_local.forms import parties as party_forms
 from ksef_local.ksef.ksef_number import make_ksef_number
+from ksef_local.store import imports, invoice_list, invoices, parties
 
 from .factories import NOW, THREE_RATES, TODAY, buyer, draft, form, issued
+
 
 def test_create_draft_takes_defaults_from_the_company(db, company):
     row = invoices.get_invoice(db, invoices.create_draft(db, TODAY))

@@ -9,7 +9,7 @@ import pytest
 import requests
 
 from ksef_local.simulator import invoices as sim_invoices
-from tests.ksef_support import OPENAPI_PATH, Contract, contract_session, invoice_xml, simulator  # noqa: F401
+from tests.ksef_support import OPENAPI_PATH, Contract, contract_session, invoice_xml
 
 
 def _require_spec():

@@ -4,7 +4,8 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
 from ksef_local.ksef import crypto
 from ksef_local.ksef.environments import DEMO, PROD, TEST, custom, resolve

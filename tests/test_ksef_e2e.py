@@ -6,7 +6,7 @@ from lxml import etree
 
 from ksef_local.ksef import errors
 from ksef_local.ksef.ksef_number import is_valid_ksef_number
-from tests.ksef_support import SELLER_NIP, START, contract_session, invoice_xml, running_simulator, simulator  # noqa: F401
+from tests.ksef_support import SELLER_NIP, START, contract_session, invoice_xml, running_simulator
 
 UPO_NS = "{http://upo.schematy.mf.gov.pl/KSeF/v4-3}"
 

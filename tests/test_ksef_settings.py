@@ -1,9 +1,5 @@
 """Ustawienia KSeF: defaults, validation in Polish, tokens per environment in the SecretStore, clients."""
 from __future__ import annotations
-from ksef_local.forms import ksef_settings as ksef_form
-from ksef_local import services
-from ksef_local.core import settings as settings_model
-from ksef_local.forms import parties as party_forms
 
 import socket
 from datetime import datetime, timezone
@@ -11,11 +7,17 @@ from datetime import datetime, timezone
 import pytest
 import requests
 
-from ksef_local.store import db as dbmod
-from ksef_local.store import settings as ksef_settings, parties, secrets as secret_store
+from ksef_local import services
+from ksef_local.core import settings as settings_model
 from ksef_local.errors import UserError, ValidationFailed
-from ksef_local.store.settings import KsefSettings
+from ksef_local.forms import ksef_settings as ksef_form
+from ksef_local.forms import parties as party_forms
+from ksef_local.store import db as dbmod
+from ksef_local.store import parties
+from ksef_local.store import secrets as secret_store
+from ksef_local.store import settings as ksef_settings
 from ksef_local.store.secrets import SecretStore
+from ksef_local.store.settings import KsefSettings
 
 from .conftest import COMPANY_FORM
 from .ksef_support import running_simulator

@@ -10,15 +10,14 @@ import pytest
 import requests
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives import padding as sym_padding
 from cryptography.hazmat.primitives.asymmetric import padding
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
-from cryptography.hazmat.primitives import padding as sym_padding
 from lxml import etree
 
 from ksef_local import simulator as simulator_module
 from ksef_local.simulator.limits import RateLimiter, group_of
-from tests.ksef_support import (OPENAPI_PATH, SELLER_NIP, contract_session, invoice_xml, running_simulator,  # noqa: F401
-                                simulator)
+from tests.ksef_support import OPENAPI_PATH, SELLER_NIP, contract_session, invoice_xml, running_simulator
 
 UPO_XSD = OPENAPI_PATH.parent / "schemas" / "upo" / "upo-v4-3.xsd"
 UPO_EXAMPLE = OPENAPI_PATH.parent / "upo-examples" / "upo-faktura-kontekst-id-nip.xml"

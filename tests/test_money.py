@@ -1,11 +1,11 @@
 """Tests of money.py: the half-up rule, per-rate VAT, corrections and Polish formatting."""
-from ksef_local import formats
 from decimal import ROUND_HALF_UP, Decimal, localcontext
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from ksef_local import formats
 from ksef_local.core import money
 
 GROSZ = Decimal("0.01")

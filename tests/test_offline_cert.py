@@ -9,9 +9,9 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.serialization import pkcs12
 
+from ksef_local.errors import UserError
 from ksef_local.forms import certificates as certificate_files
 from ksef_local.store import certificates as offline_cert
-from ksef_local.errors import UserError
 from ksef_local.web import printing as printing_web
 
 from .factories import NOW

@@ -1,12 +1,12 @@
 """The outbox without a network: enqueue rules, offline flags, letters in sync, history, refresh, budget."""
 from __future__ import annotations
-from ksef_local.store import ksef_state
 
 from datetime import date, timedelta
 
 import pytest
 
-from ksef_local.store import db as dbmod, invoices, outbox
+from ksef_local.store import db as dbmod
+from ksef_local.store import invoices, ksef_state, outbox
 from tests.factories import NOW, TODAY, draft, issued
 
 

@@ -1,12 +1,12 @@
 """Company profile and buyers: validation in Polish, storage and Polish-aware search."""
 from __future__ import annotations
-from ksef_local import formats
-from ksef_local.forms import parties as party_forms
 
 import pytest
 
-from ksef_local.store import parties
+from ksef_local import formats
 from ksef_local.errors import ValidationFailed
+from ksef_local.forms import parties as party_forms
+from ksef_local.store import parties
 
 from .conftest import COMPANY_FORM
 

@@ -1,6 +1,5 @@
 """Printed invoices: real PDFs, read back with pypdfium2 and their QR codes decoded with zbar."""
 from __future__ import annotations
-from ksef_local.store import imports
 
 import argparse
 import base64
@@ -17,13 +16,14 @@ from cryptography.x509.oid import NameOID
 from pyzbar.pyzbar import ZBarSymbol
 from pyzbar.pyzbar import decode as zbar_decode
 
-from ksef_local.store import invoices, certificates as offline_cert, outbox
 from ksef_local import printing
+from ksef_local.cli import printing as printing_cli
 from ksef_local.ksef import crypto
 from ksef_local.ksef.ksef_number import make_ksef_number
-from ksef_local.store.certificates import OfflineSigner
-from ksef_local.cli import printing as printing_cli
 from ksef_local.printing import qr
+from ksef_local.store import certificates as offline_cert
+from ksef_local.store import imports, invoices, outbox
+from ksef_local.store.certificates import OfflineSigner
 from ksef_local.web import printing as printing_web
 
 from .factories import NOW, TODAY, draft, form, issued

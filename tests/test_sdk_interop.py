@@ -18,8 +18,12 @@ pytest.importorskip("xmlsec", reason="ksef-client[xml] brings python-xmlsec")
 
 from ksef_client import KsefClient, KsefClientOptions  # noqa: E402
 from ksef_client.exceptions import KsefHttpError  # noqa: E402
-from ksef_client.openapi_models import (EnrollCertificateRequest, FormCode, KsefCertificateType,  # noqa: E402
-                                        RetrieveCertificatesRequest)
+from ksef_client.openapi_models import (  # noqa: E402
+    EnrollCertificateRequest,
+    FormCode,
+    KsefCertificateType,
+    RetrieveCertificatesRequest,
+)
 from ksef_client.services.csr import generate_csr_ec  # noqa: E402
 from ksef_client.services.workflows import AuthCoordinator, OnlineSessionWorkflow  # noqa: E402
 from ksef_client.services.xades import XadesKeyPair  # noqa: E402

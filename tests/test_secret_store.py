@@ -9,8 +9,8 @@ import stat
 import pytest
 from keyring.backends import chainer, fail, null
 
-from ksef_local.store import secrets as secret_store
 from ksef_local.errors import UserError
+from ksef_local.store import secrets as secret_store
 from ksef_local.store.secrets import SecretsCorrupted, SecretStore, SecretStoreUnavailable, mask
 
 TOKEN = "20251010-EC-1A2B3C4D5E-6F7A8B9C0D-11|nip-5261040828|" + "ab12" * 15 + "3f2a"

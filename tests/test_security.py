@@ -1,10 +1,10 @@
 """Local security: the launch cookie, CSRF, Host (DNS rebinding), Origin, no CORS. Each refusal changes nothing."""
 from __future__ import annotations
-from ksef_local.forms import parties as party_forms
 
 import pytest
 
-from ksef_local import create_app
+from ksef_local.app import create_app
+from ksef_local.forms import parties as party_forms
 from ksef_local.store import parties
 from ksef_local.web.security import COOKIE, csrf_token, entry_url
 

@@ -5,7 +5,8 @@ import hashlib
 
 from lxml import etree
 
-from ksef_local.store import db as dbmod, invoices, outbox
+from ksef_local.store import db as dbmod
+from ksef_local.store import invoices, outbox
 from tests.factories import NOW
 from tests.ksef_support import invoice_xml
 from tests.sender_support import COMPANY_NIP, accepted, drive, issue_many, letters, rig

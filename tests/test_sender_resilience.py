@@ -1,15 +1,14 @@
 """The sender when things go wrong: revoked or missing token, 429, budget, 503s and the circuit, offline
 invoices, batch sessions, a crash after the POST, and the thread loop."""
 from __future__ import annotations
-from ksef_local.store import ksef_state
 
 import time
 from datetime import date, datetime, timezone
 
 import pytest
 
-from ksef_local.store import invoices, outbox
 from ksef_local.errors import UserError
+from ksef_local.store import invoices, ksef_state, outbox
 from tests.sender_support import COMPANY_NIP, accepted, drive, issue_many, letters, rig
 
 

@@ -1,6 +1,5 @@
 """Long runs of the sender: many invoices under a storm of faults, and a sender process killed with -9."""
 from __future__ import annotations
-from ksef_local.store import ksef_state
 
 import os
 import random
@@ -12,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from ksef_local.store import outbox
+from ksef_local.store import ksef_state, outbox
 from tests.ksef_support import running_simulator
 from tests.sender_support import COMPANY_NIP, drive, issue_many, letters, rig
 
@@ -72,7 +71,7 @@ def test_sender_process_killed_5_times_sends_100_invoices_exactly_once(app, db, 
     ids = issue_many(db, 100)
     db_path = app.extensions["ksef_local"].databases.path
     rnd = random.Random(11)
-    from ksef_local.ksef.transport import utc_now
+    from ksef_local.clock import utc_now
 
     with running_simulator(clock=utc_now, processing_ms=50) as sim:
         sim.faults(fault="drop", share=0.1, afterProcessing=True, seed=5)

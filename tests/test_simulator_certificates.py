@@ -11,8 +11,14 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.x509.oid import NameOID
 
 from ksef_local.ksef import crypto
-from tests.ksef_support import (OTHER_NIP, SELLER_NIP, contract_session, invoice_xml, new_key, self_signed,
-                                simulator)  # noqa: F401
+from tests.ksef_support import (
+    OTHER_NIP,
+    SELLER_NIP,
+    contract_session,
+    invoice_xml,
+    new_key,
+    self_signed,
+)
 
 SEAL_KEY = new_key("EC")
 SEAL = self_signed(SEAL_KEY)

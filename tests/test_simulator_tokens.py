@@ -7,7 +7,7 @@ from datetime import date
 import pytest
 
 from ksef_local import simulator as simulator_module
-from tests.ksef_support import SELLER_NIP, running_simulator, simulator  # noqa: F401
+from tests.ksef_support import SELLER_NIP, running_simulator
 from tests.test_ksef_simulator import DocsClient
 
 

@@ -14,9 +14,22 @@ from lxml import etree
 
 from ksef_local.simulator import authrequest
 from ksef_local.simulator.common import SimError
-from tests.ksef_support import (C14N11, C14N_INCLUSIVE, OPENAPI_PATH, OTHER_NIP, SELLER_NIP, START, auth_request_xml,
-                                contract_session, invoice_xml, new_key, running_simulator, self_signed,
-                                sign_signxml, sign_xmlsec, simulator)  # noqa: F401
+from tests.ksef_support import (
+    C14N11,
+    C14N_INCLUSIVE,
+    OPENAPI_PATH,
+    OTHER_NIP,
+    SELLER_NIP,
+    START,
+    auth_request_xml,
+    contract_session,
+    invoice_xml,
+    new_key,
+    running_simulator,
+    self_signed,
+    sign_signxml,
+    sign_xmlsec,
+)
 
 AUTH_XSD_21 = OPENAPI_PATH.parent / "schemas" / "auth" / "schemat_auth_v2-1.xsd"
 UPO_XSD = OPENAPI_PATH.parent / "schemas" / "upo" / "upo-v4-3.xsd"
@@ -254,7 +267,7 @@ def test_xades_session_upo_carries_the_signed_document_digest(simulator):
     auth = {"Authorization": f"Bearer {init['authenticationToken']['token']}"}
     simulator.clock.advance(2)
     tokens = simulator.http.post(f"{simulator.base_url}/v2/auth/token/redeem", headers=auth).json()
-    from tests.test_ksef_simulator import DocsClient, _open, _sha, _aes  # the docs-only client's session steps
+    from tests.test_ksef_simulator import DocsClient, _aes, _open, _sha  # the docs-only client's session steps
 
     docs = DocsClient(simulator.base_url, simulator.http)
     docs.headers = {"Authorization": f"Bearer {tokens['accessToken']['token']}"}

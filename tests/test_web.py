@@ -1,6 +1,5 @@
 """The screens through Flask's test client: first run, forms, htmx fragments, refusals, escaping, CSRF."""
 from __future__ import annotations
-from ksef_local.store import invoice_list
 
 import io
 from datetime import date
@@ -8,7 +7,7 @@ from datetime import date
 import pytest
 from werkzeug.test import EnvironBuilder
 
-from ksef_local.store import invoices, parties
+from ksef_local.store import invoice_list, invoices, parties
 
 from .conftest import COMPANY_FORM
 from .factories import THREE_RATES, draft, form, issued

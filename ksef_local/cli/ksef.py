@@ -1,10 +1,5 @@
 """ksef-local send / status / settings: the KSeF commands, on the same database as the running app."""
 from __future__ import annotations
-from ksef_local.store import invoice_list
-from ksef_local.core.settings import environment_key, CUSTOM, describe
-from ksef_local.clock import utc_now
-from ksef_local.app import database_problem
-from ksef_local.store import ksef_state
 
 import argparse
 import json
@@ -12,11 +7,14 @@ import sys
 import time
 from pathlib import Path
 
-from ksef_local.store import settings as ksef_settings, outbox
-from ksef_local.app import create_app
+from ksef_local.app import create_app, database_problem
+from ksef_local.clock import utc_now
+from ksef_local.core.settings import CUSTOM, describe, environment_key
 from ksef_local.desktop import launcher
 from ksef_local.errors import UserError, ValidationFailed
 from ksef_local.formats import pl_date
+from ksef_local.store import invoice_list, ksef_state, outbox
+from ksef_local.store import settings as ksef_settings
 
 FINAL = {"A", "B"}
 

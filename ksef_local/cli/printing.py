@@ -1,17 +1,16 @@
 """`ksef-local pdf NUMER [NUMER ...] [-o PLIK] [--qr-host URL]`: print invoices to one PDF file."""
 from __future__ import annotations
 
-from ksef_local import formats
-from ksef_local.app import create_app
-from ksef_local.core.settings import DEMO_MODE
-from ksef_local.printing import render_many, verification_setup
-from ksef_local.store import invoice_list
-
 import argparse
 import sys
 from pathlib import Path
 
+from ksef_local import formats
+from ksef_local.app import create_app
+from ksef_local.core.settings import DEMO_MODE
 from ksef_local.errors import UserError
+from ksef_local.printing import render_many, verification_setup
+from ksef_local.store import invoice_list
 
 DEMO_SIMULATOR = "http://127.0.0.1:8765"  # `ksef-local simulator`'s default address
 

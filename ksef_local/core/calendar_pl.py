@@ -6,10 +6,11 @@ wolnych od pracy). The deadlines follow docs/ksef-api.md §9 "Offline modes" (ar
 o VAT).
 """
 from __future__ import annotations
-from ksef_local.core.model import OfflineKind
-from ksef_local.formats import pl_date
 
 from datetime import date, timedelta
+
+from ksef_local.core.model import OfflineKind
+from ksef_local.formats import pl_date
 
 OFFLINE24, OFFLINE, AWARYJNY, AWARIA_CALKOWITA = (OfflineKind.OFFLINE24, OfflineKind.OFFLINE, OfflineKind.AWARYJNY,
                                                 OfflineKind.AWARIA_CALKOWITA)

@@ -11,6 +11,7 @@ from enum import StrEnum
 
 from ksef_local.core import money
 
+
 class InvoiceKind(StrEnum):
     """RodzajFaktury of the invoices ksef-local issues (FA(3) element RodzajFaktury)."""
 

@@ -9,12 +9,12 @@ import logging
 from dataclasses import dataclass, field
 from typing import Callable
 
-from ksef_local.services import Services, ensure_demo_token
 from ksef_local.core.settings import DEMO_MODE
-from ksef_local.errors import UserError
 from ksef_local.desktop.lock import try_lock
-from ksef_local.simulator import SimulatorOptions, build_app, serve_in_thread
+from ksef_local.errors import UserError
 from ksef_local.sending import Sender
+from ksef_local.services import Services, ensure_demo_token
+from ksef_local.simulator import SimulatorOptions, build_app, serve_in_thread
 
 log = logging.getLogger(__name__)
 

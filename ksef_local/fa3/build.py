@@ -13,12 +13,20 @@ from typing import Iterable, Union
 
 from lxml import etree
 
-from ksef_local.formats import format_flexible
 from ksef_local.core import money
 from ksef_local.core.model import Invoice, Line, Party, Payment
+from ksef_local.fa3.names import (
+    _BUCKET_ORDER,
+    _BUCKETS_WITH_PLN,
+    _EXEMPTION_TAGS,
+    _ISO_FOR_VAT_PREFIX,
+    _UNWRITABLE,
+    _VAT_PREFIX_FOR_ISO,
+    NS,
+    _token,
+)
+from ksef_local.formats import format_flexible
 from ksef_local.version import VERSION
-from ksef_local.fa3.names import NS, _BUCKET_ORDER, _BUCKETS_WITH_PLN, _EXEMPTION_TAGS, _ISO_FOR_VAT_PREFIX, _UNWRITABLE, _VAT_PREFIX_FOR_ISO, _token
-
 
 # --- building -------------------------------------------------------------------------------------------------
 

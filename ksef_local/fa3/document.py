@@ -12,7 +12,6 @@ from ksef_local.core import money
 from ksef_local.fa3.names import _DISCOURAGED, _NSMAP, MAX_DOCUMENT_BYTES, NS, _text
 from ksef_local.fa3.schema import Problem, _local_name, _not_xml, _safe_parser, _schema_problems
 
-
 # --- KSeF file rules ------------------------------------------------------------------------------------------
 
 _FILE = "Plik faktury"

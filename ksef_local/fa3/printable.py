@@ -12,7 +12,7 @@ from decimal import Decimal, InvalidOperation
 
 from lxml import etree
 
-from ksef_local.fa3.names import NS, _BUCKET_ORDER, _NSMAP, _text
+from ksef_local.fa3.names import _BUCKET_ORDER, _NSMAP, NS, _text
 from ksef_local.fa3.schema import _safe_parser
 
 KIND_LABELS = {

@@ -12,7 +12,6 @@ from lxml import etree
 
 from ksef_local.fa3.names import _ETD_BASE, _ETD_FILES, _MAIN_SCHEMA, _SCHEMA_PACKAGE, NS, _text
 
-
 # --- schema ---------------------------------------------------------------------------------------------------
 
 

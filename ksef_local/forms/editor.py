@@ -5,7 +5,6 @@ quantity that is not a number, 600 characters in a name); completeness_errors() 
 for everything an invoice needs.
 """
 from __future__ import annotations
-from ksef_local.forms import parties as party_forms
 
 import re
 from dataclasses import dataclass
@@ -13,11 +12,12 @@ from datetime import date
 from decimal import Decimal
 from typing import Any, Mapping
 
-from ksef_local.formats import decimal_places, format_flexible
 from ksef_local.core import money
-from ksef_local.errors import ValidationFailed
-from ksef_local.ksef.ksef_number import is_valid_ksef_number
 from ksef_local.core.model import CORRECTION_TYPES, EXEMPTION_KINDS, PAYMENT_FORMS
+from ksef_local.errors import ValidationFailed
+from ksef_local.formats import decimal_places, format_flexible
+from ksef_local.forms import parties as party_forms
+from ksef_local.ksef.ksef_number import is_valid_ksef_number
 
 LINE_FIELDS = ("id", "name", "unit", "quantity", "unit_price", "rate", "discount_percent", "before")
 DATE_MIN, DATE_MAX = date(2006, 1, 1), date(2050, 1, 1)  # the FA(3) range of P_1 and P_6

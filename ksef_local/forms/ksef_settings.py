@@ -10,8 +10,17 @@ from dataclasses import dataclass
 from typing import Any, Mapping
 from urllib.parse import urlsplit
 
-from ksef_local.core.settings import (BATCH_MAX, BATCH_MIN, CUSTOM, DEFAULT_BATCH_THRESHOLD, ENVIRONMENTS, TOKEN_MAX,
-                                      TOKEN_MIN, URL_MAX, KsefSettings)
+from ksef_local.core.settings import (
+    BATCH_MAX,
+    BATCH_MIN,
+    CUSTOM,
+    DEFAULT_BATCH_THRESHOLD,
+    ENVIRONMENTS,
+    TOKEN_MAX,
+    TOKEN_MIN,
+    URL_MAX,
+    KsefSettings,
+)
 from ksef_local.errors import ValidationFailed
 from ksef_local.forms import parties as party_forms
 

@@ -11,7 +11,13 @@ from datetime import timedelta
 from typing import Callable
 
 from ksef_local.ksef import crypto, errors
-from ksef_local.ksef.models import SYMMETRIC_KEY_ENCRYPTION, TOKEN_ENCRYPTION, IssuedToken, PublicKeyCertificate, pick_certificate
+from ksef_local.ksef.models import (
+    SYMMETRIC_KEY_ENCRYPTION,
+    TOKEN_ENCRYPTION,
+    IssuedToken,
+    PublicKeyCertificate,
+    pick_certificate,
+)
 from ksef_local.ksef.transport import Clock, Transport
 
 KEY_NOT_SUPPORTED = 21470  # unknown or withdrawn publicKeyId → refetch the keys (ksef-api.md §2.1 step 4)

@@ -12,11 +12,21 @@ from typing import Callable
 
 import requests
 
+from ksef_local.clock import utc_now
 from ksef_local.ksef import crypto, errors
 from ksef_local.ksef.auth import Authenticator, CertificateCache, TokenCredentials, retry_on_unknown_key
 from ksef_local.ksef.environments import Environment, resolve
-from ksef_local.ksef.models import FA3, FormCode, InvoiceStatus, OnlineSession, SentInvoice, SessionStatus, Upo, parse_datetime
-from ksef_local.ksef.transport import Clock, Transport, utc_now
+from ksef_local.ksef.models import (
+    FA3,
+    FormCode,
+    InvoiceStatus,
+    OnlineSession,
+    SentInvoice,
+    SessionStatus,
+    Upo,
+    parse_datetime,
+)
+from ksef_local.ksef.transport import Clock, Transport
 
 MAX_PAGES = 1000  # bound for continuation-token loops
 

@@ -14,6 +14,7 @@ from typing import Any, Callable
 
 import requests
 
+from ksef_local.clock import utc_now
 from ksef_local.ksef import errors
 
 Clock = Callable[[], datetime]
@@ -23,11 +24,6 @@ SECRET_KEYS = frozenset({
 })
 SCRUBBED = "***"
 log = logging.getLogger("ksef_local.ksef")
-
-
-def utc_now() -> datetime:
-    """Return the current time, aware, in UTC (the production clock)."""
-    return datetime.now(timezone.utc)
 
 
 def scrub(value: Any) -> Any:

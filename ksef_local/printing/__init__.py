@@ -6,21 +6,20 @@
 """
 from __future__ import annotations
 
-from ksef_local.core.settings import environment_key
-from ksef_local.errors import UserError
-from ksef_local.services import Services
-from ksef_local.store import certificates, outbox
-from ksef_local.store.secrets import SecretStoreError
-
 from datetime import datetime
 from typing import Callable, Iterable
 
 import sqlite_utils
 
-from ksef_local.store.certificates import OfflineSigner
+from ksef_local.core.settings import environment_key
+from ksef_local.errors import UserError
 from ksef_local.printing import pdf
 from ksef_local.printing.document import PrintJob, QrHost, prepare, printed_at
 from ksef_local.printing.qr import qr_data_uri
+from ksef_local.services import Services
+from ksef_local.store import certificates, outbox
+from ksef_local.store.certificates import OfflineSigner
+from ksef_local.store.secrets import SecretStoreError
 
 __all__ = ["PrintJob", "prepare", "qr_data_uri", "render_invoice_pdf", "render_many"]
 

@@ -12,11 +12,12 @@ from typing import Callable, Union
 import sqlite_utils
 
 from ksef_local import fa3
-from ksef_local.store import invoices, outbox
+from ksef_local.clock import local_now
 from ksef_local.errors import UserError
 from ksef_local.fa3.printable import PrintableInvoice, read_printable
-from ksef_local.store.certificates import OfflineSigner
 from ksef_local.printing import qr
+from ksef_local.store import invoices, outbox
+from ksef_local.store.certificates import OfflineSigner
 
 # A QR host, or a function of the invoice id that gives the host of the KSeF that invoice was sent to.
 QrHost = Union[str, None, Callable[[int], Union[str, None]]]
@@ -103,4 +104,4 @@ def prepare(db: sqlite_utils.Database, invoice_id: int, *, qr_host: QrHost,
 
 
 def printed_at(now: datetime | None) -> datetime:
-    return (now or datetime.now().astimezone()).astimezone()
+    return (now or local_now()).astimezone()

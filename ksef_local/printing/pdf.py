@@ -4,7 +4,6 @@ Fonts: DejaVu Sans from static/fonts, read through a ResourceAccessPolicy rooted
 policy xhtml2pdf silently falls back to Helvetica, which has no Polish letters (stack-recipes.md §4).
 """
 from __future__ import annotations
-from ksef_local import formats
 
 import functools
 import io
@@ -18,10 +17,11 @@ from pypdf import PdfReader, PdfWriter
 from xhtml2pdf import pisa
 from xhtml2pdf.config.resources import ResourceAccessPolicy
 
-from ksef_local.core import money
+from ksef_local import formats
 from ksef_local.config import resources_dir
-from ksef_local.version import VERSION
+from ksef_local.core import money
 from ksef_local.printing.document import PrintJob
+from ksef_local.version import VERSION
 
 log = logging.getLogger(__name__)
 

@@ -8,14 +8,21 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import socket
 from collections import Counter
 
 from flask import Flask, Response, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
-from ksef_local.simulator import auth as sim_auth, batch as sim_batch, pages as sim_pages, sessions as sim_sessions, upo as sim_upo
-from ksef_local.simulator import certificates as sim_certificates, sim_routes, xades_auth
+from ksef_local.clock import utc_now
+from ksef_local.simulator import auth as sim_auth
+from ksef_local.simulator import batch as sim_batch
+from ksef_local.simulator import certificates as sim_certificates
+from ksef_local.simulator import pages as sim_pages
+from ksef_local.simulator import sessions as sim_sessions
+from ksef_local.simulator import sim_routes, xades_auth
+from ksef_local.simulator import upo as sim_upo
 from ksef_local.simulator.common import SimContext, SimError, SimulatorOptions, invalid, iso
 from ksef_local.simulator.faults import Faults
 from ksef_local.simulator.limits import RateLimiter, group_of
@@ -139,15 +146,11 @@ def _too_many(refusal) -> Response:
 # -- error bodies (ksef-api.md §7) ------------------------------------------------------------------
 
 def _problem_base(status: int) -> dict:
-    from ksef_local.simulator.common import utc_now
-
     return {"title": TITLES.get(status, "Error"), "status": status, "instance": request.path,
             "timestamp": iso(utc_now()), "traceId": base64.b16encode(_trace_bytes()).decode("ascii").lower()}
 
 
 def _trace_bytes() -> bytes:
-    import os
-
     return os.urandom(16)
 
 

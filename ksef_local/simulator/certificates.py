@@ -15,7 +15,15 @@ import re
 from cryptography import x509
 
 from ksef_local.simulator.common import SimContext, SimError, bad_request, invalid, iso, parse_iso, unauthorized
-from ksef_local.simulator.enrollment import ENROLLMENT_TEXTS, LIMITS, active_count, checked_csr, enrollment_count, settle, status_of
+from ksef_local.simulator.enrollment import (
+    ENROLLMENT_TEXTS,
+    LIMITS,
+    active_count,
+    checked_csr,
+    enrollment_count,
+    settle,
+    status_of,
+)
 from ksef_local.simulator.subjects import enrollment_data
 
 NAME = re.compile(r"[a-zA-Z0-9_\- ąćęłńóśźżĄĆĘŁŃÓŚŹŻ]{5,100}")

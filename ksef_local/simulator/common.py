@@ -12,15 +12,12 @@ from datetime import date, datetime, timedelta, timezone
 from typing import Callable
 from zoneinfo import ZoneInfo
 
+from ksef_local.clock import utc_now
 from ksef_local.ksef.ksef_number import make_ksef_number, with_checksum
 from ksef_local.simulator.keys import SimKey, generate_keys
 from ksef_local.simulator.store import MemoryStore
 
 WARSAW = ZoneInfo("Europe/Warsaw")  # calendar days of P_1 and offline classification (ksef-api.md §13.4)
-
-
-def utc_now() -> datetime:
-    return datetime.now(timezone.utc)
 
 
 @dataclass

@@ -8,7 +8,10 @@ from html import escape
 
 from flask import Flask, Response, jsonify, request
 
-from ksef_local.simulator import auth as sim_auth, batch as sim_batch, kod2, upo as sim_upo
+from ksef_local.simulator import auth as sim_auth
+from ksef_local.simulator import batch as sim_batch
+from ksef_local.simulator import kod2
+from ksef_local.simulator import upo as sim_upo
 from ksef_local.simulator.common import invalid
 from ksef_local.simulator.faults import latarnia_state
 from ksef_local.simulator.processing import tick

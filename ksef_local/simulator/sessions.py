@@ -8,7 +8,15 @@ from ksef_local.ksef import crypto
 from ksef_local.simulator.auth import access_claims
 from ksef_local.simulator.common import SimContext, SimError, bad_request, invalid, iso, parse_iso
 from ksef_local.simulator.processing import enqueue, session_text, visible_status
-from ksef_local.simulator.records import MAX_INVOICES, READ_STATUS, WRITE, check_form_code, decrypt_session_key, new_invoice, new_session
+from ksef_local.simulator.records import (
+    MAX_INVOICES,
+    READ_STATUS,
+    WRITE,
+    check_form_code,
+    decrypt_session_key,
+    new_invoice,
+    new_session,
+)
 
 UPO_LINK_DAYS = 3
 

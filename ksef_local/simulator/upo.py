@@ -9,8 +9,8 @@ from __future__ import annotations
 from xml.sax.saxutils import escape
 
 from ksef_local.ksef import crypto
-from ksef_local.simulator.common import SimContext, SimError, bad_request, parse_iso
 from ksef_local.simulator.auth import access_claims
+from ksef_local.simulator.common import SimContext, SimError, bad_request, parse_iso
 from ksef_local.simulator.sessions import READ_STATUS, owned_session
 
 NAMESPACE = "http://upo.schematy.mf.gov.pl/KSeF/v4-3"

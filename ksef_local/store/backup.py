@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from ksef_local.store import db as dbmod
 from ksef_local.errors import UserError
+from ksef_local.store import db as dbmod
 
 log = logging.getLogger(__name__)
 

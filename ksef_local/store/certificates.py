@@ -4,8 +4,6 @@ Imported as PKCS#12 (with its password) or as PEM certificate + key. The private
 SecretStore only (house rule 14); the certificate and what we show about it live in their own table.
 """
 from __future__ import annotations
-from ksef_local.clock import utc_now
-from ksef_local.forms.certificates import PrivateKey, check, serial_text
 
 from dataclasses import dataclass
 from datetime import datetime
@@ -14,6 +12,8 @@ import sqlite_utils
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
+from ksef_local.clock import utc_now
+from ksef_local.forms.certificates import PrivateKey, check, serial_text
 from ksef_local.store import db as dbmod
 from ksef_local.store.secrets import SecretStore
 

@@ -7,7 +7,6 @@ from typing import Any
 
 import sqlite_utils
 
-
 SORTS = {
     "data": "issue_date {d}, id {d}",
     "numer": "number {d}, id {d}",

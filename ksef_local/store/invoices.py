@@ -9,28 +9,24 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import asdict
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timedelta
 from typing import Any, Mapping
 
 import sqlite_utils
 
-from ksef_local.store import db as dbmod
 from ksef_local import fa3
+from ksef_local.clock import utc_now
 from ksef_local.core import money
-from ksef_local.store import parties
-from ksef_local.forms.editor import DraftInput, parse_draft_form, completeness_errors
-from ksef_local.errors import NotFound, UserError, ValidationFailed
 from ksef_local.core.model import Correction, Invoice, Line, Party, Payment
-
+from ksef_local.errors import NotFound, UserError, ValidationFailed
+from ksef_local.forms.editor import DraftInput, completeness_errors, parse_draft_form
+from ksef_local.store import db as dbmod
+from ksef_local.store import parties
 
 ISSUED_MESSAGE = (
     "Ta faktura jest już wystawiona i nie można jej zmieniać. "
     "Aby coś poprawić, wystaw fakturę korygującą."
 )
-
-
-def _now() -> datetime:
-    return datetime.now(timezone.utc)
 
 
 # --- reading -----------------------------------------------------------------------------------------
@@ -62,7 +58,7 @@ def document(row: Mapping[str, Any], lines: list[Mapping[str, Any]], seller: Par
     return Invoice(
         kind=row["kind"], number=row["number"] or "", issue_date=date.fromisoformat(row["issue_date"]),
         seller=seller, buyer=buyer_of(row) or Party(name="", kind="consumer"),
-        lines=tuple(_line(ln) for ln in lines), created_at=created_at or _now(),
+        lines=tuple(_line(ln) for ln in lines), created_at=created_at or utc_now(),
         sale_date=_date(row["sale_date"]), place=row["place"], price_mode=row["price_mode"],
         currency=row["currency"], exchange_rate=_dec(row["exchange_rate"]),
         exchange_rate_date=_date(row["exchange_rate_date"]),
@@ -112,7 +108,7 @@ def create_draft(db: sqlite_utils.Database, today: date, kind: str = "VAT",
     row = {
         "kind": kind, "status": "draft", "issue_date": today.isoformat(), "sale_date": today.isoformat(),
         "place": company["place"], "payment_form": "6", "due_date": (today + timedelta(days=14)).isoformat(),
-        "bank_account": company["bank_account"], "created_at": _now().isoformat(), "updated_at": _now().isoformat(),
+        "bank_account": company["bank_account"], "created_at": utc_now().isoformat(), "updated_at": utc_now().isoformat(),
     }
     lines = [{"position": 1, "before": 0}]
     if kind == "KOR":
@@ -167,7 +163,7 @@ def save_draft(db: sqlite_utils.Database, invoice_id: int, form: Mapping[str, An
     parsed = parse_draft_form(form)
     with dbmod.write(db):
         _require_draft(db, invoice_id)
-        fields = {**parsed.fields, "updated_at": _now().isoformat(), "id": invoice_id}
+        fields = {**parsed.fields, "updated_at": utc_now().isoformat(), "id": invoice_id}
         assignments = ", ".join(f"{k} = :{k}" for k in fields if k != "id")
         db.execute(f"UPDATE invoices SET {assignments} WHERE id = :id", fields)
         _store_lines(db, invoice_id, parsed.lines)
@@ -217,7 +213,7 @@ def set_buyer(db: sqlite_utils.Database, invoice_id: int, buyer_id: int) -> None
             "UPDATE invoices SET buyer_id = ?, buyer_json = ?, buyer_name = ?, buyer_nip = ?, updated_at = ?"
             " WHERE id = ?",
             [buyer_id, json.dumps(asdict(party), ensure_ascii=False), party.name, party.nip,
-             _now().isoformat(), invoice_id],
+             utc_now().isoformat(), invoice_id],
         )
 
 
@@ -287,7 +283,7 @@ def issue(db: sqlite_utils.Database, invoice_id: int, today: date, now: datetime
         number = row["number"] or next_number(db, company, row["kind"], date.fromisoformat(row["issue_date"]),
                                               reserve=True)
         seller = parties.company_party(company)
-        invoice = document({**row, "number": number}, lines, seller, now or _now())
+        invoice = document({**row, "number": number}, lines, seller, now or utc_now())
         if invoice.kind == "KOR" and invoice.totals().gross == 0 and invoice.payment.due_date:
             # KSeF rejects a zeroing correction that carries a payment term (lessons.md, profak #84).
             raise ValidationFailed({"due_date": "Korekta, która nie zmienia kwoty do zapłaty, nie może mieć "
@@ -306,10 +302,10 @@ def issue(db: sqlite_utils.Database, invoice_id: int, today: date, now: datetime
             {"number": number, "seller": json.dumps(asdict(seller), ensure_ascii=False), "xml": xml,
              "sha": hashlib.sha256(xml).hexdigest(), "net": money.to_grosze(totals.net),
              "vat": money.to_grosze(totals.vat), "gross": money.to_grosze(totals.gross),
-             "now": _now().isoformat(), "id": invoice_id},
+             "now": utc_now().isoformat(), "id": invoice_id},
         )
         db.execute("INSERT OR IGNORE INTO used_numbers (number, kind, invoice_id, used_at) VALUES (?, ?, ?, ?)",
-                   [number, row["kind"], invoice_id, _now().isoformat()])
+                   [number, row["kind"], invoice_id, utc_now().isoformat()])
     return number
 
 
@@ -328,7 +324,7 @@ def reopen_rejected(db: sqlite_utils.Database, invoice_id: int) -> None:
             raise UserError("Tę fakturę zaimportowano z pliku: popraw ją w programie, w którym powstała, "
                             "i zaimportuj ponownie.", 409)
         db.execute("UPDATE invoices SET status = 'draft', xml = NULL, xml_sha256 = NULL, issued_at = NULL,"
-                   " ksef_status = NULL, updated_at = ? WHERE id = ?", [_now().isoformat(), invoice_id])
+                   " ksef_status = NULL, updated_at = ? WHERE id = ?", [utc_now().isoformat(), invoice_id])
 
 
 def _store_totals(db: sqlite_utils.Database, invoice_id: int) -> None:

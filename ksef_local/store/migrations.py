@@ -9,6 +9,7 @@ from typing import Callable
 
 import sqlite_utils
 
+
 def _m1_company_and_buyers(db: sqlite_utils.Database) -> None:
     db.execute(
         """CREATE TABLE company (

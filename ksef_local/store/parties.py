@@ -3,16 +3,16 @@
 What users type is cleaned by forms/parties.py before it reaches these functions.
 """
 from __future__ import annotations
-from ksef_local.clock import utc_now
-from ksef_local import formats
 
 from typing import Any, Mapping
 
 import sqlite_utils
 
-from ksef_local.store import db as dbmod
-from ksef_local.errors import NotFound
+from ksef_local import formats
+from ksef_local.clock import utc_now
 from ksef_local.core.model import Party
+from ksef_local.errors import NotFound
+from ksef_local.store import db as dbmod
 
 
 def _stamp() -> str:

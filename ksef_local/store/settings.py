@@ -6,8 +6,6 @@ environment, a visible badge). House rule 14: the token is never logged, rendere
 in an exception message; only ``has_token`` and a masked ``token_hint`` leave this module.
 """
 from __future__ import annotations
-from ksef_local.forms import ksef_settings as ksef_form
-from ksef_local.clock import utc_now
 
 import hashlib
 from dataclasses import replace
@@ -15,11 +13,12 @@ from typing import Any, Mapping
 
 import sqlite_utils
 
+from ksef_local.clock import utc_now
+from ksef_local.core.settings import CUSTOM, DEFAULT_BATCH_THRESHOLD, DEFAULT_ENVIRONMENT, ENVIRONMENTS, KsefSettings
+from ksef_local.forms import ksef_settings as ksef_form
 from ksef_local.store import db as dbmod
 from ksef_local.store import outbox, parties
-from ksef_local.core.settings import CUSTOM, DEFAULT_BATCH_THRESHOLD, DEFAULT_ENVIRONMENT, ENVIRONMENTS, KsefSettings
 from ksef_local.store.secrets import SecretStore, SecretStoreError, mask
-
 
 # -- reading ------------------------------------------------------------------------------------------
 

@@ -1,8 +1,5 @@
 """Ustawienia → Kopia zapasowa: list the backups, make one now, restore one (by its listed name only)."""
 from __future__ import annotations
-from ksef_local.store import outbox_work
-from ksef_local import formats
-from ksef_local.clock import local_now
 
 import logging
 from collections.abc import Callable
@@ -11,9 +8,10 @@ from datetime import date, datetime
 
 from flask import Blueprint, Flask, current_app, request, url_for
 
-from ksef_local.store import backup
-from ksef_local import config
+from ksef_local import config, formats
+from ksef_local.clock import local_now
 from ksef_local.errors import UserError
+from ksef_local.store import backup, outbox_work
 from ksef_local.web.responses import db, navigate, render, services
 
 log = logging.getLogger(__name__)

@@ -1,12 +1,12 @@
 """Buyers (Kontrahenci): list with search-as-you-type, add and edit."""
 from __future__ import annotations
-from ksef_local.forms import parties as party_forms
 
 from flask import Blueprint, redirect, request, url_for
 
-from ksef_local.store import parties
-from ksef_local.errors import ValidationFailed
 from ksef_local.core.model import BUYER_KINDS
+from ksef_local.errors import ValidationFailed
+from ksef_local.forms import parties as party_forms
+from ksef_local.store import parties
 from ksef_local.web.responses import db, render
 
 bp = Blueprint("buyers", __name__, url_prefix="/kontrahenci")

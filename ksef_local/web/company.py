@@ -1,11 +1,11 @@
 """Company profile (Sprzedawca): asked for on first run, editable later."""
 from __future__ import annotations
-from ksef_local.forms import parties as party_forms
 
 from flask import Blueprint, g, redirect, request, url_for
 
-from ksef_local.store import parties
 from ksef_local.errors import ValidationFailed
+from ksef_local.forms import parties as party_forms
+from ksef_local.store import parties
 from ksef_local.web.responses import db, render
 
 bp = Blueprint("company", __name__)

@@ -1,18 +1,17 @@
 """Invoices: the list (main screen), the editor, issuing, XML download and import."""
 from __future__ import annotations
-from ksef_local.store import imports, invoice_list
-from ksef_local import clock, formats
-from ksef_local.forms import parties as party_forms
 
 from datetime import date
 from typing import Any
 
 from flask import Blueprint, Response, request, url_for
 
-from ksef_local.store import invoices, outbox, parties
+from ksef_local import clock, formats
 from ksef_local.core import money
-from ksef_local.errors import UserError, ValidationFailed
 from ksef_local.core.model import BUYER_KINDS, CORRECTION_TYPES, EXEMPTION_KINDS, INVOICE_KINDS, PAYMENT_FORMS
+from ksef_local.errors import UserError, ValidationFailed
+from ksef_local.forms import parties as party_forms
+from ksef_local.store import imports, invoice_list, invoices, outbox, parties
 from ksef_local.web import ksef
 from ksef_local.web.responses import db, is_htmx, navigate, render
 

@@ -1,18 +1,15 @@
 """Sending to KSeF from the screens: the KSeF button, status letters that update themselves,
 "Statusy w KSeF" with progress, the health banner, the history panel and the UPO."""
 from __future__ import annotations
-from ksef_local.store import ksef_state
-from ksef_local.core.settings import environment_key
-from ksef_local import clock
-from ksef_local.clock import utc_now
-from ksef_local import formats
-
 
 from flask import Blueprint, Response, request, url_for
 
+from ksef_local import clock, formats
+from ksef_local.clock import utc_now
 from ksef_local.core import calendar_pl
-from ksef_local.store import invoices, outbox
+from ksef_local.core.settings import environment_key
 from ksef_local.errors import UserError
+from ksef_local.store import invoices, ksef_state, outbox
 from ksef_local.web.responses import db, navigate, render, services
 
 bp = Blueprint("ksef", __name__)

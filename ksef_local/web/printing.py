@@ -1,15 +1,13 @@
 """Drukuj / PDF (one invoice or a selection in one file) and the KSeF Offline certificate settings page."""
 from __future__ import annotations
-from ksef_local.forms import certificates as certificate_files
-from ksef_local.clock import utc_now
-from ksef_local import formats
-
 
 from flask import Blueprint, Response, request, url_for
 
-from ksef_local.store import certificates as offline_cert
-from ksef_local import printing
+from ksef_local import formats, printing
+from ksef_local.clock import utc_now
 from ksef_local.errors import UserError
+from ksef_local.forms import certificates as certificate_files
+from ksef_local.store import certificates as offline_cert
 from ksef_local.store.invoices import get_invoice
 from ksef_local.web.responses import db, navigate, render, services
 

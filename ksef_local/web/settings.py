@@ -1,13 +1,13 @@
 """Ustawienia KSeF: environment, context NIP, the token (stored encrypted, never shown back), a test."""
 from __future__ import annotations
-from ksef_local.store import ksef_state
-from ksef_local.core.settings import ENVIRONMENTS, describe
 
 from flask import Blueprint, request, url_for
 
-from ksef_local.store import settings as ksef_settings
+from ksef_local.core.settings import ENVIRONMENTS, describe
 from ksef_local.errors import UserError, ValidationFailed
 from ksef_local.ksef import errors as ksef_errors
+from ksef_local.store import ksef_state
+from ksef_local.store import settings as ksef_settings
 from ksef_local.web.responses import db, navigate, render, services
 
 bp = Blueprint("settings", __name__, url_prefix="/ustawienia")
