@@ -1,14 +1,18 @@
-# Two commands for people: `make run` and `make test`. Each sets up .venv itself when needed.
+# Two commands for people: `make run` and `make test`. Each sets up what it needs itself: .venv with the pinned
+# Python packages, and what only the operating system gives (tools/system-packages.sh installs it when it can,
+# or prints the one command to run).
 PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 RUN_STAMP := $(VENV)/.run-installed
 TEST_STAMP := $(VENV)/.test-installed
+SYSTEM := tools/system-packages.sh
 
 .PHONY: run test bench dist clean
 
 $(BIN)/python:
 	$(PY) -c 'import sys; assert sys.version_info >= (3, 11), "ksef-local wymaga Pythona 3.11 lub nowszego"'
+	$(SYSTEM) venv $(PY)
 	$(PY) -m venv $(VENV)
 
 $(RUN_STAMP): $(BIN)/python pyproject.toml requirements.lock
@@ -22,11 +26,15 @@ $(TEST_STAMP): $(RUN_STAMP)
 run: $(RUN_STAMP)
 	$(BIN)/ksef-local run
 
+# The system packages first: Chromium for the browser tests; Xvfb, ImageMagick, xdotool and Qt's xcb libraries
+# for the window test; binutils for PyInstaller.
 test: $(TEST_STAMP)
+	$(SYSTEM) test
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # One executable in dist/ (build.spec): the window, templates, static files, fonts and the FA(3) XSDs.
 dist: $(TEST_STAMP)
+	$(SYSTEM) dist
 	$(BIN)/pyinstaller --noconfirm --clean build.spec
 	@echo "Gotowe: dist/ksef-local"
 
