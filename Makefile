@@ -29,7 +29,7 @@ run: $(RUN_STAMP)
 # Lint first: it takes a second and fails before anything slow. Then the system packages (Chromium for the
 # browser tests; Xvfb, ImageMagick, xdotool and Qt's xcb libraries for the window test; binutils for PyInstaller).
 test: lint
-	$(SYSTEM) test
+	$(SYSTEM) test $(BIN)/python
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # Rules and the findings still to fix: [tool.ruff] in pyproject.toml.
@@ -38,7 +38,7 @@ lint: $(TEST_STAMP)
 
 # One executable in dist/ (build.spec): the window, templates, static files, fonts and the FA(3) XSDs.
 dist: $(TEST_STAMP)
-	$(SYSTEM) dist
+	$(SYSTEM) dist $(BIN)/python
 	$(BIN)/pyinstaller --noconfirm --clean build.spec
 	@echo "Gotowe: dist/ksef-local"
 

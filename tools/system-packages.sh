@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # What only the operating system can give (Python packages go into .venv; this is the rest). The Makefile runs:
 #   tools/system-packages.sh venv PYTHON   before making .venv: Debian ships `venv`/ensurepip as python3.X-venv
-#   tools/system-packages.sh dist          before PyInstaller: binutils
-#   tools/system-packages.sh test          before pytest: binutils, Chromium, Xvfb and what Qt loads
+#   tools/system-packages.sh dist PYTHON   before PyInstaller: binutils, and libpython for Debian's own Python
+#   tools/system-packages.sh test PYTHON   before pytest: the above, Chromium, Xvfb and what Qt loads
 # It installs only what is missing, on Debian/Ubuntu as root or with passwordless `sudo -n`; otherwise it stops
 # and prints the one command to run. With nothing missing it is one dpkg-query, well under a second: no apt-get.
 # It lives in tools/, not .ci/, because every machine that runs `make test` needs it, not only CI.
@@ -17,6 +17,7 @@ xvfb                  the window test (tests/test_desktop.py) shows Qt on a priv
 xauth                 the X authority file Xvfb sessions use
 imagemagick           its `import` takes the window test screenshot
 xdotool               finds the window by its title
+libatomic1            the Node.js inside Playwright (the driver that steers Chromium) links it
 libxcb-cursor0        from here on: what the xcb platform plugin of Qt (PySide6) and QtWebEngine load
 libxcb-icccm4
 libxcb-keysyms1
@@ -70,6 +71,14 @@ check_packages() {  # $1: a package table like the ones above
   done <<< "$1"
 }
 
+check_libpython() {  # $1: the Python that PyInstaller runs under
+  local prefix version
+  read -r prefix version < <("$1" -c 'import sys; print(sys.base_prefix, "%d.%d" % sys.version_info[:2])')
+  # pyenv, conda and python.org builds carry their own libpython; Debian's python3 has it in another package.
+  [ "$prefix" = /usr ] || return 0
+  check_packages "libpython$version|libpython${version}t64   PyInstaller bundles it (Ubuntu 24.04 adds t64)"
+}
+
 check_chromium_package() {
   has_chromium && return
   if ! is_ubuntu; then
@@ -120,18 +129,29 @@ install_or_explain() {
 # the browser and window tests say themselves why they skip.
 [ "$(uname -s)" = Linux ] || exit 0
 
-case "${1:-test}" in
+mode="${1:-}"
+python="${2:-}"
+if [ -z "$python" ] || ! "$python" -c '' 2>/dev/null; then
+  echo "usage: tools/system-packages.sh venv|dist|test PYTHON" >&2
+  exit 2
+fi
+case "$mode" in
   venv)
-    python="${2:?usage: tools/system-packages.sh venv PYTHON}"
     "$python" -c 'import ensurepip, venv' 2>/dev/null \
       || missing+=("python3.$("$python" -c 'import sys; print(sys.version_info[1])')-venv")
     ;;
   dist)
-    if on_debian; then check_packages "$DIST_PACKAGES"; else check_programs $DIST_PROGRAMS; fi
+    if on_debian; then
+      check_packages "$DIST_PACKAGES"
+      check_libpython "$python"
+    else
+      check_programs $DIST_PROGRAMS
+    fi
     ;;
   test)
     if on_debian; then
       check_packages "$DIST_PACKAGES$TEST_PACKAGES"
+      check_libpython "$python"  # tests/test_dist.py builds the executable
       check_chromium_package
     else
       check_programs $DIST_PROGRAMS $TEST_PROGRAMS
@@ -139,7 +159,7 @@ case "${1:-test}" in
     fi
     ;;
   *)
-    echo "usage: tools/system-packages.sh [test|dist|venv PYTHON]" >&2
+    echo "usage: tools/system-packages.sh venv|dist|test PYTHON" >&2
     exit 2
     ;;
 esac
