@@ -36,11 +36,11 @@ test: lint
 lint: $(TEST_STAMP)
 	$(BIN)/ruff check .
 
-# One executable in dist/ (build.spec): the window, templates, static files, fonts and the FA(3) XSDs.
+# A folder, dist/ksef-local/, with the executable dist/ksef-local/ksef-local inside (build.spec says why a folder).
 dist: $(TEST_STAMP)
 	$(SYSTEM) dist $(BIN)/python
 	$(BIN)/pyinstaller --noconfirm --clean build.spec
-	@echo "Gotowe: dist/ksef-local"
+	@echo "Gotowe: dist/ksef-local/ksef-local; przenosi się cały folder dist/ksef-local ($$(du -sh dist/ksef-local | cut -f1))"
 
 bench: $(TEST_STAMP)
 	$(BIN)/python benchmarks/list_pages.py
