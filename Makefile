@@ -43,6 +43,7 @@ dist: $(TEST_STAMP)
 	@echo "Gotowe: dist/ksef-local/ksef-local; przenosi się cały folder dist/ksef-local ($$(du -sh dist/ksef-local | cut -f1))"
 
 bench: $(TEST_STAMP)
+	$(BIN)/python benchmarks/startup.py
 	$(BIN)/python benchmarks/list_pages.py
 	$(BIN)/python benchmarks/ksef_client_cost.py
 	$(BIN)/python benchmarks/ksef_simulator_throughput.py
