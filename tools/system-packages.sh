@@ -73,7 +73,7 @@ check_packages() {  # $1: a package table like the ones above
 
 check_libpython() {  # $1: the Python that PyInstaller runs under
   local prefix version
-  read -r prefix version < <("$1" -c 'import sys; print(sys.base_prefix, "%d.%d" % sys.version_info[:2])')
+  read -r prefix version <<< "$("$1" -c 'import sys; print(sys.base_prefix, "%d.%d" % sys.version_info[:2])')"
   # pyenv, conda and python.org builds carry their own libpython; Debian's python3 has it in another package.
   [ "$prefix" = /usr ] || return 0
   check_packages "libpython$version|libpython${version}t64   PyInstaller bundles it (Ubuntu 24.04 adds t64)"
