@@ -40,7 +40,7 @@ lint: $(TEST_STAMP)
 dist: $(TEST_STAMP)
 	$(SYSTEM) dist $(BIN)/python
 	$(BIN)/pyinstaller --noconfirm --clean build.spec
-	@echo "Gotowe: dist/ksef-local/ksef-local; przenosi się cały folder dist/ksef-local ($$(du -sh dist/ksef-local | cut -f1))"
+	@echo "Gotowe: dist/ksef-local/ksef-local (cały folder dist/ksef-local: $$(du -sh dist/ksef-local | cut -f1))"
 
 bench: $(TEST_STAMP)
 	$(BIN)/python benchmarks/startup.py
