@@ -47,7 +47,8 @@ def make_invoice(db, lines: int) -> int:
     invoices.issue(db, invoice_id, TODAY, NOW)
     outbox.enqueue(db, [invoice_id], NOW, reachable=True)
     row = outbox.current(db, invoice_id)
-    outbox.transition(db, row["id"], NOW, "done", "benchmark", ksef_number=f"5261040828-20261124-0100001AF6{invoice_id:02d}-AB")
+    outbox.transition(db, row["id"], NOW, "done", "benchmark",
+                      ksef_number=f"5261040828-20261124-0100001AF6{invoice_id:02d}-AB")
     return invoice_id
 
 

@@ -113,7 +113,7 @@ def browser():
     executable = chromium_path()
     if executable is None:
         if os.environ.get("CI"):
-            pytest.fail("Chromium is missing on CI: .ci/run must install Debian's chromium package")
+            pytest.fail("Chromium is missing on CI: make test installs it (tools/system-packages.sh)")
         pytest.skip("Chromium is not installed (apt-get install chromium): browser tests skipped")
     from playwright.sync_api import sync_playwright
 

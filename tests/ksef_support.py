@@ -25,6 +25,7 @@ OPENAPI_PATH = Path(__file__).resolve().parents[2] / "shared" / "ksef" / "openap
 SELLER_NIP = "5265877635"   # valid checksum
 OTHER_NIP = "7342867148"     # valid checksum
 START = datetime(2026, 3, 2, 9, 0, tzinfo=timezone.utc)  # a Monday, 10:00 in Warsaw
+START_DAY = START.date()
 
 
 class FakeClock:
@@ -43,18 +44,31 @@ class FakeClock:
             self._now += timedelta(seconds=seconds)
 
 
-def invoice_xml(number: str = "FV/1/2026", *, seller_nip: str = SELLER_NIP, issue_date: date = START.date(),
+def invoice_xml(number: str = "FV/1/2026", *, seller_nip: str = SELLER_NIP, issue_date: date = START_DAY,
                 kind: str = "VAT", buyer_nip: str = OTHER_NIP) -> bytes:
     """Return a minimal FA(3) invoice that is valid against the official XSD."""
     return f"""<?xml version="1.0" encoding="UTF-8"?>
 <Faktura xmlns="http://crd.gov.pl/wzor/2025/06/25/13775/">
-<Naglowek><KodFormularza kodSystemowy="FA (3)" wersjaSchemy="1-0E">FA</KodFormularza><WariantFormularza>3</WariantFormularza><DataWytworzeniaFa>{issue_date.isoformat()}T08:00:00Z</DataWytworzeniaFa><SystemInfo>ksef-local tests</SystemInfo></Naglowek>
-<Podmiot1><DaneIdentyfikacyjne><NIP>{seller_nip}</NIP><Nazwa>Sprzedawca Sp. z o.o.</Nazwa></DaneIdentyfikacyjne><Adres><KodKraju>PL</KodKraju><AdresL1>ul. Prosta 1, 00-001 Warszawa</AdresL1></Adres></Podmiot1>
-<Podmiot2><DaneIdentyfikacyjne><NIP>{buyer_nip}</NIP><Nazwa>Nabywca S.A.</Nazwa></DaneIdentyfikacyjne><Adres><KodKraju>PL</KodKraju><AdresL1>ul. Krzywa 2, 00-002 Warszawa</AdresL1></Adres><JST>2</JST><GV>2</GV></Podmiot2>
-<Fa><KodWaluty>PLN</KodWaluty><P_1>{issue_date.isoformat()}</P_1><P_2>{escape(number)}</P_2><P_13_1>100.00</P_13_1><P_14_1>23.00</P_14_1><P_15>123.00</P_15>
-<Adnotacje><P_16>2</P_16><P_17>2</P_17><P_18>2</P_18><P_18A>2</P_18A><Zwolnienie><P_19N>1</P_19N></Zwolnienie><NoweSrodkiTransportu><P_22N>1</P_22N></NoweSrodkiTransportu><P_23>2</P_23><PMarzy><P_PMarzyN>1</P_PMarzyN></PMarzy></Adnotacje>
+<Naglowek><KodFormularza kodSystemowy="FA (3)" wersjaSchemy="1-0E">FA</KodFormularza>
+<WariantFormularza>3</WariantFormularza>
+<DataWytworzeniaFa>{issue_date.isoformat()}T08:00:00Z</DataWytworzeniaFa>
+<SystemInfo>ksef-local tests</SystemInfo></Naglowek>
+<Podmiot1><DaneIdentyfikacyjne><NIP>{seller_nip}</NIP>
+<Nazwa>Sprzedawca Sp. z o.o.</Nazwa></DaneIdentyfikacyjne><Adres>
+<KodKraju>PL</KodKraju><AdresL1>ul. Prosta 1, 00-001 Warszawa</AdresL1></Adres></Podmiot1>
+<Podmiot2><DaneIdentyfikacyjne><NIP>{buyer_nip}</NIP><Nazwa>Nabywca S.A.</Nazwa></DaneIdentyfikacyjne><Adres>
+<KodKraju>PL</KodKraju><AdresL1>ul. Krzywa 2, 00-002 Warszawa</AdresL1></Adres><JST>2</JST>
+<GV>2</GV></Podmiot2>
+<Fa>
+<KodWaluty>PLN</KodWaluty><P_1>{issue_date.isoformat()}</P_1><P_2>{escape(number)}</P_2>
+<P_13_1>100.00</P_13_1><P_14_1>23.00</P_14_1><P_15>123.00</P_15>
+<Adnotacje><P_16>2</P_16><P_17>2</P_17><P_18>2</P_18><P_18A>2</P_18A><Zwolnienie><P_19N>1</P_19N></Zwolnienie>
+<NoweSrodkiTransportu><P_22N>1</P_22N></NoweSrodkiTransportu><P_23>2</P_23><PMarzy>
+<P_PMarzyN>1</P_PMarzyN></PMarzy></Adnotacje>
 <RodzajFaktury>{kind}</RodzajFaktury>
-<FaWiersz><NrWierszaFa>1</NrWierszaFa><P_7>Usługa</P_7><P_8A>szt.</P_8A><P_8B>1</P_8B><P_9A>100.00</P_9A><P_11>100.00</P_11><P_12>23</P_12></FaWiersz>
+<FaWiersz>
+<NrWierszaFa>1</NrWierszaFa><P_7>Usługa</P_7><P_8A>szt.</P_8A><P_8B>1</P_8B><P_9A>100.00</P_9A>
+<P_11>100.00</P_11><P_12>23</P_12></FaWiersz>
 </Fa></Faktura>""".encode("utf-8")
 
 
@@ -257,7 +271,8 @@ def sign_xmlsec(xml: bytes, key, certificate, *, enveloping: bool = False, signi
     from lxml import etree
 
     document = etree.fromstring(xml)
-    method = xmlsec.Transform.ECDSA_SHA256 if isinstance(key, ec.EllipticCurvePrivateKey) else xmlsec.Transform.RSA_SHA256
+    method = xmlsec.Transform.ECDSA_SHA256 if isinstance(key,
+                                                         ec.EllipticCurvePrivateKey) else xmlsec.Transform.RSA_SHA256
     signature = xmlsec.template.create(document, xmlsec.Transform.EXCL_C14N, method, ns="ds")
     signature.set("Id", "Signature")
     if enveloping:
@@ -300,7 +315,8 @@ def _xades_properties(signature, certificate, signing_time: bool) -> None:
     signature_props = etree.SubElement(properties, f"{{{XADES_NS}}}SignedSignatureProperties")
     if signing_time:
         etree.SubElement(signature_props, f"{{{XADES_NS}}}SigningTime").text = "2026-03-02T08:59:00Z"
-    cert = etree.SubElement(etree.SubElement(signature_props, f"{{{XADES_NS}}}SigningCertificate"), f"{{{XADES_NS}}}Cert")
+    cert = etree.SubElement(etree.SubElement(signature_props, f"{{{XADES_NS}}}SigningCertificate"),
+                            f"{{{XADES_NS}}}Cert")
     digest = etree.SubElement(cert, f"{{{XADES_NS}}}CertDigest")
     etree.SubElement(digest, f"{{{DS_NS}}}DigestMethod", Algorithm="http://www.w3.org/2001/04/xmlenc#sha256")
     etree.SubElement(digest, f"{{{DS_NS}}}DigestValue").text = b64.b64encode(
@@ -335,7 +351,8 @@ def _running_helpers() -> None:
         auth = {"Authorization": f"Bearer {init.json()['authenticationToken']['token']}"}
         http = session or self.http
         for _ in range(30):
-            status = http.get(f"{self.base_url}/v2/auth/{init.json()['referenceNumber']}", headers=auth, timeout=10).json()
+            status = http.get(f"{self.base_url}/v2/auth/{init.json()['referenceNumber']}", headers=auth,
+                              timeout=10).json()
             if status["status"]["code"] != 100:
                 break
             self.clock.advance(1)

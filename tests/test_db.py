@@ -134,7 +134,8 @@ def test_migration_6_keeps_lifted_deadlines_in_a_column(tmp_path):
                     " offline_kind, next_attempt_at, enqueued_at, updated_at) VALUES (?, ?, 'queued', 'W', 'ab', 'q=',"
                     " 1, 'offline24', 'x', 'x', 'x')", [outbox_id, outbox_id])
     old.execute("INSERT INTO ksef_events (invoice_id, outbox_id, at, letter, state, description) VALUES (1, 1, 'x',"
-                " 'W', 'queued', 'Brak terminu wysyłki do KSeF (awaria całkowita KSeF – wysyłka nie jest obowiązkowa)')")
+                " 'W', 'queued', 'Brak terminu wysyłki do KSeF (awaria całkowita KSeF – wysyłka nie jest"
+                " obowiązkowa)')")
     old.execute("INSERT INTO ksef_events (invoice_id, outbox_id, at, letter, state, description) VALUES (2, 2, 'x',"
                 " 'W', 'queued', 'Dodano do kolejki wysyłki do KSeF')")
     assert dbmod.migrate(old) == 6

@@ -172,7 +172,7 @@ def test_has_display_needs_x_or_wayland_on_linux_only():
 
 
 def need_tool(name: str) -> str:
-    """The path of a system tool; skip visibly without it, but fail on CI, where .ci/run installs it."""
+    """The path of a system tool; skip visibly without it, but fail on CI (make test installs it there)."""
     path = shutil.which(name)
     if path is None:
         message = f"{name} is not installed (apt-get install xvfb imagemagick xdotool): the window test needs it"

@@ -217,7 +217,8 @@ def test_import_keeps_exact_bytes_and_key_fields(db, company):
     row = invoices.get_invoice(db, invoice_id)
     assert row["xml"] == xml and row["xml_sha256"] == hashlib.sha256(xml).hexdigest()
     assert (row["status"], row["source"], row["number"]) == ("issued", "import", "ZEWN/7/2026")
-    assert (row["buyer_name"], row["buyer_nip"], row["gross_total"]) == ("Hurtownia Łódź Sp. z o.o.", "7740001454", 73035)
+    assert (row["buyer_name"], row["buyer_nip"], row["gross_total"]) == ("Hurtownia Łódź Sp. z o.o.", "7740001454",
+                                                                         73035)
     with pytest.raises(UserError):
         invoices.save_draft(db, invoice_id, form(THREE_RATES))
 

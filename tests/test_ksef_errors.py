@@ -48,14 +48,16 @@ def call(status: int, *, json=None, body=None, headers=None, content_type=None) 
 
 CASES = [
     # (id, status, json, headers, expected class)
-    ("400-21405-legacy", 400, legacy(21405, "Błąd walidacji danych wejściowych.", "x"), None, errors.KsefRequestInvalid),
+    ("400-21405-legacy", 400, legacy(21405, "Błąd walidacji danych wejściowych.", "x"), None,
+     errors.KsefRequestInvalid),
     ("400-21405-problem", 400, problem(21405, "Błąd walidacji danych wejściowych."), None, errors.KsefRequestInvalid),
     ("400-21402", 400, legacy(21402, "Nieprawidłowy rozmiar pliku."), None, errors.KsefRequestInvalid),
     ("400-21173", 400, legacy(21173, "Brak sesji o wskazanym numerze referencyjnym."), None, errors.KsefNoSession),
     ("400-21180", 400, problem(21180, "Status sesji nie pozwala na wykonanie operacji."), None, errors.KsefNoSession),
     ("400-21304", 400, legacy(21304, "Brak uwierzytelnienia."), None, errors.KsefUnauthenticated),
     ("400-21111", 400, legacy(21111, "Nieprawidłowe wyzwanie autoryzacyjne."), None, errors.KsefUnauthenticated),
-    ("400-21301", 400, legacy(21301, "Brak autoryzacji.", "Tokeny dla operacji uwierzytelniania X zostały już pobrane."),
+    ("400-21301", 400, legacy(21301, "Brak autoryzacji.",
+                              "Tokeny dla operacji uwierzytelniania X zostały już pobrane."),
      None, errors.KsefUnauthorized),
     ("400-21301-revoked", 400, problem(21301, "Brak autoryzacji.", "Token KSeF został unieważniony."), None,
      errors.KsefTokenRevoked),
@@ -94,7 +96,8 @@ def test_connection_error_and_timeout_are_unavailable():
 def test_403_keeps_reason_code_and_21405_keeps_details():
     forbidden = call(403, json={"title": "Forbidden", "status": 403, "detail": "x", "reasonCode": "ip-not-allowed"})
     assert forbidden.reason_code == "ip-not-allowed"
-    invalid = call(400, json=problem(21405, "Błąd walidacji danych wejściowych.", "Wskazany kod formularza nie jest wspierany."))
+    invalid = call(400, json=problem(21405, "Błąd walidacji danych wejściowych.",
+                                     "Wskazany kod formularza nie jest wspierany."))
     assert invalid.code == 21405 and invalid.details == ("Wskazany kod formularza nie jest wspierany.",)
 
 
@@ -110,7 +113,8 @@ def test_retry_after_in_seconds_and_as_http_date():
 
 @pytest.mark.parametrize("code,details,expected", [
     (415, ("Brak przypisanych uprawnień",), errors.KsefUnauthorized),
-    (425, ("Uwierzytelnienie i powiązane refresh tokeny zostały unieważnione przez użytkownika",), errors.KsefTokenRevoked),
+    (425, ("Uwierzytelnienie i powiązane refresh tokeny zostały unieważnione przez użytkownika",),
+     errors.KsefTokenRevoked),
     (450, ("Token unieważniony",), errors.KsefTokenRevoked),
     (450, ("Token nieaktywny",), errors.KsefTokenRevoked),
     (450, ("Nieprawidłowy token",), errors.KsefUnauthenticated),
@@ -119,7 +123,8 @@ def test_retry_after_in_seconds_and_as_http_date():
     (470, ("Próba wykorzystania metod autoryzacyjnych osoby zmarłej",), errors.KsefUnauthenticated),
     (480, ("Podejrzenie incydentu bezpieczeństwa.",), errors.KsefUnauthorized),
     (500, (), errors.KsefUnavailable),
-    (550, ("Przetwarzanie zostało przerwane z przyczyn wewnętrznych systemu. Spróbuj ponownie",), errors.KsefUnavailable),
+    (550, ("Przetwarzanie zostało przerwane z przyczyn wewnętrznych systemu. Spróbuj ponownie",),
+     errors.KsefUnavailable),
 ])
 def test_auth_status_maps_to_typed_error(code, details, expected):
     error = errors.error_for_auth_status(code, "opis", details)
@@ -172,4 +177,5 @@ def test_scrub_hides_tokens_keys_and_encrypted_content():
 
 
 def test_format_wait_in_polish():
-    assert [errors.format_wait(s) for s in (0.2, 45, 61, 3600, 3725)] == ["1 s", "45 s", "2 min", "1 godz.", "1 godz. 3 min"]
+    assert [errors.format_wait(s) for s in (0.2, 45, 61, 3600, 3725)] == ["1 s", "45 s", "2 min", "1 godz.",
+                                                                          "1 godz. 3 min"]

@@ -129,7 +129,8 @@ def test_sync_errors_21402_21403_and_async_435(simulator):
 def test_error_formats_legacy_problem_details_401(simulator):
     with requests.Session() as http:
         api = f"{simulator.base_url}/v2"
-        body = {"challenge": "x" * 36, "contextIdentifier": {"type": "Nip", "value": SELLER_NIP}, "encryptedToken": "AA=="}
+        body = {"challenge": "x" * 36, "contextIdentifier": {"type": "Nip", "value": SELLER_NIP},
+                "encryptedToken": "AA=="}
         legacy = http.post(f"{api}/auth/ksef-token", json=body)
         problem = http.post(f"{api}/auth/ksef-token", json=body, headers={"X-Error-Format": "problem-details"})
         missing = http.post(f"{api}/auth/ksef-token", data=b"{not json", headers={"Content-Type": "application/json"})

@@ -87,7 +87,8 @@ def test_settings_page_uploads_shows_and_deletes(web, store, company, rsa_key):
     page = web.get("/ustawienia/certyfikat-offline")
     assert page.status_code == 200 and "Brak certyfikatu offline" in page.get_data(as_text=True)
     bundle = p12(rsa_key, self_signed(rsa_key), b"tajne")
-    wrong = web.post("/ustawienia/certyfikat-offline", data={"password": "zle", "pkcs12": (io.BytesIO(bundle), "c.p12")},
+    wrong = web.post("/ustawienia/certyfikat-offline", data={"password": "zle", "pkcs12": (io.BytesIO(bundle),
+                                                                                           "c.p12")},
                      content_type="multipart/form-data")
     assert wrong.status_code == 422 and "sprawdź hasło" in wrong.get_data(as_text=True)
     saved = web.post("/ustawienia/certyfikat-offline", data={"password": "tajne",

@@ -61,7 +61,8 @@ def test_unreachable_ksef_marks_offline_by_latarnia(db, company):
 def test_open_circuit_counts_as_unreachable_when_reachable_is_not_given(db, company):
     invoice_id = issued(db)
     with dbmod.write(db):
-        ksef_state.set_meta(db, "circuit", {"failures": 5, "opens": 1, "open_until": dbmod.iso(NOW + timedelta(minutes=1))})
+        ksef_state.set_meta(db, "circuit", {"failures": 5, "opens": 1,
+                                            "open_until": dbmod.iso(NOW + timedelta(minutes=1))})
     outbox.enqueue(db, [invoice_id], NOW)
     assert outbox.status(db, invoice_id).offline_kind == "offline24"
     assert ksef_state.health(db).circuit_open
@@ -131,7 +132,8 @@ def test_budget_counts_requests_per_window_and_persists(db, company, app):
     limits = {"invoiceSend": (2, 3, 100)}
     for seconds in (0, 0.1):
         ksef_state.record_request(db, "invoiceSend", NOW + timedelta(seconds=seconds))
-    assert ksef_state.budget_wait(db, "invoiceSend", NOW + timedelta(seconds=0.2), limits) == pytest.approx(0.8, abs=1e-6)
+    assert ksef_state.budget_wait(db, "invoiceSend", NOW + timedelta(seconds=0.2), limits) == pytest.approx(0.8,
+                                                                                                            abs=1e-6)
     ksef_state.record_request(db, "invoiceSend", NOW + timedelta(seconds=2))
     fresh = dbmod.connect(app.extensions["ksef_local"].databases.path)  # another connection: the state is in SQLite
     assert abs(ksef_state.budget_wait(fresh, "invoiceSend", NOW + timedelta(seconds=3), limits) - 57.0) < 1e-6

@@ -66,7 +66,8 @@ def test_validate_buyer_kinds():
     assert greek["country"] == "EL"
     consumer = party_forms.validate_buyer({"kind": "consumer", "name": "Jan Kowalski"})
     assert consumer["nip"] is None and consumer["address_l1"] == ""
-    foreign = party_forms.validate_buyer({"kind": "foreign", "name": "ACME Inc.", "country": "us", "tax_id": "12-3456789",
+    foreign = party_forms.validate_buyer({"kind": "foreign", "name": "ACME Inc.", "country": "us",
+                                          "tax_id": "12-3456789",
                                       "address_l1": "1 Main St"})
     assert (foreign["country"], foreign["tax_id"]) == ("US", "12-3456789")
 

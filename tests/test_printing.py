@@ -1,4 +1,4 @@
-"""Printed invoices: real PDFs, read back with pypdfium2 and their QR codes decoded with zbar."""
+"""Printed invoices: real PDFs, read back with pypdfium2 and their QR codes decoded with zxing-cpp."""
 from __future__ import annotations
 
 import argparse
@@ -13,8 +13,6 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 from cryptography.x509.oid import NameOID
-from pyzbar.pyzbar import ZBarSymbol
-from pyzbar.pyzbar import decode as zbar_decode
 
 from ksef_local import printing
 from ksef_local.cli import printing as printing_cli
@@ -27,6 +25,7 @@ from ksef_local.store.certificates import OfflineSigner
 from ksef_local.web import printing as printing_web
 
 from .factories import NOW, TODAY, draft, form, issued
+from .pdf_support import qr_texts
 
 QR_HOST = "https://qr-test.ksef.mf.gov.pl"
 KSEF_NUMBER = make_ksef_number("5261040828", TODAY, "0100001AF629")
@@ -52,26 +51,6 @@ def pdf_pages(data: bytes) -> list[str]:
 
 def pdf_text(data: bytes) -> str:
     return " ".join(pdf_pages(data))
-
-
-def qr_texts(data: bytes, scale: float = 2.0) -> list[str]:
-    """Render every page (scale 2 = 144 dpi) and decode its QR codes, top to bottom."""
-    document = pdfium.PdfDocument(data)
-    found: list[tuple[int, int, str]] = []
-    try:
-        for index, page in enumerate(document):
-            bitmap = page.render(scale=scale)
-            image = bitmap.to_pil().convert("L")  # zbar misses the codes in pdfium's RGB bitmaps
-            try:
-                for symbol in zbar_decode(image, symbols=[ZBarSymbol.QRCODE]):
-                    found.append((index, symbol.rect.top, symbol.data.decode("utf-8")))
-            finally:
-                image.close()
-                bitmap.close()
-                page.close()
-    finally:
-        document.close()
-    return [text for _, _, text in sorted(found)]
 
 
 def render(db, invoice_id, **kwargs) -> bytes:

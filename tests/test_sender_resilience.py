@@ -8,6 +8,7 @@ from datetime import date, datetime, timezone
 import pytest
 
 from ksef_local.errors import UserError
+from ksef_local.ksef import errors
 from ksef_local.store import invoices, ksef_state, outbox
 from tests.sender_support import COMPANY_NIP, accepted, drive, issue_many, letters, rig
 
@@ -55,7 +56,7 @@ def test_429_retry_after_is_honoured_then_sending_continues(app, db, company):
         other = r.make_client()   # another program in the same context uses up the minute's sends
         ref = other.open_online_session().reference_number
         for _ in range(30):
-            with pytest.raises(Exception):
+            with pytest.raises(errors.KsefRequestInvalid):
                 other.call("POST", f"/sessions/online/{ref}/invoices", json_body={}, ok=(202,))
             r.clock.advance(0.11)
         outbox.enqueue(db, ids, r.clock(), reachable=True)
@@ -309,7 +310,7 @@ def test_reachability_check_during_an_outage_waits_for_the_circuit_and_closes_it
             r.clock.advance(1)
         health = ksef_state.health(db)
         assert health.reachable is False and health.circuit_open and not ksef_state.is_paused(db)
-        gaps = [(b - a).total_seconds() for a, b in zip(checks, checks[1:])]
+        gaps = [(b - a).total_seconds() for a, b in zip(checks, checks[1:], strict=False)]
         assert all(60 <= gap <= 62 for gap in gaps[:4])   # every minute while idle
         # then at each half-open time: 30 s doubling up to 10 min, ±20 % jitter (sending/health.py)
         assert all(gap >= min(480, 24 * 2 ** k) for k, gap in enumerate(gaps[4:]))
@@ -362,7 +363,8 @@ def test_failure_moves_the_deadline_of_waiting_offline24_invoices_to_7_business_
         assert sender.run_once()
         assert ksef_state.health(db).latarnia_status == "FAILURE"
         outbox.enqueue(db, [during], r.clock(), reachable=False)
-        assert (outbox.status(db, during).offline_kind, outbox.status(db, during).offline_deadline) == ("awaryjny", None)
+        assert (outbox.status(db, during).offline_kind, outbox.status(db, during).offline_deadline) == ("awaryjny",
+                                                                                                        None)
         _until(r.clock, datetime(2026, 11, 28, 10, 0, tzinfo=timezone.utc))   # still down on Saturday
         sender.run_once()
         assert outbox.status(db, waiting).offline_deadline == date(2026, 11, 25)   # the end is not known yet

@@ -59,7 +59,8 @@ def enroll(sim, headers, kind: str = "Authentication", key=None, name: str = "Ce
     status = api(sim, "get", status_path, headers, http).json()
     assert status["status"]["code"] == 200, status
     serial = status["certificateSerialNumber"]
-    found = api(sim, "post", "/certificates/retrieve", headers, http, json={"certificateSerialNumbers": [serial]}).json()
+    found = api(sim, "post", "/certificates/retrieve", headers, http,
+                json={"certificateSerialNumbers": [serial]}).json()
     (item,) = found["certificates"]
     assert item["certificateSerialNumber"] == serial and item["certificateType"] == kind
     return serial, key, x509.load_der_x509_certificate(base64.b64decode(item["certificate"]))
@@ -142,7 +143,8 @@ def test_polish_letters_and_spaces_are_a_valid_name_and_a_bad_csr_signature_is_2
     der = bytearray(base64.b64decode(csr_for(data)))
     der[-5] ^= 0xFF  # inside the signature
     response = api(simulator, "post", "/certificates/enrollments", session["access"], json={
-        "certificateName": "Zepsuty podpis", "certificateType": "Offline", "csr": base64.b64encode(bytes(der)).decode()})
+        "certificateName": "Zepsuty podpis", "certificateType": "Offline",
+        "csr": base64.b64encode(bytes(der)).decode()})
     assert code_of(response) == 25004
 
 

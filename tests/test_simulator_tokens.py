@@ -22,7 +22,8 @@ def _login(sim, token: str):
     init = sim.http.post(f"{docs.api}/auth/ksef-token", json={
         "challenge": challenge["challenge"], "contextIdentifier": {"type": "Nip", "value": SELLER_NIP},
         "encryptedToken": b64(encrypted), "publicKeyId": item["publicKeyId"]})
-    headers = {"Authorization": f"Bearer {init.json()['authenticationToken']['token']}"} if init.status_code == 202 else {}
+    bearer = init.json()["authenticationToken"]["token"] if init.status_code == 202 else None
+    headers = {"Authorization": f"Bearer {bearer}"} if bearer else {}
     return init, headers
 
 

@@ -51,7 +51,8 @@ def error_details(response) -> str:
 
 SIGNERS = [
     pytest.param(lambda xml, key, cert, env: sign_xmlsec(xml, key, cert, enveloping=env), id="xmlsec"),
-    pytest.param(lambda xml, key, cert, env: sign_signxml(xml, key, cert, enveloping=env, c14n=C14N11), id="signxml-c14n11"),
+    pytest.param(lambda xml, key, cert, env: sign_signxml(xml, key, cert, enveloping=env, c14n=C14N11),
+                 id="signxml-c14n11"),
     pytest.param(lambda xml, key, cert, env: sign_signxml(xml, key, cert, enveloping=env, c14n=C14N_INCLUSIVE),
                  id="signxml-c14n"),
 ]
@@ -151,7 +152,8 @@ def test_schema_violations_are_21401_and_a_bad_challenge_21111(simulator):
 
 def test_namespace_2_1_is_accepted_and_others_are_not(simulator):
     key, cert = key_pair()
-    assert simulator.post_xades(sign_xmlsec(auth_request_xml(simulator.challenge(), version="2.1"), key, cert)).status_code == 202
+    assert simulator.post_xades(sign_xmlsec(auth_request_xml(simulator.challenge(), version="2.1"), key,
+                                            cert)).status_code == 202
     other = auth_request_xml(simulator.challenge()).replace(b"token/2.0", b"token/9.9")
     assert error_code(simulator.post_xades(sign_xmlsec(other, key, cert))) == 21401
 
@@ -328,7 +330,8 @@ CORPUS = [
        + "<AuthorizationPolicy><AllowedIps/></AuthorizationPolicy>",
     CH + "<ContextIdentifier><Nip>5265877635</Nip></ContextIdentifier>" + SUBJ + "<AuthorizationPolicy/>",
     CH + "text<ContextIdentifier><Nip>5265877635</Nip></ContextIdentifier>" + SUBJ,
-    CH.replace("<Challenge>", '<Challenge a="1">') + "<ContextIdentifier><Nip>5265877635</Nip></ContextIdentifier>" + SUBJ,
+    CH.replace("<Challenge>",
+               '<Challenge a="1">') + "<ContextIdentifier><Nip>5265877635</Nip></ContextIdentifier>" + SUBJ,
 ]
 
 

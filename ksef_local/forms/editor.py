@@ -167,7 +167,8 @@ def _parse_line(raw: dict[str, str], i: int, errors: dict[str, str]) -> dict[str
     if raw["rate"] not in money.RATES:
         errors[f"line_rate-{i}"] = f"Pozycja {pos}: wybierz stawkę VAT z listy."
     return {
-        "id": int(raw["id"]) if raw["id"].isdigit() else None, "position": pos, "before": int(raw["before"] == "1"), "name": name, "unit": unit or "szt.",
+        "id": int(raw["id"]) if raw["id"].isdigit() else None, "position": pos, "before": int(raw["before"] == "1"),
+        "name": name, "unit": unit or "szt.",
         "quantity": _store(quantity) or "0", "unit_price": _store(price) or "0",
         "rate": raw["rate"] if raw["rate"] in money.RATES else "23", "discount_percent": _store(discount),
     }
@@ -192,9 +193,11 @@ def completeness_errors(row: Mapping[str, Any], lines: list[Mapping[str, Any]], 
         if row["kind"] != "KOR" and Decimal(ln["quantity"]) <= 0:
             e[f"line_quantity-{i}"] = f"Pozycja {pos}: ilość musi być większa od zera."
     if any(ln["rate"] == "zw" for ln in lines) and not row.get("exemption_text"):
-        e["exemption_text"] = "Przy stawce „zw” podaj podstawę prawną zwolnienia (np. art. 43 ust. 1 pkt 37 ustawy o VAT)."
+        e["exemption_text"] = ("Przy stawce „zw” podaj podstawę prawną zwolnienia (np. art. 43 ust. 1 pkt 37 "
+                               "ustawy o VAT).")
     if row["currency"] != "PLN" and not (row.get("exchange_rate") and row.get("exchange_rate_date")):
-        e["exchange_rate"] = "Przy fakturze w walucie obcej podaj kurs waluty i datę kursu (VAT musi być też w złotych)."
+        e["exchange_rate"] = ("Przy fakturze w walucie obcej podaj kurs waluty i datę kursu (VAT musi być też "
+                              "w złotych).")
     if row["paid"] and not row.get("paid_date"):
         e["paid_date"] = "Podaj datę zapłaty."
     if row["kind"] == "KOR":

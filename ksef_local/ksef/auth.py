@@ -135,7 +135,8 @@ class Authenticator:
         self._wait_for_success(reference, auth_token)
         response = self._transport.request("POST", "/auth/token/redeem", bearer=auth_token)
         body = response.json()
-        return Tokens(reference, IssuedToken.from_json(body["accessToken"]), IssuedToken.from_json(body["refreshToken"]))
+        return Tokens(reference, IssuedToken.from_json(body["accessToken"]),
+                      IssuedToken.from_json(body["refreshToken"]))
 
     def _submit_token(self, challenge: dict) -> dict:
         certificate = self._certificates.token_key()

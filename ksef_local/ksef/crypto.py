@@ -218,7 +218,8 @@ def certificate_verification_path(
     return f"{_qr_root(qr_host)}/certificate/{context_type}/{context_value}/{seller_nip}/{cert_serial}/{digest}"
 
 
-def sign_certificate_verification_url(unsigned_url: str, private_key: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey) -> str:
+def sign_certificate_verification_url(unsigned_url: str,
+                                      private_key: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey) -> str:
     """Sign the KOD II link (RSASSA-PSS/SHA-256/salt 32, or ECDSA P-256 r||s) and append the signature."""
     signed = unsigned_url.split("://", 1)[-1].rstrip("/").encode("utf-8")
     if isinstance(private_key, rsa.RSAPrivateKey):

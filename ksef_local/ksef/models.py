@@ -60,7 +60,8 @@ class PublicKeyCertificate:
         return self.valid_from <= now <= self.valid_to
 
 
-def pick_certificate(certificates: list[PublicKeyCertificate], usage: str, now: datetime) -> PublicKeyCertificate | None:
+def pick_certificate(certificates: list[PublicKeyCertificate], usage: str,
+                     now: datetime) -> PublicKeyCertificate | None:
     """Return the certificate for usage valid now with the latest validFrom, or None (ksef-api.md §2.1)."""
     candidates = [c for c in certificates if usage in c.usage and c.is_valid_at(now)]
     return max(candidates, key=lambda c: c.valid_from, default=None)
@@ -171,7 +172,8 @@ class SessionStatus:
     @classmethod
     def from_json(cls, item: dict) -> "SessionStatus":
         status = item["status"]
-        pages = tuple(UpoPage(p["referenceNumber"], p["downloadUrl"], parse_datetime(p.get("downloadUrlExpirationDate")))
+        pages = tuple(UpoPage(p["referenceNumber"], p["downloadUrl"],
+                              parse_datetime(p.get("downloadUrlExpirationDate")))
                       for p in ((item.get("upo") or {}).get("pages") or ()))
         return cls(status["code"], status.get("description", ""), tuple(status.get("details") or ()),
                    parse_datetime(item.get("dateCreated")), parse_datetime(item.get("dateUpdated")), pages,

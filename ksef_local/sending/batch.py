@@ -93,7 +93,7 @@ class BatchSender:
     def recover(self, db, now: datetime, ref: str) -> bool:
         """A batch whose close we never saw: still open (100) → close it now; otherwise it was closed."""
         try:
-            status = self.remote.call(db, now, "sessionMisc", lambda c: c.session_status(ref))
+            status = self.remote.call(db, now, "sessionMisc", lambda c, ref=ref: c.session_status(ref))
         except errors.KsefNoSession:
             self._abandon(db, now, ref)
             return True
@@ -117,12 +117,13 @@ class BatchSender:
                 return True
             if min(r["next_attempt_at"] for r in waiting) > iso(now):
                 continue
-            status = self.remote.call(db, now, "sessionMisc", lambda c: c.session_status(ref))
+            status = self.remote.call(db, now, "sessionMisc", lambda c, ref=ref: c.session_status(ref))
             if not status.is_final:
                 with write(db):
                     outbox_work.postpone_batch(db, ref, next_attempt(now, self.poll_interval))
                 return True
-            listed = self.remote.call(db, now, "sessionInvoiceList", lambda c: c.session_invoices(ref, page_size=1000))
+            listed = self.remote.call(db, now, "sessionInvoiceList", lambda c, ref=ref: c.session_invoices(ref,
+                                                                                                           page_size=1000))
             self._match(db, now, ref, status.code, waiting, {s.invoice_file_name: s for s in listed})
             with write(db):
                 ksef_state.set_session_state(db, ref, "done", now)

@@ -42,7 +42,8 @@ class StatusTracker:
         except errors.KsefNoSession:
             with write(db):
                 for r in same:
-                    outbox_work.requeue(db, now, r["id"], f"KSeF nie zna sesji {ref} – faktura zostanie wysłana ponownie")
+                    outbox_work.requeue(db, now, r["id"],
+                                        f"KSeF nie zna sesji {ref} – faktura zostanie wysłana ponownie")
                     mark_checked(db, r["id"])
             return True
         self.apply(db, now, first, answer)

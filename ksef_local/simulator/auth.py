@@ -101,7 +101,8 @@ def new_operation(ctx: SimContext, code: int, details: list[str], context_type: 
                   delay: timedelta) -> tuple[dict, dict]:
     """Return (AuthenticationInitResponse, the operation record): status 100 until the delay has passed."""
     reference = ctx.reference("AU")
-    auth_token, until = ctx.issue_jwt({"typ": "auth", "arn": reference}, timedelta(minutes=ctx.options.auth_token_minutes))
+    auth_token, until = ctx.issue_jwt({"typ": "auth", "arn": reference},
+                                      timedelta(minutes=ctx.options.auth_token_minutes))
     now = ctx.now()
     operation = {"reference": reference, "started": iso(now), "due": iso(now + delay), "code": code,
                  "details": details, "tokenRef": None, "contextType": context_type, "nip": context_value,
@@ -125,7 +126,8 @@ def _validate_init(body: dict) -> dict:
 def _check_token(ctx: SimContext, body: dict, timestamp_ms: int, context: dict) -> tuple[int, list[str], str | None]:
     """Return (auth status, details, token reference) exactly once, at submission."""
     try:
-        plaintext = crypto.rsa_oaep_decrypt(ctx.keys[TOKEN_ENCRYPTION].private_key, crypto.unb64(body["encryptedToken"]))
+        plaintext = crypto.rsa_oaep_decrypt(ctx.keys[TOKEN_ENCRYPTION].private_key,
+                                            crypto.unb64(body["encryptedToken"]))
         token, _, stamp = plaintext.decode("utf-8").rpartition("|")
     except (crypto.CryptoError, UnicodeDecodeError):
         return 450, ["Nieprawidłowy token"], None
@@ -148,7 +150,8 @@ def auth_status(ctx: SimContext, bearer: str | None, reference: str) -> dict:
     claims = ctx.read_jwt(bearer, "auth")
     op = ctx.store.get("auth", reference)
     if op is None or claims["arn"] != reference:
-        raise bad_request(*NO_AUTH, f"Operacja uwierzytelniania o numerze referencyjnym {reference} nie została znaleziona.")
+        raise bad_request(*NO_AUTH,
+                          f"Operacja uwierzytelniania o numerze referencyjnym {reference} nie została znaleziona.")
     code = _visible_code(ctx, op)
     status = {"code": code, "description": AUTH_TEXTS.get(code, "Nieznany błąd")}
     if code != 100 and op["details"]:
@@ -178,7 +181,8 @@ def redeem(ctx: SimContext, bearer: str | None) -> dict:
     op = _operation(ctx, claims["arn"])
     code = _visible_code(ctx, op)
     if op["redeemed"]:
-        raise bad_request(*NOT_AUTHORISED, f"Tokeny dla operacji uwierzytelniania {op['reference']} zostały już pobrane.")
+        raise bad_request(*NOT_AUTHORISED,
+                          f"Tokeny dla operacji uwierzytelniania {op['reference']} zostały już pobrane.")
     if code != 200:
         raise bad_request(*NOT_AUTHORISED, f"Status uwierzytelniania ({code}) nie pozwala na pobranie tokenów.")
     access, access_until = _access_token(ctx, op, _permissions(ctx, op))
@@ -205,7 +209,8 @@ def refresh(ctx: SimContext, bearer: str | None) -> dict:
 def _operation(ctx: SimContext, reference: str) -> dict:
     op = ctx.store.get("auth", reference)
     if op is None:
-        raise bad_request(*NO_AUTH, f"Operacja uwierzytelniania o numerze referencyjnym {reference} nie została znaleziona.")
+        raise bad_request(*NO_AUTH,
+                          f"Operacja uwierzytelniania o numerze referencyjnym {reference} nie została znaleziona.")
     return op
 
 
@@ -228,7 +233,8 @@ def _access_token(ctx: SimContext, op: dict, permissions: list[str]) -> tuple[st
               "per": permissions}
     xades = op.get("xades")
     if xades:
-        claims.update(aum=xades["method"], amc="XadesSignature", sid={"type": xades["idType"], "value": xades["idValue"]},
+        claims.update(aum=xades["method"], amc="XadesSignature", sid={"type": xades["idType"],
+                                                                      "value": xades["idValue"]},
                       cfp=xades["fingerprint"], cks=xades["serial"], adh=xades["documentHash"])
     else:
         claims.update(aum="Token", amc="Token", trn=op["tokenRef"])

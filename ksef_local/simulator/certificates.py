@@ -151,7 +151,8 @@ def query(ctx: SimContext, bearer: str | None, body, page_size: int, page_offset
     filters = _query_filters(body)
     if not 10 <= page_size <= 50 or page_offset < 0:
         raise invalid("Parametr 'pageSize' musi mieścić się w zakresie 10-50, a 'pageOffset' być nieujemny.")
-    items = [cert for _, cert in ctx.store.items("kcert") if cert["owner"] == caller.owner and _matches(ctx, cert, filters)]
+    items = [cert for _, cert in ctx.store.items("kcert") if cert["owner"] == caller.owner and _matches(ctx, cert,
+                                                                                                        filters)]
     items.sort(key=lambda cert: cert["requestDate"], reverse=True)
     page = items[page_offset * page_size:(page_offset + 1) * page_size]
     return {"certificates": [_list_item(ctx, cert) for cert in page],

@@ -74,7 +74,8 @@ def read_facts(xml: bytes) -> InvoiceFacts:
 
     p1 = text("/*[local-name()='Faktura']/*[local-name()='Fa']/*[local-name()='P_1']/text()")
     return InvoiceFacts(
-        seller_nip=text("/*/*[local-name()='Podmiot1']/*[local-name()='DaneIdentyfikacyjne']/*[local-name()='NIP']/text()") or "",
+        seller_nip=text("/*/*[local-name()='Podmiot1']/*[local-name()='DaneIdentyfikacyjne']"
+                        "/*[local-name()='NIP']/text()") or "",
         kind=text("/*/*[local-name()='Fa']/*[local-name()='RodzajFaktury']/text()") or "",
         number=text("/*/*[local-name()='Fa']/*[local-name()='P_2']/text()") or "",
         issue_date=_date_or_none(p1),
@@ -87,7 +88,7 @@ def is_valid_nip(nip: str) -> bool:
     if not re.fullmatch(r"[1-9]\d{9}", nip or ""):
         return False
     weights = (6, 5, 7, 2, 3, 4, 5, 6, 7)
-    total = sum(int(d) * w for d, w in zip(nip, weights))
+    total = sum(int(d) * w for d, w in zip(nip, weights, strict=False))  # the 10th digit is the check digit
     return total % 11 == int(nip[9])
 
 

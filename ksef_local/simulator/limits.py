@@ -67,12 +67,13 @@ class RateLimiter:
         hits = self._hits.setdefault((subject, group), deque())
         while hits and hits[0] <= stamp - 3600:
             hits.popleft()
-        for limit, (seconds, unit) in zip(LIMITS[group], _WINDOWS):
+        for limit, (seconds, unit) in zip(LIMITS[group], _WINDOWS, strict=True):
             if limit is None:
                 continue
             inside = [t for t in hits if t > stamp - seconds]
             if len(inside) >= limit:
                 wait = max(1, math.ceil(inside[-limit] + seconds - stamp))
-                return Refusal(wait, f"Przekroczono limit {limit} żądań na {unit}. Spróbuj ponownie po {wait} sekundach.")
+                return Refusal(wait,
+                               f"Przekroczono limit {limit} żądań na {unit}. Spróbuj ponownie po {wait} sekundach.")
         hits.append(stamp)
         return None

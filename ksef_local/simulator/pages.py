@@ -72,7 +72,8 @@ def register(app: Flask, sim) -> None:
             else "Weryfikacja certyfikatu zakończona negatywnie"
         items = "".join(f'<li class="{"ok" if line.ok else "blad"}">{escape(line.text)}</li>' for line in lines)
         body = (f"<h1>{verdict}</h1><p>Numer seryjny certyfikatu: {escape(serial)}</p>"
-                f"<p>NIP sprzedawcy: {escape(nip)}; kontekst: {escape(ctx_type)} {escape(ctx_value)}</p><ul>{items}</ul>")
+                f"<p>NIP sprzedawcy: {escape(nip)}; kontekst: {escape(ctx_type)} {escape(ctx_value)}</p>"
+                f"<ul>{items}</ul>")
         return _page("Weryfikacja certyfikatu", body)
 
     # -- /sim: simulator-only, not part of KSeF ------------------------------------------------------

@@ -56,7 +56,8 @@ def decrypt_session_key(ctx: SimContext, encryption) -> crypto.SessionKey | None
 
 
 def new_invoice(reference: str, session: str, ordinal: int, invoice_hash: str, xml: bytes, decrypted: bool,
-                received: datetime, invoicing: datetime, due: datetime, offline: bool, file_name: str | None = None) -> dict:
+                received: datetime, invoicing: datetime, due: datetime, offline: bool,
+                file_name: str | None = None) -> dict:
     return {"reference": reference, "session": session, "ordinal": ordinal, "hash": invoice_hash,
             "xml": crypto.b64(xml), "decrypted": decrypted, "received": iso(received), "invoicingDate": iso(invoicing),
             "due": iso(due), "offlineMode": offline, "fileName": file_name, "final": None, "acquisition": None,

@@ -64,7 +64,8 @@ def send_invoice(ctx: SimContext, bearer: str | None, reference: str, body: dict
                           f"Status sesji {session['status']} uniemożliwia wysyłkę faktur.")
     if len(session["invoices"]) >= MAX_INVOICES:
         raise bad_request(21155, "Przekroczono dozwoloną liczbę faktur w sesji.",
-                          f"Sesja o numerze referencyjnym {reference} osiągnęła dozwolony limit liczby faktur {MAX_INVOICES}.")
+                          f"Sesja o numerze referencyjnym {reference} osiągnęła dozwolony limit liczby faktur "
+                          f"{MAX_INVOICES}.")
     content = _validated_send_body(body)
     xml, decrypted = _decrypt_checked(session, body, content)
     now = ctx.now()

@@ -108,7 +108,8 @@ def create_draft(db: sqlite_utils.Database, today: date, kind: str = "VAT",
     row = {
         "kind": kind, "status": "draft", "issue_date": today.isoformat(), "sale_date": today.isoformat(),
         "place": company["place"], "payment_form": "6", "due_date": (today + timedelta(days=14)).isoformat(),
-        "bank_account": company["bank_account"], "created_at": utc_now().isoformat(), "updated_at": utc_now().isoformat(),
+        "bank_account": company["bank_account"], "created_at": utc_now().isoformat(),
+        "updated_at": utc_now().isoformat(),
     }
     lines = [{"position": 1, "before": 0}]
     if kind == "KOR":

@@ -106,7 +106,7 @@ def budget_wait(db: sqlite_utils.Database, group: str, now: datetime,
     """Seconds to wait before one more request of group stays within every window (0 = go; None = no window)."""
     stamp = now.timestamp()
     wait = 0.0
-    for limit, seconds in zip(limits[group], WINDOWS):
+    for limit, seconds in zip(limits[group], WINDOWS, strict=True):
         if limit is None:
             continue
         found = db.execute("SELECT at FROM ksef_requests WHERE grp = ? AND at > ? ORDER BY at DESC LIMIT 1 OFFSET ?",

@@ -111,7 +111,7 @@ def offline_deadline(kind: str, issued_on: date, failure_end: date | None = None
 def fetch_rows(db: sqlite_utils.Database, sql: str, params: Any = ()) -> list[dict[str, Any]]:
     cursor = db.execute(sql, params)
     names = [d[0] for d in cursor.description]
-    return [dict(zip(names, values)) for values in cursor.fetchall()]
+    return [dict(zip(names, values, strict=True)) for values in cursor.fetchall()]
 
 
 def current(db: sqlite_utils.Database, invoice_id: int) -> dict[str, Any] | None:

@@ -44,7 +44,9 @@ def unknown_due(db: sqlite_utils.Database, now: datetime) -> dict[str, Any] | No
 
 def sent_due(db: sqlite_utils.Database, now: datetime, limit: int = 200) -> list[dict[str, Any]]:
     """Rows KSeF is processing whose status check is due."""
-    return fetch_rows(db, "SELECT * FROM ksef_outbox WHERE state = 'sent' AND invoice_ref IS NOT NULL AND next_attempt_at <= ?"
+    return fetch_rows(db,
+                      "SELECT * FROM ksef_outbox WHERE state = 'sent' AND invoice_ref IS NOT NULL"
+                      " AND next_attempt_at <= ?"
                      " ORDER BY refresh DESC, next_attempt_at, id LIMIT ?", [iso(now), limit])
 
 

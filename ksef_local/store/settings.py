@@ -73,7 +73,8 @@ def save(db: sqlite_utils.Database, store: SecretStore, form: Mapping[str, Any])
     chosen = KsefSettings(environment=cleaned.environment, base_url=cleaned.base_url, nip=cleaned.nip,
                           batch_threshold=cleaned.batch_threshold)
     if cleaned.token:
-        store.set(secret_name(chosen), cleaned.token)  # before the row: a store failure leaves the settings as they were
+        store.set(secret_name(chosen),
+                  cleaned.token)  # before the row: a store failure leaves the settings as they were
     row = {"environment": cleaned.environment, "base_url": cleaned.base_url, "nip": cleaned.stored_nip,
            "batch_threshold": cleaned.batch_threshold, "updated_at": utc_now().isoformat(timespec="seconds")}
     with dbmod.write(db):

@@ -106,7 +106,7 @@ def _editor_context(invoice_id: int, errors: dict[str, str] | None = None, oob: 
 
 def _line_values(rows: list[dict[str, Any]], doc) -> dict[int, Any]:
     """Each line's value (net or gross by the price mode), keyed by line id, computed on the server."""
-    return {r["id"]: money.line_amounts(ln).value for r, ln in zip(rows, doc.lines)}
+    return {r["id"]: money.line_amounts(ln).value for r, ln in zip(rows, doc.lines, strict=True)}
 
 
 @bp.route("/faktury/<int:invoice_id>")
