@@ -9,15 +9,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import requests
 import sqlite_utils
 
-from ksef_local import config
+from ksef_local import config, credentials
 from ksef_local.core.settings import CUSTOM, DEMO_MODE, KsefSettings, describe
 from ksef_local.errors import UserError
-from ksef_local.forms.ksef_settings import token_error
 from ksef_local.ksef import environments
-from ksef_local.ksef.auth import TokenCredentials
+from ksef_local.ksef.auth import Credentials, SignedRequest, TokenCredentials
 from ksef_local.ksef.client import KsefClient
 from ksef_local.ksef.latarnia import LatarniaClient
 from ksef_local.store import db as dbmod
@@ -44,11 +42,33 @@ class Services:
     def _demo_url(self, settings: KsefSettings) -> str | None:
         return self.simulator_url if settings.environment == DEMO_MODE else None
 
-    def make_client(self) -> KsefClient:
-        """A KSeF client for the current settings (raises UserError in Polish when something is missing)."""
+    def make_client(self, **client_kwargs: Any) -> KsefClient:
+        """A KSeF client for the current settings and credentials (UserError in Polish when something is missing).
+
+        In demo mode the credentials are made at this moment when there are none yet (first run, company
+        saved after the start, NIP changed).
+        """
         settings = self.settings()
-        token = ksef_settings.token_for(self.db(), self.secrets, settings)
-        return client_for(settings, token, base_url_override=self._demo_url(settings))
+        demo_url = self._demo_url(settings)
+        credentials.ensure_demo_credentials(self.db(), self.secrets, settings, demo_url)
+        login = credentials.credentials_for(self.db(), self.secrets, settings)
+        return client_for(settings, login, base_url_override=demo_url, **client_kwargs)
+
+    def client_signed_in_by(self, document: bytes, **client_kwargs: Any) -> KsefClient:
+        """A client for the current environment that logs in once with an AuthTokenRequest signed outside."""
+        settings = self.settings()
+        if not settings.nip:
+            raise UserError("Uzupełnij NIP w danych firmy albo w Ustawieniach KSeF, aby łączyć się z KSeF.")
+        return client_for(settings, SignedRequest(settings.nip, document),
+                          base_url_override=self._demo_url(settings), **client_kwargs)
+
+    def anonymous_client(self) -> KsefClient:
+        """A client without credentials: enough for the challenge of a file to be signed outside."""
+        settings = self.settings()
+        return KsefClient(environment_for(settings, self._demo_url(settings)), None)
+
+    def login_method(self) -> credentials.LoginMethod:
+        return credentials.login_method(self.db(), self.secrets, self.settings())
 
     def make_latarnia(self) -> LatarniaClient:
         settings = self.settings()
@@ -69,9 +89,6 @@ class Services:
             self.sender.reset_client()
 
 
-SIM_TIMEOUT = 10.0
-
-
 def environment_for(settings: KsefSettings, base_url_override: str | None = None) -> environments.Environment:
     """Return where KSeF is for these settings; demo mode needs the in-app simulator's base URL."""
     if settings.environment == DEMO_MODE:
@@ -88,15 +105,16 @@ def environment_for(settings: KsefSettings, base_url_override: str | None = None
     return environments.resolve(settings.environment)
 
 
-def client_for(settings: KsefSettings, token: str | None, *, base_url_override: str | None = None,
+def client_for(settings: KsefSettings, login: Credentials | str | None, *, base_url_override: str | None = None,
                **client_kwargs: Any) -> KsefClient:
-    """Build a KsefClient for the chosen environment, context NIP and token."""
+    """Build a KsefClient for the chosen environment and context NIP with credentials (a str is a KSeF token)."""
     if not settings.nip:
         raise UserError("Uzupełnij NIP w danych firmy albo w Ustawieniach KSeF, aby łączyć się z KSeF.")
-    if not token:
-        raise UserError(f"Brak tokena KSeF dla środowiska {describe(settings)}: wpisz go w Ustawieniach KSeF.")
-    environment = environment_for(settings, base_url_override)
-    return KsefClient(environment, TokenCredentials(settings.nip, token), **client_kwargs)
+    if not login:
+        raise UserError(credentials.NO_CREDENTIALS.format(where=describe(settings)))
+    if isinstance(login, str):
+        login = TokenCredentials(settings.nip, login)
+    return KsefClient(environment_for(settings, base_url_override), login, **client_kwargs)
 
 
 def qr_host_for_key(key: str, demo_url: str | None = None) -> str | None:
@@ -110,34 +128,5 @@ def qr_host_for_key(key: str, demo_url: str | None = None) -> str | None:
 
 
 def qr_host_for(settings: KsefSettings, *, base_url_override: str | None = None) -> str:
-    """Return the QR verification host of the environment (KOD I links; lessons.md §14)."""
+    """Return the QR verification host of the environment (KOD I links, CIRFMF/ksef-docs kody-qr.md)."""
     return environment_for(settings, base_url_override).qr_base
-
-
-def ensure_demo_token(db: sqlite_utils.Database, store: SecretStore, settings: KsefSettings,
-                      simulator_base_url: str, *, replace: bool = False,
-                      session: requests.Session | None = None) -> None:
-    """In demo mode without a stored token, get one from the simulator (POST /sim/tokens) and store it.
-
-    replace=True gets a new one even when a token is stored (e.g. a simulator that forgot its state).
-    """
-    if settings.environment != DEMO_MODE or not settings.nip:
-        return
-    name = ksef_settings.secret_name(settings)
-    if not replace and store.get(name) is not None:
-        return
-    failed = UserError("Tryb demonstracyjny: wbudowany symulator KSeF nie wydał tokena. Uruchom program "
-                       "ponownie; jeśli to nie pomoże, wybierz inne środowisko w Ustawieniach KSeF.", 503)
-    http = session or requests.Session()
-    try:
-        response = http.post(f"{simulator_base_url.rstrip('/')}/sim/tokens", json={"nip": settings.nip},
-                             timeout=SIM_TIMEOUT)
-        token = response.json().get("token") if response.status_code == 201 else None
-    except (requests.RequestException, ValueError, AttributeError):
-        raise failed from None
-    finally:
-        if session is None:
-            http.close()
-    if not isinstance(token, str) or token_error(token):
-        raise failed
-    store.set(name, token)

@@ -76,34 +76,48 @@ def test_send_by_button_and_context_menu_then_statuses(page: Page, sending, db):
     assert invoices.get_invoice(db, ids[0])["ksef_status"] == "A"
 
 
-def test_ksef_settings_page_never_shows_the_token(page: Page, sending):
+def token_login(app, db) -> str:
+    """Log in with a KSeF token: the demo simulator as a custom server, where the program has no certificate."""
+    state = app.extensions["ksef_local"]
+    token = requests.post(f"{state.simulator_url}/sim/tokens", json={"nip": "5261040828"}, timeout=10).json()["token"]
+    ksef_settings.save(db, state.secrets, {"environment": "custom", "base_url": state.simulator_url,
+                                           "ksef_token": token})
+    return token
+
+
+def test_ksef_settings_page_never_shows_the_token(page: Page, sending, app, db):
     base, _ = sending
+    token = token_login(app, db)
     page.goto(base + "/ustawienia/ksef")
-    expect(page.locator("#env-badge")).to_have_text("Tryb demonstracyjny (symulator)")
+    expect(page.locator("#env-badge")).to_contain_text("Własny serwer KSeF")
     hint = page.locator("#token-hint").inner_text()
-    assert hint.startswith("••••") and len(hint.strip("•")) <= 4
+    assert hint.startswith("••••") and len(hint.strip("•")) <= 4 and token not in page.content()
     assert page.locator("#f-ksef_token").input_value() == ""
+    expect(page.locator("#login-method")).to_contain_text("tokeny działają tylko do 31.12.2026")
     page.get_by_role("button", name="Testuj połączenie").click()
-    expect(page.locator("#test-outcome")).to_contain_text("Połączenie z KSeF działa")
+    expect(page.locator("#task-outcome")).to_contain_text("Połączenie z KSeF działa", timeout=20_000)
+    expect(page.locator("#task-outcome")).to_contain_text("tokenem KSeF")
     page.locator("#f-environment").select_option("PROD")
     page.get_by_role("button", name="Zapisz").click()
     expect(page.locator("#e-confirm_prod")).to_contain_text("prawnie wiążące")
     page.goto(base + "/ustawienia/ksef")
-    expect(page.locator("#env-badge")).to_have_text("Tryb demonstracyjny (symulator)")
+    expect(page.locator("#env-badge")).to_contain_text("Własny serwer KSeF")
 
 
 def test_revoked_token_pauses_and_a_new_token_resumes(page: Page, sending, app, db):
     base, ids = sending
     state = app.extensions["ksef_local"]
-    old_token = ksef_settings.token_for(db, state.secrets)
+    old_token = token_login(app, db)
     assert requests.delete(f"{state.simulator_url}/sim/tokens/{old_token}", timeout=10).status_code in (200, 204)
 
     page.goto(base + "/")
+    expect(page.locator("#token-banner")).to_contain_text("Tokeny KSeF działają tylko do 31.12.2026")
     row(page, ids[0]).locator("input[name=zaznaczone]").check()
     page.get_by_role("button", name="KSeF", exact=True).click()
     banner = page.locator("#ksef-banner")
     expect(banner).to_contain_text("Token unieważniony", timeout=20_000)
     expect(banner).to_contain_text("nic nie zginęło")
+    expect(banner).to_contain_text("Przejdź na certyfikat")
     expect(row(page, ids[0]).locator("td.ksef .letter")).to_have_text("W")
 
     banner.get_by_role("link", name="Ustawienia KSeF").click()
@@ -111,7 +125,7 @@ def test_revoked_token_pauses_and_a_new_token_resumes(page: Page, sending, app, 
                               timeout=10).json()["token"]
     page.locator("#f-ksef_token").fill(new_token)
     page.get_by_role("button", name="Zapisz").click()
-    expect(page.get_by_role("status")).to_contain_text("Zapisano ustawienia KSeF.")
+    expect(page.get_by_role("status").first).to_contain_text("Zapisano ustawienia KSeF.")
     assert new_token not in page.content()
 
     page.goto(base + "/")

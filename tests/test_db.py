@@ -115,7 +115,7 @@ def test_migration_5_keeps_the_rows_of_tables_made_outside_the_migrations(tmp_pa
     path = tmp_path / "old.sqlite3"
     _version_4_with_tables_made_at_start(path).conn.close()
     reopened = dbmod.connect(path)
-    assert dbmod.migrate(reopened) == len(dbmod.MIGRATIONS)
+    assert dbmod.migrate(reopened, target=5) == 5
     assert reopened.execute("SELECT environment, nip, batch_threshold FROM ksef_settings").fetchall() == [
         ("TEST", "5261040828", 40)]
     assert reopened.execute("SELECT serial FROM offline_certificate").fetchall() == [("01F20A5D352AE590",)]
@@ -138,5 +138,31 @@ def test_migration_6_keeps_lifted_deadlines_in_a_column(tmp_path):
                 " obowiązkowa)')")
     old.execute("INSERT INTO ksef_events (invoice_id, outbox_id, at, letter, state, description) VALUES (2, 2, 'x',"
                 " 'W', 'queued', 'Dodano do kolejki wysyłki do KSeF')")
-    assert dbmod.migrate(old) == 6
+    assert dbmod.migrate(old, target=6) == 6
     assert old.execute("SELECT id, deadline_lifted FROM ksef_outbox ORDER BY id").fetchall() == [(1, 1), (2, 0)]
+
+
+def test_migration_7_carries_the_offline_certificate_into_the_certificates_of_its_environment(tmp_path):
+    """The one Offline certificate of older versions becomes a row for the environment and NIP the settings had;
+    its key stays where it was in the secret store."""
+    path = tmp_path / "old.sqlite3"
+    _version_4_with_tables_made_at_start(path).conn.close()
+    reopened = dbmod.connect(path)
+    assert dbmod.migrate(reopened) == len(dbmod.MIGRATIONS)
+    assert reopened.execute("SELECT environment, nip, usage, ksef_type, serial, key_secret, state"
+                            " FROM certificates").fetchall() == [
+        ("TEST", "5261040828", "offline", "Offline", "01F20A5D352AE590", "ksef-offline-certificate/private-key",
+         "active")]
+    assert "offline_certificate" not in reopened.table_names()
+    assert {"certificate_requests", "ksef_tasks"} <= set(reopened.table_names())
+
+
+def test_migration_7_without_settings_puts_the_certificate_in_demo_mode_for_the_company(tmp_path):
+    path = tmp_path / "old.sqlite3"
+    old = _version_4_with_tables_made_at_start(path)
+    old.execute("DELETE FROM ksef_settings")
+    old.execute("INSERT INTO company (id, nip, name, address_l1, number_pattern, number_reset, correction_pattern,"
+                " correction_reset, updated_at) VALUES (1, '7740001454', 'Firma', 'ul. A 1', 'FV/{nr}/{rrrr}',"
+                " 'year', 'K/{nr}/{rrrr}', 'year', 'x')")
+    assert dbmod.migrate(old) == len(dbmod.MIGRATIONS)
+    assert old.execute("SELECT environment, nip FROM certificates").fetchall() == [("demo", "7740001454")]

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 from lxml import etree
 
-from ksef_local.ksef import errors
+from ksef_local.ksef import errors, messages
 from ksef_local.ksef.ksef_number import is_valid_ksef_number
 from tests.ksef_support import SELLER_NIP, START, contract_session, invoice_xml, running_simulator
 
@@ -56,7 +56,7 @@ def test_revoked_token_fails_authentication_with_token_revoked(simulator):
         with pytest.raises(errors.KsefTokenRevoked) as caught:
             client.authenticate()
     assert caught.value.code == 450 and "Token unieważniony" in caught.value.details
-    assert errors.user_message(caught.value).title == "Token unieważniony"
+    assert messages.user_message(caught.value).title == "Token unieważniony"
 
 
 def test_token_revoked_after_login_refuses_refresh_with_21301(simulator):
@@ -86,7 +86,7 @@ def test_token_without_invoice_write_gets_403_brak_autoryzacji(simulator):
         with pytest.raises(errors.KsefUnauthorized) as caught:
             client.open_online_session()
     assert caught.value.http_status == 403 and caught.value.reason_code == "missing-permissions"
-    assert errors.user_message(caught.value).title == "Brak autoryzacji"
+    assert messages.user_message(caught.value).title == "Brak autoryzacji"
 
 
 def test_rate_limit_answers_429_with_retry_after_and_passes_after_waiting():
@@ -98,7 +98,7 @@ def test_rate_limit_answers_429_with_retry_after_and_passes_after_waiting():
             with pytest.raises(errors.KsefRateLimited) as caught:
                 client.open_online_session()
             assert caught.value.retry_after == 1
-            assert "Spróbuj ponownie za 1 s" in errors.user_message(caught.value).advice
+            assert "Spróbuj ponownie za 1 s" in messages.user_message(caught.value).advice
             sim.clock.advance(caught.value.retry_after)
             assert client.open_online_session().reference_number not in {s.reference_number for s in sessions}
 
@@ -158,7 +158,7 @@ def test_duplicate_invoice_number_is_refused_with_440_and_the_original(simulator
     assert isinstance(error, errors.KsefDuplicateInvoice)
     assert error.original_ksef_number == original.ksef_number
     assert error.original_session == first_session.reference_number
-    message = errors.user_message(error)
+    message = messages.user_message(error)
     assert original.ksef_number in message.advice and "Nie wysyłaj jej ponownie" in message.advice
     assert simulator.state()["nips"][SELLER_NIP]["duplicatesRefused"] == 1
 
@@ -172,7 +172,7 @@ def test_xsd_invalid_invoice_is_rejected_with_430_and_validator_details(simulato
         _, status = _accepted(client, session, broken)
     assert status.code == 430 and status.description == "Błąd weryfikacji pliku faktury"
     assert status.details and any("P_13_1" in d or "Kwota" in d or "netto" in d.lower() for d in status.details)
-    assert errors.user_message(status.rejection()).title == "Faktura odrzucona przez KSeF"
+    assert messages.user_message(status.rejection()).title == "Faktura odrzucona przez KSeF"
 
 
 def test_issue_date_in_future_is_450_and_past_date_is_classified_offline(simulator):
@@ -233,7 +233,7 @@ def test_gateway_html_502_and_timeout_are_unavailable_with_latarnia_status(simul
         latarnia = LatarniaClient(f"{simulator.base_url}", session=http).status()
     assert gateway.value.http_status == 502 and timeout.value.http_status is None
     assert latarnia.status == "FAILURE" and latarnia.messages[0].title == "Awaria KSeF"
-    message = errors.user_message(gateway.value, latarnia.status)
+    message = messages.user_message(gateway.value, latarnia.status)
     assert message.title == "Serwis KSeF nie odpowiada" and "ogłoszono awarię" in message.advice
 
 

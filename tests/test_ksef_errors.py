@@ -7,7 +7,7 @@ import pytest
 import requests
 import responses
 
-from ksef_local.ksef import errors
+from ksef_local.ksef import errors, messages
 from ksef_local.ksef.transport import Transport, parse_retry_after, scrub
 
 BASE = "https://api-test.ksef.mf.gov.pl/v2"
@@ -55,7 +55,8 @@ CASES = [
     ("400-21173", 400, legacy(21173, "Brak sesji o wskazanym numerze referencyjnym."), None, errors.KsefNoSession),
     ("400-21180", 400, problem(21180, "Status sesji nie pozwala na wykonanie operacji."), None, errors.KsefNoSession),
     ("400-21304", 400, legacy(21304, "Brak uwierzytelnienia."), None, errors.KsefUnauthenticated),
-    ("400-21111", 400, legacy(21111, "Nieprawidłowe wyzwanie autoryzacyjne."), None, errors.KsefUnauthenticated),
+    ("400-21111", 400, legacy(21111, "Nieprawidłowe wyzwanie autoryzacyjne."), None, errors.KsefUnauthenticated,
+     "Wyzwanie logowania wygasło"),
     ("400-21301", 400, legacy(21301, "Brak autoryzacji.",
                               "Tokeny dla operacji uwierzytelniania X zostały już pobrane."),
      None, errors.KsefUnauthorized),
@@ -66,6 +67,16 @@ CASES = [
      errors.KsefUnauthenticated),
     ("403", 403, {"title": "Forbidden", "status": 403, "detail": "x", "reasonCode": "missing-permissions"}, None,
      errors.KsefUnauthorized),
+    ("403-auth-method", 403, {"title": "Forbidden", "status": 403, "detail": "x",
+                              "reasonCode": "auth-method-not-allowed"}, None, errors.KsefAuthMethodNotAllowed,
+     "KSeF nie przyjmuje już logowania tokenem"),
+    ("400-9102", 400, problem(9102, "Brak podpisu."), None, errors.KsefSignatureRejected, "Brak podpisu"),
+    ("400-21401", 400, legacy(21401, "Dokument nie jest zgodny ze schemą (xsd).", "x"), None,
+     errors.KsefSignatureRejected, "Plik logowania niezgodny ze schematem"),
+    ("400-25003", 400, problem(25003, "Dane w CSR nie zgadzają się z danymi w użytym wektorze uwierzytelniającym."),
+     None, errors.KsefCertificateRequestRejected, "Dane wniosku nie zgadzają się z podpisem"),
+    ("400-25007", 400, legacy(25007, "Osiągnięto limit dopuszczalnej liczby posiadanych certyfikatów."), None,
+     errors.KsefCertificateRequestRejected, "Wyczerpany limit certyfikatów KSeF"),
     ("429", 429, {"status": {"code": 429, "description": "Too Many Requests", "details": ["Przekroczono limit."]}},
      {"Retry-After": "30"}, errors.KsefRateLimited),
     ("500", 500, {"title": "x"}, None, errors.KsefUnavailable),
@@ -73,11 +84,31 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize("status,json,headers,expected", [c[1:] for c in CASES], ids=[c[0] for c in CASES])
-def test_http_answer_maps_to_error_class_and_title(status, json, headers, expected):
+@pytest.mark.parametrize("status,json,headers,expected,title", [(*c[1:5], c[5] if len(c) > 5 else None) for c in CASES],
+                         ids=[c[0] for c in CASES])
+def test_http_answer_maps_to_error_class_and_title(status, json, headers, expected, title):
     error = call(status, json=json, headers=headers)
     assert type(error) is expected
-    assert errors.user_message(error).title == TITLES[expected]
+    assert messages.user_message(error).title == (title or TITLES[expected])
+
+
+def test_9105_message_carries_ksefs_detail():
+    error = call(400, json=problem(9105, "Nieprawidłowy podpis.", "Format podpisu niezgodny z akceptowanymi "
+                                                                   "profilami XAdES"))
+    message = messages.user_message(error)
+    assert message.title == "Nieprawidłowy podpis"
+    assert "Format podpisu niezgodny z akceptowanymi profilami XAdES" in message.advice and "detached" in message.advice
+
+
+def test_system_warning_header_is_kept_on_the_error_and_the_transport():
+    with responses.RequestsMock() as mock, requests.Session() as session:
+        mock.add(responses.GET, f"{BASE}/x", status=400, json=problem(21405, "Błąd walidacji danych wejściowych."),
+                 headers={"X-System-Warning": "[sig-001]: Podpis zostanie odrzucony | [xml-002]: Znaki C1"})
+        transport = Transport(BASE, session, clock=lambda: NOW)
+        with pytest.raises(errors.KsefRequestInvalid) as caught:
+            transport.request("GET", "/x")
+    assert caught.value.warnings == ("[sig-001]: Podpis zostanie odrzucony", "[xml-002]: Znaki C1")
+    assert transport.warnings == ["[sig-001]: Podpis zostanie odrzucony", "[xml-002]: Znaki C1"]
 
 
 def test_502_gateway_html_page_is_unavailable():
@@ -108,34 +139,50 @@ def test_retry_after_in_seconds_and_as_http_date():
     dated = call(429, json={"title": "Too Many Requests", "status": 429, "detail": "x"},
                  headers={"Retry-After": "Mon, 02 Mar 2026 10:00:00 GMT"})
     assert dated.retry_after == 3600
-    assert "Spróbuj ponownie za 1 godz." in errors.user_message(dated).advice
+    assert "Spróbuj ponownie za 1 godz." in messages.user_message(dated).advice
 
 
-@pytest.mark.parametrize("code,details,expected", [
-    (415, ("Brak przypisanych uprawnień",), errors.KsefUnauthorized),
+@pytest.mark.parametrize("code,details,expected,title", [
+    (415, ("Brak przypisanych uprawnień",), errors.KsefUnauthorized, "Brak uprawnień w KSeF"),
     (425, ("Uwierzytelnienie i powiązane refresh tokeny zostały unieważnione przez użytkownika",),
-     errors.KsefTokenRevoked),
-    (450, ("Token unieważniony",), errors.KsefTokenRevoked),
-    (450, ("Token nieaktywny",), errors.KsefTokenRevoked),
-    (450, ("Nieprawidłowy token",), errors.KsefUnauthenticated),
-    (450, ("Nieprawidłowe wyzwanie autoryzacyjne",), errors.KsefUnauthenticated),
-    (460, ("Certyfikat odwołany",), errors.KsefUnauthenticated),
-    (470, ("Próba wykorzystania metod autoryzacyjnych osoby zmarłej",), errors.KsefUnauthenticated),
-    (480, ("Podejrzenie incydentu bezpieczeństwa.",), errors.KsefUnauthorized),
-    (500, (), errors.KsefUnavailable),
+     errors.KsefTokenRevoked, None),
+    (450, ("Token unieważniony",), errors.KsefTokenRevoked, None),
+    (450, ("Token nieaktywny",), errors.KsefTokenRevoked, "Token KSeF nieaktywny"),
+    (450, ("Nieprawidłowy token",), errors.KsefUnauthenticated, None),
+    (450, ("Nieprawidłowe wyzwanie autoryzacyjne",), errors.KsefUnauthenticated, None),
+    (460, ("Nieważny certyfikat",), errors.KsefCertificateRejected, "Certyfikat nieważny"),
+    (460, ("Błąd weryfikacji łańcucha certyfikatów",), errors.KsefCertificateRejected, "KSeF nie sprawdził certyfikatu"),
+    (460, ("Niezaufany łańcuch certyfikatów",), errors.KsefCertificateRejected, "Certyfikat od niezaufanego wystawcy"),
+    (460, ("Certyfikat odwołany",), errors.KsefCertificateRejected, "Certyfikat odwołany"),
+    (460, ("Certyfikat zawieszony",), errors.KsefCertificateRejected, "Certyfikat zawieszony"),
+    (460, ("Niepoprawny certyfikat",), errors.KsefCertificateRejected, "Niepoprawny certyfikat"),
+    (470, ("Próba wykorzystania metod autoryzacyjnych osoby zmarłej",), errors.KsefUnauthenticated,
+     "Logowanie odrzucone"),
+    (480, ("Podejrzenie incydentu bezpieczeństwa.",), errors.KsefUnauthorized, "Uwierzytelnienie zablokowane"),
+    (500, (), errors.KsefUnavailable, None),
     (550, ("Przetwarzanie zostało przerwane z przyczyn wewnętrznych systemu. Spróbuj ponownie",),
-     errors.KsefUnavailable),
+     errors.KsefUnavailable, None),
 ])
-def test_auth_status_maps_to_typed_error(code, details, expected):
+def test_auth_status_maps_to_typed_error(code, details, expected, title):
     error = errors.error_for_auth_status(code, "opis", details)
     assert type(error) is expected and error.code == code
-    assert errors.user_message(error).title == TITLES[expected]
+    assert messages.user_message(error).title == (title or TITLES[expected])
+
+
+def test_token_refusals_lead_to_the_certificate():
+    """Issue: when KSeF refuses the token as a login method, the message says so and leads to a certificate."""
+    for error in (errors.KsefAuthMethodNotAllowed("x", http_status=403, reason_code="auth-method-not-allowed"),
+                  errors.error_for_auth_status(450, "opis", ("Token nieaktywny",)),
+                  errors.error_for_auth_status(450, "opis", ("Token unieważniony",)),
+                  errors.error_for_exception(21301, "Brak autoryzacji.", ("Token KSeF został unieważniony.",))):
+        advice = messages.user_message(error).advice
+        assert "31.12.2026" in advice and "Przejdź na certyfikat" in advice and "nic nie zginie" in advice
 
 
 @pytest.mark.parametrize("code", [410, 415, 430, 435, 450, 500, 550])
 def test_invoice_rejection_message_carries_ksef_description_and_details(code):
     error = errors.error_for_invoice_status(code, "Opis KSeF", ("Szczegół 1",), None, "FV/1/2026")
-    message = errors.user_message(error)
+    message = messages.user_message(error)
     assert message.title == "Faktura odrzucona przez KSeF"
     assert "FV/1/2026" in message.advice and "Opis KSeF" in message.advice and "Szczegół 1" in message.advice
     assert f"kod {code}" in message.advice
@@ -147,23 +194,32 @@ def test_duplicate_440_message_names_the_original_ksef_number():
         "originalSessionReferenceNumber": "20250626-SO-2F14610000-242991F8C9-B4"}, "FV/2/2026")
     assert isinstance(error, errors.KsefDuplicateInvoice)
     assert error.original_ksef_number == "5265877635-20250626-010080DD2B5E-26"
-    assert "5265877635-20250626-010080DD2B5E-26" in errors.user_message(error).advice
+    assert "5265877635-20250626-010080DD2B5E-26" in messages.user_message(error).advice
 
 
 def test_every_error_class_has_exactly_one_row_and_connection_reminder_where_it_fits():
     classes = {errors.KsefUnavailable, errors.KsefRateLimited, errors.KsefUnauthenticated, errors.KsefUnauthorized,
                errors.KsefTokenRevoked, errors.KsefNoSession, errors.KsefRequestInvalid, errors.KsefInvoiceRejected,
-               errors.KsefDuplicateInvoice}
+               errors.KsefDuplicateInvoice, errors.KsefSignatureRejected, errors.KsefCertificateRejected,
+               errors.KsefAuthMethodNotAllowed, errors.KsefCertificateRequestRejected}
     for cls in classes:
-        assert errors.message_class(cls()) in errors.MESSAGES
+        assert messages.message_class(cls()) in messages.MESSAGES
     for cls in (errors.KsefUnavailable, errors.KsefNoSession, errors.KsefUnauthenticated):
-        assert errors.CHECK_CONNECTION in errors.MESSAGES[cls].advice
+        assert messages.CHECK_CONNECTION in messages.MESSAGES[cls].advice
+
+
+@pytest.mark.parametrize("code", [9101, 9102, 9103, 9105, 21001, 21111, 21115, 21117, 21217, 21401, 21406,
+                                  *range(25001, 25012)])
+def test_every_signature_and_certificate_code_has_its_own_message(code):
+    error = errors.error_for_exception(code, "opis KSeF", ())
+    message = messages.user_message(error)
+    assert message == messages.CODE_MESSAGES[code] and message.title and message.advice
 
 
 def test_unavailable_message_shows_latarnia_status():
-    message = errors.user_message(errors.KsefUnavailable(), "MAINTENANCE")
+    message = messages.user_message(errors.KsefUnavailable(), "MAINTENANCE")
     assert "przerwa konserwacyjna" in message.advice
-    assert "Latarnia" not in errors.user_message(errors.KsefUnavailable()).advice
+    assert "Latarnia" not in messages.user_message(errors.KsefUnavailable()).advice
 
 
 def test_scrub_hides_tokens_keys_and_encrypted_content():
@@ -177,5 +233,5 @@ def test_scrub_hides_tokens_keys_and_encrypted_content():
 
 
 def test_format_wait_in_polish():
-    assert [errors.format_wait(s) for s in (0.2, 45, 61, 3600, 3725)] == ["1 s", "45 s", "2 min", "1 godz.",
-                                                                          "1 godz. 3 min"]
+    assert [messages.format_wait(s) for s in (0.2, 45, 61, 3600, 3725)] == ["1 s", "45 s", "2 min", "1 godz.",
+                                                                            "1 godz. 3 min"]

@@ -7,7 +7,9 @@ from datetime import datetime, timezone
 import pytest
 import requests
 
-from ksef_local import services
+from ksef_local import credentials, services
+from ksef_local.forms.certificates import load_files
+from ksef_local.ksef.auth import CertificateCredentials, TokenCredentials
 from ksef_local.core import settings as settings_model
 from ksef_local.errors import UserError, ValidationFailed
 from ksef_local.forms import ksef_settings as ksef_form
@@ -270,7 +272,7 @@ def test_client_for_refuses_without_token_or_simulator(db, store, company):
     settings = ksef_settings.load(db, store)
     with pytest.raises(UserError, match="wbudowany symulator"):
         services.client_for(settings, TOKEN)
-    with pytest.raises(UserError, match="Brak tokena KSeF"):
+    with pytest.raises(UserError, match="Brak danych logowania do KSeF"):
         services.client_for(settings, None, base_url_override="http://127.0.0.1:1")
     with pytest.raises(ValueError):
         services.client_for(KsefSettings(environment="PROD", nip=COMPANY_NIP), TOKEN,
@@ -299,37 +301,51 @@ def test_describe_gives_the_badge(environment, badge):
 
 # -- against a real simulator -------------------------------------------------------------------------
 
-def test_ensure_demo_token_gets_a_working_token_from_the_simulator(db, store, company):
+def test_demo_credentials_are_a_seal_from_the_simulator_that_logs_in_by_signature(db, store, company):
+    """The demo mode needs no setting touched: the simulator issues a demonstration company seal, which logs
+    in by XAdES like a real one (and is made only once)."""
     with running_simulator() as sim, requests.Session() as session:
         settings = ksef_settings.load(db, store)
-        assert not settings.has_token
-        services.ensure_demo_token(db, store, settings, sim.base_url)
-        settings = ksef_settings.load(db, store)
-        assert settings.has_token
-        token = ksef_settings.token_for(db, store, settings)
-        services.ensure_demo_token(db, store, settings, sim.base_url)  # a token is there: kept
-        assert ksef_settings.token_for(db, store, settings) == token
-        client = services.client_for(settings, token, base_url_override=sim.base_url, session=session,
-                                          clock=sim.clock, sleep=sim.clock.advance, poll_interval=0.5,
-                                          max_polls=20, timeout=10)
+        assert credentials.login_method(db, store, settings).kind is None
+        assert credentials.ensure_demo_credentials(db, store, settings, sim.base_url)
+        assert not credentials.ensure_demo_credentials(db, store, settings, sim.base_url)  # kept
+        method = credentials.login_method(db, store, settings)
+        assert method.kind == "certificate" and method.certificate.origin == "demo"
+        assert "VATPL-5261040828" in method.certificate.subject
+        login = credentials.credentials_for(db, store, settings)
+        client = services.client_for(settings, login, base_url_override=sim.base_url, session=session,
+                                     clock=sim.clock, sleep=sim.clock.advance, poll_interval=0.5, max_polls=20,
+                                     timeout=10)
         client.authenticate()
-        assert client.auth.tokens.access.token
-        services.ensure_demo_token(db, store, settings, sim.base_url, replace=True)
-        assert ksef_settings.token_for(db, store, settings) != token
+        assert client.auth.tokens.access.token and client.auth.method == "xades"
 
 
-def test_ensure_demo_token_does_nothing_outside_demo_mode(db, store, company):
+def test_demo_credentials_are_made_only_in_demo_mode(db, store, company):
     settings = ksef_settings.save(db, store, {"environment": "TEST"})
-    services.ensure_demo_token(db, store, settings, "http://127.0.0.1:1")
-    assert not ksef_settings.load(db, store).has_token
+    assert not credentials.ensure_demo_credentials(db, store, settings, "http://127.0.0.1:1")
+    assert credentials.login_method(db, store, ksef_settings.load(db, store)).kind is None
 
 
-def test_ensure_demo_token_explains_a_dead_simulator_in_polish(db, store, company):
+def test_demo_credentials_explain_a_dead_simulator_in_polish(db, store, company):
     with socket.socket() as unused:
         unused.bind(("127.0.0.1", 0))
         port = unused.getsockname()[1]
-    with pytest.raises(UserError, match="symulator KSeF nie wydał tokena"):
-        services.ensure_demo_token(db, store, ksef_settings.load(db, store), f"http://127.0.0.1:{port}")
+    with pytest.raises(UserError, match="symulator KSeF nie wydał certyfikatu"):
+        credentials.ensure_demo_credentials(db, store, ksef_settings.load(db, store), f"http://127.0.0.1:{port}")
+
+
+def test_a_certificate_logs_in_before_a_token(db, store, company):
+    """Tokens end on 31.12.2026: where both are kept, the certificate is used."""
+    with running_simulator() as sim:
+        token = sim.create_token(COMPANY_NIP)
+        settings = ksef_settings.save(db, store, {"environment": "custom", "base_url": sim.base_url,
+                                                  "ksef_token": token})
+        assert isinstance(credentials.credentials_for(db, store, settings), TokenCredentials)
+        seal = sim.http.post(f"{sim.base_url}/sim/certificates", json={"nip": COMPANY_NIP}, timeout=10).json()
+        certificate, key = load_files(seal["certificate"].encode(), seal["privateKey"].encode(), "")
+        credentials.add_login_certificate(db, store, settings, certificate, key)
+        assert isinstance(credentials.credentials_for(db, store, settings), CertificateCredentials)
+        assert credentials.login_method(db, store, settings).kind == "certificate"
 
 
 def test_custom_environment_authenticates_against_a_simulator(db, store, company):

@@ -27,9 +27,15 @@ def test_each_invoice_is_sent_only_once(db, company):
     outbox.enqueue(db, [invoice_id], NOW, reachable=True)
     again = outbox.enqueue(db, [invoice_id], NOW, reachable=True)
     number = invoices.get_invoice(db, invoice_id)["number"]
-    assert again.queued == []
-    assert again.refused[invoice_id] == (f"Faktura {number} została już wysłana do KSeF – każdą fakturę można "
-                                         "wysłać tylko raz.")
+    assert again.queued == [] and again.waiting == [invoice_id]
+    assert again.refused[invoice_id] == (f"Faktura {number} czeka już w kolejce do KSeF (W) i wyśle się sama – nie "
+                                         "trzeba jej dodawać ponownie.")
+    assert db.execute("SELECT COUNT(*) FROM ksef_outbox").fetchone()[0] == 1
+    with dbmod.write(db):   # once KSeF holds it (O), the answer says it was sent
+        outbox.transition(db, outbox.current(db, invoice_id)["id"], NOW, "sent", None, invoice_ref="E1")
+    sent = outbox.enqueue(db, [invoice_id], NOW, reachable=True)
+    assert sent.waiting == [] and sent.refused[invoice_id] == (
+        f"Faktura {number} została już wysłana do KSeF – każdą fakturę można wysłać tylko raz.")
     assert db.execute("SELECT COUNT(*) FROM ksef_outbox").fetchone()[0] == 1
 
 

@@ -19,6 +19,7 @@ from ksef_local.cli import printing as printing_cli
 from ksef_local.ksef import crypto
 from ksef_local.ksef.ksef_number import make_ksef_number
 from ksef_local.printing import qr
+from ksef_local import credentials
 from ksef_local.store import certificates as offline_cert
 from ksef_local.store import imports, invoices, outbox
 from ksef_local.store.certificates import OfflineSigner
@@ -190,13 +191,15 @@ def test_kod2_with_an_ecdsa_p256_key_verifies():
     verify_kod2(code.url, key.public_key())
 
 
-def test_signer_comes_from_the_stored_certificate(app, db, rsa_key):
-    store = app.extensions["ksef_local"].secrets
-    offline_cert.save(db, store, self_signed(rsa_key), rsa_key, NOW)
-    signer = offline_cert.signer(db, store, "5261040828", now=NOW)
+def test_signer_comes_from_the_stored_certificate(app, db, company, rsa_key):
+    services = app.extensions["ksef_local"]
+    credentials.add_offline_certificate(db, services.secrets, services.settings(), self_signed(rsa_key), rsa_key,
+                                        now=NOW)
+    signer = offline_cert.signer(db, services.secrets, "demo", "5261040828", now=NOW)
     assert signer.serial == "01F20A5D352AE590" and signer.context_value == "5261040828"
     assert "PRIVATE" not in repr(signer)
-    assert offline_cert.signer(db, store, "5261040828", now=NOW + timedelta(days=4000)) is None  # expired
+    assert offline_cert.signer(db, services.secrets, "demo", "5261040828", now=NOW + timedelta(days=4000)) is None
+    assert offline_cert.signer(db, services.secrets, "PROD", "5261040828", now=NOW) is None  # another KSeF's
 
 
 # -- kinds and sources ----------------------------------------------------------------------------

@@ -46,7 +46,8 @@ def test_missing_token_pauses_with_a_polish_message(app, db, company):
         sender.run_once()
         assert not sender.run_once()
     health = ksef_state.health(db)
-    assert health.paused and health.pause_title == "Brak tokena KSeF – wpisz token w Ustawieniach KSeF."
+    assert health.paused and health.pause_title == "Brak danych logowania do KSeF"
+    assert health.pause_advice == "Nie wpisano tokena KSeF." and ksef_state.pause_cause(db) == "credentials"
     assert outbox.status(db, ids[0]).letter == "W"
 
 

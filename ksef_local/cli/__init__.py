@@ -4,6 +4,7 @@ from __future__ import annotations
 import sys
 
 from ksef_local import config, simulator
+from ksef_local.cli import certificates as certificate_commands
 from ksef_local.cli import invoices as invoice_commands
 from ksef_local.cli import ksef as ksef_commands
 from ksef_local.cli import printing as printing_commands
@@ -23,8 +24,10 @@ def main(argv: list[str] | None = None) -> int:
         return invoice_commands.import_files(home, args.files)
     if command == "pdf":
         return printing_commands.pdf_command(home, args)
-    if command in ("send", "status", "settings"):
+    if command in ("send", "status", "settings", "certificates"):
         try:
+            if command == "certificates":
+                return certificate_commands.command(home, args)
             return getattr(ksef_commands, command)(home, args)
         except UserError as exc:
             print(exc.message, file=sys.stderr)

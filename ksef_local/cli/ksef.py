@@ -7,12 +7,14 @@ import sys
 import time
 from pathlib import Path
 
+from ksef_local import credentials
 from ksef_local.app import create_app, database_problem
 from ksef_local.clock import utc_now
 from ksef_local.core.settings import CUSTOM, describe, environment_key
 from ksef_local.desktop import launcher
 from ksef_local.errors import UserError, ValidationFailed
 from ksef_local.formats import pl_date
+from ksef_local.forms.certificates import load_files
 from ksef_local.store import invoice_list, ksef_state, outbox
 from ksef_local.store import settings as ksef_settings
 
@@ -127,8 +129,11 @@ def settings(home: Path, args: argparse.Namespace) -> int:
             form[field] = str(getattr(args, option))
     if args.confirm_prod:
         form["confirm_prod"] = "1"
+    password = sys.stdin.readline().rstrip("\r\n") if args.password_stdin else ""
     if args.token_stdin:
         form["ksef_token"] = sys.stdin.readline().strip()
+    if args.certificate:
+        _add_certificate(state, args, password)
     if form:
         try:
             ksef_settings.save(state.db(), state.secrets, form)
@@ -136,7 +141,6 @@ def settings(home: Path, args: argparse.Namespace) -> int:
             for text in exc.errors.values():
                 print(text, file=sys.stderr)
             return 2
-        ksef_state.resume(state.db())
         print("Zapisano ustawienia KSeF.")
     current = state.settings()
     print(f"Środowisko: {describe(current)}")
@@ -144,5 +148,27 @@ def settings(home: Path, args: argparse.Namespace) -> int:
         print(f"Adres: {current.base_url}")
     print(f"NIP kontekstu: {current.nip or '(brak)'}")
     print(f"Token: {current.token_hint if current.has_token else '(brak)'}")
+    method = state.login_method()
+    if method.kind == "certificate":
+        found = method.certificate
+        print(f"Logowanie: certyfikatem {found.subject}, ważnym do {pl_date(found.not_after)}")
+    elif method.kind == "token":
+        print("Logowanie: tokenem KSeF (tokeny działają tylko do 31.12.2026; przejdź na certyfikat: "
+              "ksef-local certificates request)")
     print(f"Wysyłka wsadowa od: {current.batch_threshold} faktur")
     return 0
+
+
+def _add_certificate(state, args: argparse.Namespace, password: str) -> None:
+    """--certificate FILE [--key FILE] [--password-stdin] [--offline]: keep a certificate (key in the secret store)."""
+    try:
+        bundle = args.certificate.read_bytes()
+        key = args.key.read_bytes() if args.key else b""
+    except OSError as exc:
+        raise UserError(f"Nie można odczytać pliku ({exc.filename}).") from None
+    pair = load_files(bundle, key, password)
+    if args.offline:
+        stored = credentials.add_offline_certificate(state.db(), state.secrets, state.settings(), *pair)
+    else:
+        stored = credentials.add_login_certificate(state.db(), state.secrets, state.settings(), *pair)
+    print(f"Dodano certyfikat {stored.serial} ({stored.subject}), ważny do {pl_date(stored.not_after)}.")

@@ -5,6 +5,7 @@ import argparse
 from pathlib import Path
 
 from ksef_local import config, simulator
+from ksef_local.cli import certificates as certificates_cli
 from ksef_local.cli import printing as printing_cli
 from ksef_local.version import VERSION
 
@@ -48,6 +49,16 @@ def build_parser() -> argparse.ArgumentParser:
     settings.add_argument("--batch-threshold", type=int)
     settings.add_argument("--token-stdin", action="store_true", help="wczytaj token KSeF ze standardowego wejścia")
     settings.add_argument("--confirm-prod", action="store_true", help="potwierdź środowisko produkcyjne")
+    settings.add_argument("--certificate", type=Path, metavar="PLIK",
+                          help="dodaj certyfikat logowania: .p12/.pfx albo .crt/.pem (z --key)")
+    settings.add_argument("--key", type=Path, metavar="PLIK", help="klucz prywatny (.key) do --certificate")
+    settings.add_argument("--password-stdin", action="store_true",
+                          help="wczytaj hasło do pliku .p12 lub klucza ze standardowego wejścia")
+    settings.add_argument("--offline", action="store_true",
+                          help="--certificate jest certyfikatem KSeF typu Offline (do kodu KOD II)")
+
+    certs = sub.add_parser("certificates", help="logowanie certyfikatem i certyfikaty KSeF")
+    certificates_cli.add_arguments(certs)
 
     sim = sub.add_parser("simulator", help="uruchom lokalny symulator KSeF")
     simulator.add_arguments(sim)

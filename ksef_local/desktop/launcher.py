@@ -10,10 +10,11 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from ksef_local.core.settings import DEMO_MODE
+from ksef_local.credentials import ensure_demo_credentials
 from ksef_local.desktop.lock import try_lock
 from ksef_local.errors import UserError
 from ksef_local.sending import Sender
-from ksef_local.services import Services, ensure_demo_token
+from ksef_local.services import Services
 from ksef_local.simulator import SimulatorOptions, build_app, serve_in_thread
 
 log = logging.getLogger(__name__)
@@ -45,9 +46,9 @@ def start_simulator(state: Services, processing_ms: int = 1000, limits: str = "p
     settings = state.settings()
     if settings.environment == DEMO_MODE:
         try:
-            ensure_demo_token(state.db(), state.secrets, settings, url)
-        except UserError as exc:  # the sender will pause with a message the user sees
-            log.warning("demo token: %s", exc.message)
+            ensure_demo_credentials(state.db(), state.secrets, settings, url)
+        except UserError as exc:  # made again when the sender needs it; until then the banner says why
+            log.warning("demo credentials: %s", exc.message)
     return stop
 
 
@@ -68,7 +69,7 @@ def start_background(app, *, simulator: bool | str = True, sender: bool = True, 
     if lock is not None:
         background.stops.append(lock.release)
         worker = Sender(state.databases, state.make_client, make_latarnia=state.make_latarnia,
-                        batch_threshold=state.settings().batch_threshold, **sender_kwargs)
+                        batch_threshold=state.settings().batch_threshold, services=state, **sender_kwargs)
         state.sender = worker
         worker.start()
 

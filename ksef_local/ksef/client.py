@@ -13,8 +13,14 @@ from typing import Callable
 import requests
 
 from ksef_local.clock import utc_now
-from ksef_local.ksef import crypto, errors
-from ksef_local.ksef.auth import Authenticator, CertificateCache, TokenCredentials, retry_on_unknown_key
+from ksef_local.ksef import crypto, errors, xades
+from ksef_local.ksef.auth import (
+    SIGNATURE_WAIT,
+    Authenticator,
+    CertificateCache,
+    Credentials,
+    retry_on_unknown_key,
+)
 from ksef_local.ksef.environments import Environment, resolve
 from ksef_local.ksef.models import (
     FA3,
@@ -32,14 +38,15 @@ MAX_PAGES = 1000  # bound for continuation-token loops
 
 
 class KsefClient:
-    """Talk to one KSeF environment in one context (NIP) with a KSeF token."""
+    """Talk to one KSeF environment in one context (NIP), logged in with a token or a certificate."""
 
-    def __init__(self, environment: str | Environment, credentials: TokenCredentials, *,
+    def __init__(self, environment: str | Environment, credentials: Credentials | None, *,
                  session: requests.Session | None = None, clock: Clock = utc_now,
                  sleep: Callable[[float], None] = time.sleep, timeout: float = 30.0,
                  poll_interval: float = 1.0, max_polls: int = 60,
                  random_bytes: Callable[[int], bytes] = os.urandom,
-                 refresh_margin: timedelta = timedelta(seconds=60)) -> None:
+                 refresh_margin: timedelta = timedelta(seconds=60),
+                 signature_wait: float = SIGNATURE_WAIT) -> None:
         self.environment = resolve(environment)
         self.transport = Transport(self.environment.api_base, session or requests.Session(), clock, timeout)
         self.clock = clock
@@ -49,7 +56,7 @@ class KsefClient:
         self.random_bytes = random_bytes
         self.certificates = CertificateCache(self.transport, clock)
         self.auth = Authenticator(self.transport, self.certificates, credentials, clock, sleep,
-                                  poll_interval, max_polls, refresh_margin)
+                                  poll_interval, max_polls, refresh_margin, signature_wait)
 
     # -- plumbing -----------------------------------------------------------------------------------
 
@@ -68,6 +75,11 @@ class KsefClient:
     def authenticate(self) -> None:
         """Authenticate now (normally this happens on the first call)."""
         self.auth.tokens = self.auth.authenticate()
+
+    def auth_request_to_sign(self, nip: str, context_type: str = "Nip") -> bytes:
+        """A fresh AuthTokenRequest for a signature made outside the program (valid 10 minutes, single use)."""
+        challenge = self.transport.request("POST", "/auth/challenge").json()["challenge"]
+        return xades.auth_token_request(challenge, nip, context_type=context_type)
 
     # -- online session (ksef-api.md §3) ------------------------------------------------------------
 

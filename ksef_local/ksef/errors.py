@@ -5,27 +5,28 @@
     │                                auth status 500/550                        → "Serwis KSeF nie odpowiada"
     ├── KsefRateLimited              429 + Retry-After (seconds or HTTP date), 21155, 21182
     │                                                                           → "Limit żądań osiągnięty"
-    ├── KsefUnauthenticated          401, 21304, 21111, auth status 450 (bad token/challenge), 460, 470
-    │                                                                           → "Brak uwierzytelnienia"
+    ├── KsefUnauthenticated          401, 21304, 21111, auth status 450 (bad token/challenge), 470
+    │   │                                                                       → "Brak uwierzytelnienia"
+    │   ├── KsefSignatureRejected    400 at /auth/xades-signature: 9101, 9102, 9103, 9105, 21001, 21115,
+    │   │                            21117, 21217, 21401, 21406 → a message per code
+    │   └── KsefCertificateRejected  auth status 460 (the certificate: invalid, chain, revoked, suspended)
     ├── KsefUnauthorized             403 (reasonCode), 21301, auth status 415, 480
-    │                                                                           → "Brak autoryzacji"
+    │   │                                                                       → "Brak autoryzacji"
+    │   └── KsefAuthMethodNotAllowed 403 reasonCode auth-method-not-allowed: tokens no longer log in
     ├── KsefTokenRevoked             auth status 450 "Token unieważniony"/"Token nieaktywny", 425,
     │                                21301 "Token KSeF został unieważniony."   → "Token unieważniony"
     ├── KsefNoSession                21173, 21180                              → "Brak sesji"
     ├── KsefRequestInvalid           21405 and every other 400 exception code
-    │                                                                → "Dokument nie jest zgodny ze schemą (json)"
+    │   │                                                            → "Dokument nie jest zgodny ze schemą (json)"
+    │   └── KsefCertificateRequestRejected  25001-25011 (KSeF certificates: limits, CSR, revoke)
     └── KsefInvoiceRejected          invoice status 410/415/430/435/450/500/550 → rejection message
         └── KsefDuplicateInvoice     invoice status 440, with the original KSeF number and session
 
-Sources: ksef-api.md §2.1 (auth statuses), §3.4 (invoice statuses), §6 (429), §7 (error bodies and
-codes), §7.1 (which KSeF answers produce which of the program's messages). No message ever contains a
-token, a key or encrypted content (house-style rule 14).
+Sources: the official OpenAPI (error tables of /auth/*, /sessions/*, /certificates/*; auth statuses in
+AuthenticationOperationStatusResponse) and docs/ksef-protocol.md §7. The Polish messages are in
+ksef/messages.py. No error ever carries a token, a key or encrypted content (house-style rule 14).
 """
 from __future__ import annotations
-
-from dataclasses import dataclass
-
-CHECK_CONNECTION = "Sprawdź też połączenie z internetem."
 
 
 class KsefError(Exception):
@@ -38,6 +39,7 @@ class KsefError(Exception):
         self.http_status = http_status
         self.code = code
         self.details = tuple(details)
+        self.warnings: tuple[str, ...] = ()  # X-System-Warning headers of the answer, for "Szczegóły"
 
 
 class KsefUnavailable(KsefError):
@@ -64,6 +66,18 @@ class KsefUnauthorized(KsefError):
         self.reason_code = reason_code
 
 
+class KsefSignatureRejected(KsefUnauthenticated):
+    """KSeF refused the signed login document (its structure, signature or certificate), HTTP 400."""
+
+
+class KsefCertificateRejected(KsefUnauthenticated):
+    """Authentication status 460: KSeF did not accept the certificate; details name why."""
+
+
+class KsefAuthMethodNotAllowed(KsefUnauthorized):
+    """403 auth-method-not-allowed: KSeF no longer accepts this way of logging in (a KSeF token)."""
+
+
 class KsefTokenRevoked(KsefError):
     """The KSeF token (or the authentication) was revoked or is not active."""
 
@@ -74,6 +88,10 @@ class KsefNoSession(KsefError):
 
 class KsefRequestInvalid(KsefError):
     """KSeF rejected the request itself (21405 and other 400 exception codes)."""
+
+
+class KsefCertificateRequestRejected(KsefRequestInvalid):
+    """KSeF refused a certificate request, query or revocation (25001-25011)."""
 
 
 class KsefInvoiceRejected(KsefError):
@@ -94,128 +112,6 @@ class KsefDuplicateInvoice(KsefInvoiceRejected):
         self.original_session = original_session
 
 
-# -- the one message table ---------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class UserMessage:
-    """What the user sees: a fixed title and advice (Polish)."""
-
-    title: str
-    advice: str
-
-    def __str__(self) -> str:
-        return f"{self.title}. {self.advice}"
-
-
-MESSAGES: dict[type[KsefError], UserMessage] = {
-    KsefUnauthorized: UserMessage(
-        "Brak autoryzacji",
-        "Próba dostępu do zasobów KSeF została odrzucona z powodu braku uprawnień. Upewnij się, że token "
-        "jest prawidłowy i aktualny i że ma uprawnienia do tej czynności.",
-    ),
-    KsefNoSession: UserMessage(
-        "Brak sesji",
-        "Sesja z KSeF wygasła lub nie została poprawnie ustanowiona. Program próbuje najpierw sam otworzyć "
-        "nową sesję; jeśli to nie pomoże, wyloguj się i zaloguj ponownie, aby odświeżyć sesję. "
-        + CHECK_CONNECTION,
-    ),
-    KsefUnauthenticated: UserMessage(
-        "Brak uwierzytelnienia",
-        "KSeF nie zweryfikował tożsamości, najczęściej z powodu błędnych danych logowania. Sprawdź dane "
-        "logowania i ustawienia połączenia z KSeF. " + CHECK_CONNECTION,
-    ),
-    KsefRateLimited: UserMessage(
-        "Limit żądań osiągnięty",
-        "Przekroczono limit żądań do KSeF w określonym czasie. Odczekaj, aż limit zostanie zresetowany.",
-    ),
-    KsefUnavailable: UserMessage(
-        "Serwis KSeF nie odpowiada",
-        "Problemy techniczne po stronie KSeF, np. przejściowa awaria lub przerwa konserwacyjna. Spróbuj "
-        "ponownie później lub sprawdź status KSeF. " + CHECK_CONNECTION,
-    ),
-    KsefTokenRevoked: UserMessage(
-        "Token unieważniony",
-        "Token został unieważniony i nie można już nim pracować. Wygeneruj nowy token w KSeF i zapisz go "
-        "w ustawieniach.",
-    ),
-    KsefRequestInvalid: UserMessage(
-        "Dokument nie jest zgodny ze schemą (json)",
-        "KSeF odrzucił strukturę żądania; to zwykle błąd po stronie Ministerstwa Finansów. Poczekaj na "
-        "rozwiązanie problemu i spróbuj później.",
-    ),
-    KsefInvoiceRejected: UserMessage("Faktura odrzucona przez KSeF", ""),
-}
-
-LATARNIA_TEXTS = {
-    "AVAILABLE": "Latarnia KSeF: system dostępny.",
-    "MAINTENANCE": "Latarnia KSeF: trwa przerwa konserwacyjna.",
-    "FAILURE": "Latarnia KSeF: ogłoszono awarię systemu.",
-    "TOTAL_FAILURE": "Latarnia KSeF: ogłoszono awarię całkowitą.",
-}
-
-# Advice per invoice status code (ksef-api.md §3.4); the description and details come from KSeF.
-_REJECTION_ADVICE = {
-    410: "Kontekst, w którym program jest zalogowany, nie może wystawiać faktur dla tego sprzedawcy. "
-         "Sprawdź NIP sprzedawcy na fakturze i NIP w ustawieniach KSeF.",
-    415: "KSeF nie przyjmuje faktur z załącznikami od tego podatnika. Usuń załącznik albo włącz tę "
-         "możliwość w e-Urzędzie Skarbowym.",
-    430: "Plik faktury nie przeszedł weryfikacji. Popraw fakturę zgodnie ze szczegółami i wyślij ją ponownie.",
-    435: "KSeF nie odszyfrował faktury. Wyślij ją ponownie; jeśli błąd się powtórzy, zgłoś go do pomocy technicznej.",
-    450: "Dane faktury nie przeszły weryfikacji. Popraw fakturę zgodnie ze szczegółami i wyślij ją ponownie.",
-    500: "Wystąpił nieznany błąd po stronie KSeF. Wyślij fakturę ponownie później.",
-    550: "KSeF przerwał przetwarzanie z przyczyn wewnętrznych. Wyślij fakturę ponownie później.",
-}
-
-
-def message_class(error: KsefError) -> type[KsefError]:
-    """Return the class whose row of MESSAGES describes error."""
-    for cls in type(error).__mro__:
-        if cls in MESSAGES:
-            return cls
-    raise LookupError(f"no message for {type(error).__name__}")
-
-
-def user_message(error: KsefError, latarnia_status: str | None = None) -> UserMessage:
-    """Return the user's message for error; add the wait time and Latarnia's status where known."""
-    cls = message_class(error)
-    if cls is KsefInvoiceRejected:
-        return rejection_message(error)  # type: ignore[arg-type]
-    base = MESSAGES[cls]
-    extra = ""
-    if isinstance(error, KsefRateLimited) and error.retry_after is not None:
-        extra = f" Spróbuj ponownie za {format_wait(error.retry_after)}."
-    elif isinstance(error, KsefUnavailable) and latarnia_status in LATARNIA_TEXTS:
-        extra = " " + LATARNIA_TEXTS[latarnia_status]
-    return UserMessage(base.title, base.advice + extra)
-
-
-def rejection_message(error: KsefInvoiceRejected) -> UserMessage:
-    """Build the rejection message from KSeF's status code, description and details."""
-    subject = f"Faktura {error.invoice_number}" if error.invoice_number else "Faktura"
-    lines = [f"{subject} została odrzucona przez KSeF (kod {error.code}): {error.detail}."]
-    lines.extend(f"Szczegóły: {item}" for item in error.details)
-    if isinstance(error, KsefDuplicateInvoice):
-        if error.original_ksef_number:
-            lines.append(f"Ta faktura jest już w KSeF pod numerem {error.original_ksef_number}"
-                         + (f" (sesja {error.original_session})." if error.original_session else "."))
-        lines.append("Nie wysyłaj jej ponownie; jeśli to inna faktura, nadaj jej nowy numer.")
-    else:
-        lines.append(_REJECTION_ADVICE.get(error.code or 0, "Sprawdź fakturę i spróbuj ponownie później."))
-    return UserMessage(MESSAGES[KsefInvoiceRejected].title, " ".join(lines))
-
-
-def format_wait(seconds: float) -> str:
-    """Return a Polish duration such as "45 s", "3 min" or "2 godz. 5 min"."""
-    total = max(0, int(-(-seconds // 1)))
-    if total < 60:
-        return f"{total} s"
-    minutes = -(-total // 60)
-    if minutes < 60:
-        return f"{minutes} min"
-    hours, rest = divmod(minutes, 60)
-    return f"{hours} godz." + (f" {rest} min" if rest else "")
-
-
 # -- KSeF codes to classes (ksef-api.md §7, §7.1) -----------------------------------------------------
 
 REVOKED_TOKEN_TEXT = "Token KSeF został unieważniony."
@@ -229,6 +125,8 @@ _EXCEPTION_CODES: dict[int, type[KsefError]] = {
     21304: KsefUnauthenticated,
     21308: KsefUnauthenticated,  # metody autoryzacyjne osoby zmarłej
     21405: KsefRequestInvalid,
+    **{code: KsefSignatureRejected for code in (9101, 9102, 9103, 9105, 21001, 21115, 21117, 21217, 21401, 21406)},
+    **{code: KsefCertificateRequestRejected for code in range(25001, 25012)},
 }
 
 
@@ -252,7 +150,9 @@ def error_for_auth_status(code: int, description: str, details: tuple[str, ...])
         return KsefUnauthorized(description, **kwargs)
     if code in (500, 550):
         return KsefUnavailable(description, **kwargs)
-    return KsefUnauthenticated(description, **kwargs)  # 450 other details, 460, 470, unknown
+    if code == 460:
+        return KsefCertificateRejected(description, **kwargs)
+    return KsefUnauthenticated(description, **kwargs)  # 450 other details, 470, unknown
 
 
 def error_for_invoice_status(code: int, description: str, details: tuple[str, ...],

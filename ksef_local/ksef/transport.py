@@ -23,6 +23,9 @@ SECRET_KEYS = frozenset({
     "encryptedSymmetricKey", "initializationVector", "encryptedInvoiceContent", "authorization",
 })
 SCRUBBED = "***"
+AUTH_METHOD_NOT_ALLOWED = "auth-method-not-allowed"  # 403 reasonCode (OpenAPI ForbiddenProblemDetails)
+WARNING_HEADER = "X-System-Warning"  # "[code]: message | [code]: message" (OpenAPI SystemWarning)
+KEPT_WARNINGS = 20
 log = logging.getLogger("ksef_local.ksef")
 
 
@@ -88,6 +91,8 @@ def error_from_response(response: requests.Response, now: datetime) -> errors.Ks
         return errors.KsefUnauthenticated(detail or "Unauthorized", http_status=401)
     if status == 403:
         reason = body.get("reasonCode") if isinstance(body, dict) else None
+        if reason == AUTH_METHOD_NOT_ALLOWED:
+            return errors.KsefAuthMethodNotAllowed(detail or "Forbidden", http_status=403, reason_code=reason)
         return errors.KsefUnauthorized(detail or "Forbidden", http_status=403, reason_code=reason)
     if status == 410:
         return errors.KsefUnauthenticated(detail or "Gone", http_status=410)
@@ -107,6 +112,7 @@ class Transport:
         self.clock = clock
         self.timeout = timeout
         self.problem_details = problem_details
+        self.warnings: list[str] = []  # the latest X-System-Warning texts, newest last
 
     def request(self, method: str, path_or_url: str, *, json_body: Any = None, data: bytes | None = None,
                 bearer: str | None = None, headers: dict[str, str] | None = None,
@@ -132,9 +138,22 @@ class Transport:
             log.info("KSeF %s %s: connection error", method, _path_only(url))
             raise errors.KsefUnavailable("Brak połączenia z KSeF") from exc
         _log_exchange(method, url, json_body, response)
+        warnings = self._note_warnings(method, url, response)
         if response.status_code in ok:
             return response
-        raise error_from_response(response, self.clock())
+        error = error_from_response(response, self.clock())
+        error.warnings = warnings
+        raise error
+
+    def _note_warnings(self, method: str, url: str, response: requests.Response) -> tuple[str, ...]:
+        """Log KSeF's X-System-Warning (e.g. a signature it will refuse later) and keep it for "Szczegóły"."""
+        header = response.headers.get(WARNING_HEADER, "")
+        found = tuple(part.strip() for part in header.split(" | ") if part.strip())
+        for text in found:
+            log.warning("KSeF %s %s: ostrzeżenie %s", method, _path_only(url), text)
+            if text not in self.warnings:
+                self.warnings = (self.warnings + [text])[-KEPT_WARNINGS:]
+        return found
 
 
 def _path_only(url: str) -> str:

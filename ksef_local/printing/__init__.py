@@ -65,7 +65,7 @@ def verification_setup(services: Services, *, qr_host_override: str | None = Non
             return None
 
     try:
-        signer = certificates.signer(services.db(), services.secrets, settings.nip, now=now)
+        signer = certificates.signer(services.db(), services.secrets, current, settings.nip, now=now)
     except SecretStoreError:
         signer = None  # printed without KOD II, with a note saying why
     return qr_host_for, signer

@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from typing import Any, Callable
 
 from ksef_local.errors import UserError
-from ksef_local.ksef import errors
+from ksef_local.ksef import errors, messages
 from ksef_local.ksef.client import KsefClient
 from ksef_local.store import ksef_state
 from ksef_local.store.db import iso, parse, write
@@ -22,7 +22,8 @@ CIRCUIT_SECONDS = 30.0        # first open period; doubles up to CIRCUIT_MAX
 CIRCUIT_MAX = 600.0
 BACKOFF_MAX = 60.0
 PAUSING = (errors.KsefTokenRevoked, errors.KsefUnauthenticated, errors.KsefUnauthorized, errors.KsefRequestInvalid)
-NO_TOKEN = "Brak tokena KSeF – wpisz token w Ustawieniach KSeF."
+NO_CREDENTIALS = "Brak danych logowania do KSeF"
+CREDENTIAL_ERRORS = (errors.KsefUnauthenticated, errors.KsefUnauthorized, errors.KsefTokenRevoked)
 # Our own reachability check beside Latarnia, which goes down too: GET /security/public-key-certificates
 # needs no token and is limited only per IP (docs/ksef-protocol.md §2 and §6, group "public").
 PROBE_GROUP = "public"
@@ -47,6 +48,7 @@ def describe(error: errors.KsefError, session_ref: str | None = None, invoice_re
     lines += [f"Sesja: {session_ref}"] if session_ref else []
     lines += [f"Numer referencyjny faktury: {invoice_ref}"] if invoice_ref else []
     lines += [f"Czas: {at.isoformat()}"] if at else []
+    lines += [f"Ostrzeżenie KSeF: {text}" for text in getattr(error, "warnings", ())]
     return "\n".join(lines)
 
 
@@ -80,8 +82,10 @@ class Remote:
             try:
                 self._client = self.make_client()
             except UserError as exc:
-                ksef_state.pause(db, now, NO_TOKEN, exc.message)
+                ksef_state.pause(db, now, NO_CREDENTIALS, exc.message, cause="credentials")
                 raise Deferred("paused", exc) from exc
+            # A login by a qualified certificate may take minutes (KSeF asks its issuer): the banner shows it.
+            self._client.auth.on_progress = lambda text: ksef_state.login_progress(db, self.clock(), text)
         return self._client
 
     def call(self, db, now: datetime, group: str | None, action: Callable[[KsefClient], Any],
@@ -117,6 +121,8 @@ class Remote:
         return result
 
     def _answered(self, db, now: datetime) -> None:
+        if ksef_state.get_meta(db, "login_progress"):
+            ksef_state.login_progress(db, now, None)
         if self._healthy:
             return
         with write(db):
@@ -150,8 +156,10 @@ class Remote:
             ksef_state.set_meta(db, "reach", {"reachable": reachable, "checked_at": iso(now)})
 
     def _pause_for(self, db, now: datetime, exc: errors.KsefError) -> None:
-        message = errors.user_message(exc, (ksef_state.get_meta(db, "latarnia") or {}).get("status"))
-        ksef_state.pause(db, now, message.title, message.advice, describe(exc, at=now))
+        message = messages.user_message(exc, (ksef_state.get_meta(db, "latarnia") or {}).get("status"))
+        cause = "credentials" if isinstance(exc, CREDENTIAL_ERRORS) else "request"
+        ksef_state.pause(db, now, message.title, message.advice, describe(exc, at=now), cause=cause)
+        ksef_state.login_progress(db, now, None)
         self.reset()  # an open online session's row stays in ksef_sessions and is closed after resume
 
     # -- our reachability check --------------------------------------------------------------------

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from ksef_local.ksef import crypto, errors
+from ksef_local.ksef import crypto, errors, messages
 from ksef_local.ksef.models import InvoiceStatus
 from ksef_local.sending.remote import Deferred, Remote, describe
 from ksef_local.store import ksef_state, outbox_work
@@ -115,7 +115,7 @@ class StatusTracker:
 
     def _reject(self, db, now: datetime, r: dict, rejection: errors.KsefInvoiceRejected, status: InvoiceStatus) -> None:
         latarnia = (ksef_state.get_meta(db, "latarnia") or {}).get("status")
-        message = errors.user_message(rejection, latarnia)
+        message = messages.user_message(rejection, latarnia)
         text = f"KSeF odrzucił fakturę: {status.code} {status.description}"
         text += "".join(f"; {item}" for item in status.details[:5])
         with write(db):

@@ -12,6 +12,7 @@ from ksef_local.clock import utc_now
 from ksef_local.ksef.client import KsefClient
 from ksef_local.ksef.latarnia import LatarniaClient
 from ksef_local.sending.batch import BatchSender
+from ksef_local.sending.certificates import CertificateWork
 from ksef_local.sending.online import OnlineSender
 from ksef_local.sending.outages import OutageWatch
 from ksef_local.sending.remote import Deferred, Remote
@@ -26,7 +27,8 @@ class Sender:
     """One background worker for the outbox of one database, built from its collaborators:
 
     remote (every KSeF call, budget, backoff, circuit, pause) ← statuses (O → A, UPO) ← batches ← online;
-    outages (Latarnia and offline deadlines) stands apart.
+    certificates (the screens' KSeF tasks and certificate renewal) uses remote's client; outages (Latarnia
+    and offline deadlines) stands apart.
     """
 
     def __init__(self, databases: Databases, make_client: Callable[[], KsefClient], *,
@@ -34,7 +36,7 @@ class Sender:
                  rng: random.Random | None = None, make_latarnia: Callable[[], LatarniaClient] | None = None,
                  batch_threshold: int = 50, poll_interval: float = 2.0, latarnia_interval: float = 300.0,
                  probe_interval: float = 60.0, busy_wait: float = 3.0, idle_wait: float = 60.0,
-                 limits: ksef_state.Limits = ksef_state.PRD_LIMITS) -> None:
+                 limits: ksef_state.Limits = ksef_state.PRD_LIMITS, services=None) -> None:
         self.databases = databases
         self.clock = clock
         self.sleep = sleep
@@ -46,6 +48,9 @@ class Sender:
         self.batches = BatchSender(self.remote, self.statuses, batch_threshold, poll_interval)
         self.online = OnlineSender(self.remote, self.statuses, self.batches, poll_interval)
         self.outages = OutageWatch(make_latarnia, latarnia_interval)
+        # Tasks of the screens and certificate renewal need the settings and the secret store.
+        self.certificates = CertificateWork(services, self.remote, clock, sleep) if services is not None else None
+        self._credentials_stamp: str | None = None
         self._wake = threading.Event()
         self._reset = threading.Event()
         self._stopping = threading.Event()
@@ -100,15 +105,24 @@ class Sender:
         """Do one bounded step of work; return whether anything was done."""
         db = self.databases.get()
         now = self.clock()
-        if self._reset.is_set():
+        stamp = ksef_state.credentials_stamp(db)
+        if self._reset.is_set() or stamp != self._credentials_stamp:
+            # Settings or credentials changed, here or in another process: a new client from the next call,
+            # and a pause they caused is over.
             self._reset.clear()
+            self._credentials_stamp = stamp
             self.remote.reset()
             self.outages.reset()
+            ksef_state.lift_credentials_pause(db)
         self.outages.poll(db, now)
+        if self.certificates is not None and self.certificates.run_task(db, now):
+            return True
         if ksef_state.is_paused(db) or self._held_back(db, now):
             return False
         if self.remote.probe_due(db, now, self.probe_interval, outbox.pending_count(db)) and \
                 self.remote.probe(db, now):
+            return True
+        if self.certificates is not None and self.certificates.renew_if_due(db, now):
             return True
         for task in (self.online.close_stale_sessions, self.online.reconcile, self.batches.poll, self.statuses.poll,
                      self.statuses.fetch_upos, self.batches.send, self.online.send, self.online.close_idle):

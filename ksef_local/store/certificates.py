@@ -1,38 +1,78 @@
-"""The KSeF "Offline" certificate that signs KOD II on offline invoices (ksef-api.md §8.2).
+"""Certificates the program uses with KSeF, per KSeF environment and context NIP, and the requests for new
+KSeF certificates still in flight.
 
-Imported as PKCS#12 (with its password) or as PEM certificate + key. The private key goes to the
-SecretStore only (house rule 14); the certificate and what we show about it live in their own table.
+- usage "login": logs in by XAdES signature — a KSeF Authentication certificate (enrolled by the program
+  or imported from the MF app) or a qualified seal or signature;
+- usage "offline": a KSeF Offline certificate, which alone may sign KOD II on offline invoices
+  (CIRFMF/ksef-docs kody-qr.md: an Authentication certificate must not be used for it).
+
+A private key lives only in the secret store (house-style rule 14), under key_secret; the table keeps the
+certificate and what the screens show. Keys are stored before rows, so a row never points at nothing.
+Retired or revoked certificates stay as history.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import sqlite_utils
 from cryptography import x509
-from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives import hashes, serialization
 
 from ksef_local.clock import utc_now
 from ksef_local.forms.certificates import PrivateKey, check, serial_text
 from ksef_local.store import db as dbmod
+from ksef_local.store.db import iso
 from ksef_local.store.secrets import SecretStore
 
-SECRET_NAME = "ksef-offline-certificate/private-key"
+LOGIN, OFFLINE_USE = "login", "offline"
+ORIGIN_PRIORITY = {"enrolled": 0, "imported": 1, "demo": 2}  # which login certificate to use first
 
 
 @dataclass(frozen=True)
-class CertificateInfo:
-    """What the settings page shows about the certificate (never the key)."""
+class StoredCertificate:
+    """One certificate row with its X.509 certificate; never the key."""
 
-    subject: str
+    id: int
+    environment: str
+    nip: str
+    usage: str
+    origin: str
+    ksef_type: str | None
+    name: str | None
     serial: str
     key_type: str
-    not_before: datetime
-    not_after: datetime
-    imported_at: datetime
+    state: str
+    created_at: datetime
+    certificate: x509.Certificate
+    key_secret: str
+
+    @property
+    def subject(self) -> str:
+        return self.certificate.subject.rfc4514_string()
+
+    @property
+    def issuer(self) -> str:
+        return self.certificate.issuer.rfc4514_string()
+
+    @property
+    def fingerprint(self) -> str:
+        return self.certificate.fingerprint(hashes.SHA256()).hex().upper()
+
+    @property
+    def not_before(self) -> datetime:
+        return self.certificate.not_valid_before_utc
+
+    @property
+    def not_after(self) -> datetime:
+        return self.certificate.not_valid_after_utc
 
     def is_valid_at(self, moment: datetime) -> bool:
         return self.not_before <= moment <= self.not_after
+
+    def days_left(self, moment: datetime) -> int:
+        return (self.not_after - moment).days
 
 
 @dataclass(frozen=True)
@@ -48,58 +88,137 @@ class OfflineSigner:
         return f"OfflineSigner(serial={self.serial!r}, context={self.context_type}/{self.context_value})"
 
 
-# -- reading the files (pure) -----------------------------------------------------------------------
+def _certificate(row: dict[str, Any]) -> StoredCertificate:
+    return StoredCertificate(
+        row["id"], row["environment"], row["nip"], row["usage"], row["origin"], row["ksef_type"], row["name"],
+        row["serial"], row["key_type"], row["state"], datetime.fromisoformat(row["created_at"]),
+        x509.load_pem_x509_certificate(row["certificate_pem"].encode("ascii")), row["key_secret"])
 
 
-# -- storing ----------------------------------------------------------------------------------------
+def key_secret_name(certificate: x509.Certificate) -> str:
+    return f"certificate-key/{certificate.fingerprint(hashes.SHA256()).hex()}"
 
-def save(db: sqlite_utils.Database, store: SecretStore, certificate: x509.Certificate, key: PrivateKey,
-         now: datetime) -> CertificateInfo:
-    """Check and store the certificate (table) and its private key (SecretStore), replacing any previous one."""
+
+def add(db: sqlite_utils.Database, secrets: SecretStore, *, environment: str, nip: str, usage: str, origin: str,
+        certificate: x509.Certificate, key: PrivateKey, now: datetime, ksef_type: str | None = None,
+        name: str | None = None, key_secret: str | None = None) -> StoredCertificate:
+    """Check the pair, keep the key in the secret store (unless it is there already) and add the row."""
     key_type = check(certificate, key)
-    key_pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                serialization.NoEncryption()).decode("ascii")
-    row = {
-        "id": 1, "certificate_pem": certificate.public_bytes(serialization.Encoding.PEM).decode("ascii"),
-        "subject": certificate.subject.rfc4514_string(), "serial": serial_text(certificate), "key_type": key_type,
-        "not_before": certificate.not_valid_before_utc.isoformat(),
-        "not_after": certificate.not_valid_after_utc.isoformat(), "imported_at": now.isoformat(),
-    }
-    store.set(SECRET_NAME, key_pem)
+    secret = key_secret or key_secret_name(certificate)
+    if key_secret is None:
+        secrets.set(secret, key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                              serialization.NoEncryption()).decode("ascii"))
+    row = {"environment": environment, "nip": nip, "usage": usage, "origin": origin, "ksef_type": ksef_type,
+           "name": name, "subject": certificate.subject.rfc4514_string(),
+           "issuer": certificate.issuer.rfc4514_string(), "serial": serial_text(certificate),
+           "fingerprint": certificate.fingerprint(hashes.SHA256()).hex().upper(), "key_type": key_type,
+           "not_before": iso(certificate.not_valid_before_utc), "not_after": iso(certificate.not_valid_after_utc),
+           "certificate_pem": certificate.public_bytes(serialization.Encoding.PEM).decode("ascii"),
+           "key_secret": secret, "created_at": iso(now), "updated_at": iso(now)}
+    columns = ", ".join(row)
     with dbmod.write(db):
-        db.execute("INSERT OR REPLACE INTO offline_certificate (id, certificate_pem, subject, serial, key_type,"
-                   " not_before, not_after, imported_at) VALUES (:id, :certificate_pem, :subject, :serial,"
-                   " :key_type, :not_before, :not_after, :imported_at)", row)
-    return info(db)  # type: ignore[return-value]
+        cursor = db.execute(f"INSERT INTO certificates ({columns}) VALUES ({', '.join(':' + k for k in row)})", row)
+    return get(db, cursor.lastrowid)
 
 
-def info(db: sqlite_utils.Database) -> CertificateInfo | None:
-    """Return the stored certificate's details, or None."""
-    rows = list(db.query("SELECT * FROM offline_certificate WHERE id = 1"))
-    if not rows:
+def get(db: sqlite_utils.Database, certificate_id: int) -> StoredCertificate:
+    return _certificate(next(db.query("SELECT * FROM certificates WHERE id = ?", [certificate_id])))
+
+
+def listed(db: sqlite_utils.Database, environment: str | None = None, nip: str | None = None,
+           states: tuple[str, ...] = ("active",)) -> list[StoredCertificate]:
+    """Certificates in these states, for one environment and NIP when given, the longest valid first."""
+    where, params = [f"state IN ({', '.join('?' * len(states))})"], list(states)
+    if environment is not None:
+        where.append("environment = ?")
+        params.append(environment)
+    if nip is not None:
+        where.append("nip = ?")
+        params.append(nip)
+    rows = db.query(f"SELECT * FROM certificates WHERE {' AND '.join(where)} ORDER BY not_after DESC, id DESC",
+                    params)
+    return [_certificate(r) for r in rows]
+
+
+def login_certificate(db: sqlite_utils.Database, environment: str, nip: str | None,
+                      now: datetime | None = None) -> StoredCertificate | None:
+    """The certificate to log in with now: valid, a KSeF one before a qualified one, the longest valid."""
+    if not nip:
         return None
-    r = rows[0]
-    return CertificateInfo(r["subject"], r["serial"], r["key_type"], datetime.fromisoformat(r["not_before"]),
-                           datetime.fromisoformat(r["not_after"]), datetime.fromisoformat(r["imported_at"]))
+    moment = now or utc_now()
+    usable = [c for c in listed(db, environment, nip) if c.usage == LOGIN and c.is_valid_at(moment)]
+    usable.sort(key=lambda c: (ORIGIN_PRIORITY[c.origin], -c.not_after.timestamp()))
+    return usable[0] if usable else None
 
 
-def delete(db: sqlite_utils.Database, store: SecretStore) -> None:
-    """Forget the certificate and its private key."""
+def offline_certificate(db: sqlite_utils.Database, environment: str, nip: str | None,
+                        now: datetime | None = None) -> StoredCertificate | None:
+    """The KSeF Offline certificate valid now for KOD II, the longest valid first."""
+    if not nip:
+        return None
+    moment = now or utc_now()
+    return next((c for c in listed(db, environment, nip)
+                 if c.usage == OFFLINE_USE and c.ksef_type == "Offline" and c.is_valid_at(moment)), None)
+
+
+def private_key(secrets: SecretStore, certificate: StoredCertificate) -> PrivateKey | None:
+    """The certificate's key from the secret store, or None when it is not there."""
+    pem = secrets.get(certificate.key_secret)
+    return serialization.load_pem_private_key(pem.encode("ascii"), None) if pem else None  # type: ignore[return-value]
+
+
+def set_state(db: sqlite_utils.Database, certificate_id: int, state: str, now: datetime,
+              replaced_by: int | None = None) -> None:
+    """Retire (a successor took over, or the user removed it) or mark revoked; the row stays as history."""
     with dbmod.write(db):
-        db.execute("DELETE FROM offline_certificate")
-    store.delete(SECRET_NAME)
+        db.execute("UPDATE certificates SET state = ?, replaced_by = COALESCE(?, replaced_by), updated_at = ?"
+                   " WHERE id = ?", [state, replaced_by, iso(now), certificate_id])
 
 
-def signer(db: sqlite_utils.Database, store: SecretStore, context_value: str, *, context_type: str = "Nip",
+def signer(db: sqlite_utils.Database, secrets: SecretStore, environment: str, nip: str | None, *,
            now: datetime | None = None) -> OfflineSigner | None:
-    """Return the KOD II signer, or None without a certificate, its key, or outside its validity."""
-    details = info(db)
-    if details is None or not context_value:
+    """The KOD II signer: the valid Offline certificate of this environment and NIP with its key, or None."""
+    found = offline_certificate(db, environment, nip, now)
+    if found is None:
         return None
-    if not details.is_valid_at(now or utc_now()):
-        return None
-    key_pem = store.get(SECRET_NAME)
-    if not key_pem:
-        return None
-    key = serialization.load_pem_private_key(key_pem.encode("ascii"), None)
-    return OfflineSigner(details.serial, key, context_type, context_value)  # type: ignore[arg-type]
+    key = private_key(secrets, found)
+    return OfflineSigner(found.serial, key, "Nip", nip or "") if key is not None else None
+
+
+# -- requests for KSeF certificates in flight -------------------------------------------------------------
+
+def new_request(db: sqlite_utils.Database, secrets: SecretStore, *, environment: str, nip: str, ksef_type: str,
+                name: str, key: PrivateKey, now: datetime, replaces: int | None = None) -> int:
+    """Keep the new key (secret store) and the request (table) before KSeF hears of it."""
+    row = {"environment": environment, "nip": nip, "ksef_type": ksef_type, "name": name, "key_secret": "",
+           "state": "new", "replaces": replaces, "created_at": iso(now), "updated_at": iso(now)}
+    with dbmod.write(db):
+        request_id = db.execute(f"INSERT INTO certificate_requests ({', '.join(row)})"
+                                f" VALUES ({', '.join(':' + k for k in row)})", row).lastrowid
+    secret = f"certificate-request-key/{request_id}"
+    secrets.set(secret, key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                          serialization.NoEncryption()).decode("ascii"))
+    update_request(db, request_id, now, key_secret=secret)
+    return request_id
+
+
+def update_request(db: sqlite_utils.Database, request_id: int, now: datetime, **fields: Any) -> None:
+    assignments = ", ".join(f"{name} = :{name}" for name in fields)
+    with dbmod.write(db):
+        db.execute(f"UPDATE certificate_requests SET {assignments}, updated_at = :updated_at WHERE id = :id",
+                   {**fields, "updated_at": iso(now), "id": request_id})
+
+
+def request(db: sqlite_utils.Database, request_id: int) -> dict[str, Any]:
+    return next(db.query("SELECT * FROM certificate_requests WHERE id = ?", [request_id]))
+
+
+def open_requests(db: sqlite_utils.Database, environment: str, nip: str) -> list[dict[str, Any]]:
+    """Requests not finished yet (new or submitted), oldest first."""
+    return list(db.query("SELECT * FROM certificate_requests WHERE environment = ? AND nip = ?"
+                         " AND state IN ('new', 'submitted') ORDER BY id", [environment, nip]))
+
+
+def request_key(secrets: SecretStore, request: dict[str, Any]) -> PrivateKey | None:
+    pem = secrets.get(request["key_secret"]) if request["key_secret"] else None
+    return serialization.load_pem_private_key(pem.encode("ascii"), None) if pem else None  # type: ignore[return-value]

@@ -63,10 +63,47 @@ def health(db: sqlite_utils.Database) -> Health:
         bool(circuit.get("open_until")), max(candidates) if candidates else None, (pause or {}).get("detail"))
 
 
-def pause(db: sqlite_utils.Database, now: datetime, title: str, advice: str, detail: str = "") -> None:
-    """Stop sending until resume(); nothing queued is lost."""
+def pause(db: sqlite_utils.Database, now: datetime, title: str, advice: str, detail: str = "",
+          cause: str = "request") -> None:
+    """Stop sending until resume(); nothing queued is lost.
+
+    cause "credentials" (a login or a permission failed) lifts by itself once the credentials or the KSeF
+    settings change (credentials_changed); "request" waits for the user's "Wznów wysyłkę".
+    """
     with write(db):
-        set_meta(db, "pause", {"title": title, "advice": advice, "detail": detail, "at": iso(now)})
+        set_meta(db, "pause", {"title": title, "advice": advice, "detail": detail, "at": iso(now), "cause": cause,
+                               "stamp": get_meta(db, "credentials_stamp")})
+
+
+def pause_cause(db: sqlite_utils.Database) -> str | None:
+    found = get_meta(db, "pause")
+    return (found or {}).get("cause", "request") if found is not None else None
+
+
+def credentials_changed(db: sqlite_utils.Database, now: datetime) -> None:
+    """Note that the KSeF settings or credentials changed (any process): the sender builds a new client and a
+    pause caused by credentials lifts."""
+    with write(db):
+        set_meta(db, "credentials_stamp", iso(now))
+
+
+def login_progress(db: sqlite_utils.Database, now: datetime, text: str | None) -> None:
+    """What the sender's login is doing now (None when done), for the banner."""
+    with write(db):
+        set_meta(db, "login_progress", {"text": text, "at": iso(now)} if text else None)
+
+
+def credentials_stamp(db: sqlite_utils.Database) -> str | None:
+    return get_meta(db, "credentials_stamp")
+
+
+def lift_credentials_pause(db: sqlite_utils.Database) -> bool:
+    """Resume when the pause came from credentials and they changed since; return whether it was lifted."""
+    found = get_meta(db, "pause")
+    if not found or found.get("cause") != "credentials" or found.get("stamp") == credentials_stamp(db):
+        return False
+    resume(db)
+    return True
 
 
 def is_paused(db: sqlite_utils.Database) -> bool:

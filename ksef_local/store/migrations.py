@@ -205,6 +205,62 @@ def _m6_outbox_deadline_lifted(db: sqlite_utils.Database) -> None:
     )
 
 
+def _m7_certificates_and_tasks(db: sqlite_utils.Database) -> None:
+    """Certificates that log in to KSeF or sign KOD II, per KSeF environment and context NIP (their keys
+    live in the secret store under key_secret); KSeF certificate requests in flight, so a restart can
+    finish them; and the long KSeF tasks the sender runs for the screens (a login by a signed file,
+    "Testuj połączenie", renewal), with their progress.
+
+    The one Offline certificate of older versions becomes a row here, for the environment and NIP the
+    settings had; its key stays where it was in the secret store.
+    """
+    db.execute(
+        """CREATE TABLE certificates (
+            id INTEGER PRIMARY KEY,
+            environment TEXT NOT NULL, nip TEXT NOT NULL,
+            usage TEXT NOT NULL CHECK (usage IN ('login', 'offline')),
+            origin TEXT NOT NULL CHECK (origin IN ('imported', 'enrolled', 'demo')),
+            ksef_type TEXT CHECK (ksef_type IN ('Authentication', 'Offline')),
+            name TEXT, subject TEXT NOT NULL, issuer TEXT NOT NULL, serial TEXT NOT NULL,
+            fingerprint TEXT NOT NULL, key_type TEXT NOT NULL,
+            not_before TEXT NOT NULL, not_after TEXT NOT NULL,
+            certificate_pem TEXT NOT NULL, key_secret TEXT NOT NULL,
+            state TEXT NOT NULL DEFAULT 'active' CHECK (state IN ('active', 'retired', 'revoked')),
+            replaced_by INTEGER REFERENCES certificates(id),
+            created_at TEXT NOT NULL, updated_at TEXT NOT NULL)"""
+    )
+    db.execute("CREATE INDEX certificates_use ON certificates(environment, nip, usage, state)")
+    db.execute(
+        """INSERT INTO certificates (environment, nip, usage, origin, ksef_type, name, subject, issuer, serial,
+               fingerprint, key_type, not_before, not_after, certificate_pem, key_secret, created_at, updated_at)
+           SELECT COALESCE((SELECT CASE WHEN environment = 'custom' THEN 'custom:' || COALESCE(base_url, '')
+                                        ELSE environment END FROM ksef_settings WHERE id = 1), 'demo'),
+                  COALESCE((SELECT nip FROM ksef_settings WHERE id = 1), (SELECT nip FROM company WHERE id = 1), ''),
+                  'offline', 'imported', 'Offline', NULL, subject, '', serial, '', key_type, not_before,
+                  not_after, certificate_pem, 'ksef-offline-certificate/private-key', imported_at, imported_at
+           FROM offline_certificate"""
+    )
+    db.execute("DROP TABLE offline_certificate")
+    db.execute(
+        """CREATE TABLE certificate_requests (
+            id INTEGER PRIMARY KEY,
+            environment TEXT NOT NULL, nip TEXT NOT NULL,
+            ksef_type TEXT NOT NULL CHECK (ksef_type IN ('Authentication', 'Offline')),
+            name TEXT NOT NULL, reference TEXT, key_secret TEXT NOT NULL,
+            state TEXT NOT NULL CHECK (state IN ('new', 'submitted', 'issued', 'failed')),
+            replaces INTEGER REFERENCES certificates(id), error TEXT,
+            created_at TEXT NOT NULL, updated_at TEXT NOT NULL)"""
+    )
+    db.execute(
+        """CREATE TABLE ksef_tasks (
+            id INTEGER PRIMARY KEY,
+            kind TEXT NOT NULL CHECK (kind IN ('signed_login', 'connection_test', 'renewal')),
+            state TEXT NOT NULL CHECK (state IN ('queued', 'running', 'done', 'failed')),
+            payload BLOB, progress TEXT, result_title TEXT, result_advice TEXT, result_detail TEXT,
+            created_at TEXT NOT NULL, updated_at TEXT NOT NULL)"""
+    )
+
+
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _m1_company_and_buyers,
     _m2_invoices,
@@ -212,4 +268,5 @@ MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _m4_outbox_environment,
     _m5_settings_and_offline_certificate,
     _m6_outbox_deadline_lifted,
+    _m7_certificates_and_tasks,
 ]

@@ -40,6 +40,7 @@ IN_FLIGHT_STATES = (OutboxState.SENDING, OutboxState.UNKNOWN, OutboxState.SENT, 
 
 DRAFT_REFUSED = "Najpierw wystaw fakturę – szkicu nie można wysłać do KSeF."
 ALREADY_SENT = "Faktura {number} została już wysłana do KSeF – każdą fakturę można wysłać tylko raz."
+ALREADY_QUEUED = "Faktura {number} czeka już w kolejce do KSeF (W) i wyśle się sama – nie trzeba jej dodawać ponownie."
 NOT_FOUND = "Nie ma faktury o identyfikatorze {id}."
 
 # Offline kinds by what Latarnia announces (ksef-api.md §9; lessons.md (c) 7).
@@ -53,6 +54,7 @@ OFFLINE_NAMES = {OfflineKind.OFFLINE24: "offline24", OfflineKind.OFFLINE: "offli
 class EnqueueResult:
     queued: list[int] = field(default_factory=list)
     refused: dict[int, str] = field(default_factory=dict)
+    waiting: list[int] = field(default_factory=list)  # refused because they already wait in the queue (W)
 
 
 @dataclass(frozen=True)
@@ -181,7 +183,10 @@ def enqueue(db: sqlite_utils.Database, invoice_ids: list[int], now: datetime,
                 continue
             previous = current(db, invoice_id)
             if (previous and previous["letter"] != "B") or inv["ksef_status"] in ("W", "O", "A"):
-                result.refused[invoice_id] = ALREADY_SENT.format(number=inv["number"])
+                waiting = (previous["letter"] if previous else inv["ksef_status"]) == "W"
+                result.refused[invoice_id] = (ALREADY_QUEUED if waiting else ALREADY_SENT).format(number=inv["number"])
+                if waiting:
+                    result.waiting.append(invoice_id)
                 continue
             issued_on = date.fromisoformat(inv["issue_date"])
             kind = _offline_kind(db, reachable, issued_on, today)

@@ -17,7 +17,7 @@ from ksef_local.clock import utc_now
 from ksef_local.core.settings import CUSTOM, DEFAULT_BATCH_THRESHOLD, DEFAULT_ENVIRONMENT, ENVIRONMENTS, KsefSettings
 from ksef_local.forms import ksef_settings as ksef_form
 from ksef_local.store import db as dbmod
-from ksef_local.store import outbox, parties
+from ksef_local.store import ksef_state, outbox, parties
 from ksef_local.store.secrets import SecretStore, SecretStoreError, mask
 
 # -- reading ------------------------------------------------------------------------------------------
@@ -80,6 +80,7 @@ def save(db: sqlite_utils.Database, store: SecretStore, form: Mapping[str, Any])
     with dbmod.write(db):
         db.execute("INSERT OR REPLACE INTO ksef_settings (id, environment, base_url, nip, batch_threshold,"
                    " updated_at) VALUES (1, :environment, :base_url, :nip, :batch_threshold, :updated_at)", row)
+    ksef_state.credentials_changed(db, utc_now())
     return load(db, store)
 
 
@@ -88,6 +89,7 @@ def forget_token(db: sqlite_utils.Database, store: SecretStore) -> None:
     name = secret_name(load(db, store))
     if name is not None:
         store.delete(name)
+        ksef_state.credentials_changed(db, utc_now())
 
 
 # -- using --------------------------------------------------------------------------------------------

@@ -12,7 +12,7 @@ from ksef_local.core.settings import describe
 from ksef_local.errors import UserError
 from ksef_local.store import outbox, parties
 from ksef_local.store import settings as ksef_settings
-from ksef_local.web import backup, buyers, company, invoices, ksef, printing, settings
+from ksef_local.web import backup, buyers, certificates, company, invoices, ksef, printing, settings
 from ksef_local.web.responses import db, http_error, user_error
 from ksef_local.web.security import check_request, csrf_token, security_headers
 
@@ -44,7 +44,8 @@ def init_app(app: Flask) -> None:
     )
     app.jinja_env.globals.update(csrf_token=csrf_token, buyer_label=buyer_label, rates=money.RATES,
                                  ksef_letters=outbox.LETTERS)
-    for blueprint in (company.bp, buyers.bp, invoices.bp, ksef.bp, settings.bp, backup.bp, printing.bp):
+    for blueprint in (company.bp, buyers.bp, invoices.bp, ksef.bp, settings.bp, certificates.bp, backup.bp,
+                      printing.bp):
         app.register_blueprint(blueprint)
 
     @app.context_processor

@@ -36,10 +36,23 @@ def send():
     health = ksef_state.health(db())
     environment = environment_key(services().settings())
     result = outbox.enqueue(db(), ids, utc_now(), reachable=health.reachable, environment=environment)
-    if result.queued:
+    # The KSeF button on an invoice waiting behind a pause means "send it now": resume the queue.
+    resumed = bool(result.waiting) and health.paused
+    if resumed:
+        ksef_state.resume(db())
+    if result.queued or resumed:
         services().wake_sender()
-    response = render("ksef/_send_result.html", result=result, numbers=_numbers(ids))
+    response = render("ksef/_send_result.html", result=result, numbers=_numbers(ids), resumed=resumed,
+                      pause_title=health.pause_title)
     return _changed(response)
+
+
+@bp.route("/ksef/wznow", methods=["POST"])
+def resume():
+    """'Wznów wysyłkę' on the banner: clear the pause and try again now; nothing queued was lost."""
+    ksef_state.resume(db())
+    services().wake_sender()
+    return _changed(render("ksef/_banner.html", **banner_context()))
 
 
 def _numbers(ids: list[int]) -> dict[int, str]:
@@ -51,6 +64,8 @@ def refresh():
     """'Statusy w KSeF': fetch the current status of every invoice that has no A yet."""
     ids = _selected_ids() or None
     count = outbox.request_refresh(db(), ids, utc_now())
+    if ksef_state.is_paused(db()):   # asking KSeF for statuses is asking to talk to KSeF again
+        ksef_state.resume(db())
     services().wake_sender()
     return render("ksef/_progress.html", **_progress_context(count_requested=count))
 
@@ -86,7 +101,11 @@ def banner_context() -> dict:
         text = calendar_pl.deadline_warning(waiting.deadline, today)
         if text:
             warnings.append((waiting, text))
-    return {"health": ksef_state.health(db()), "pending": outbox.pending_count(db()), "deadline_warnings": warnings}
+    progress = ksef_state.get_meta(db(), "login_progress") or {}
+    return {"health": ksef_state.health(db()), "pending": outbox.pending_count(db()), "deadline_warnings": warnings,
+            "login": services().login_method(), "login_progress": progress.get("text"),
+            "renewal_warning": (ksef_state.get_meta(db(), "renewal") or {}).get("warning"),
+            "pause_cause": ksef_state.pause_cause(db())}
 
 
 @bp.route("/faktury/<int:invoice_id>/ksef")

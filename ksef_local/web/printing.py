@@ -3,11 +3,12 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, request, url_for
 
-from ksef_local import formats, printing
+from ksef_local import credentials, formats, printing
 from ksef_local.clock import utc_now
+from ksef_local.core.settings import environment_key
 from ksef_local.errors import UserError
 from ksef_local.forms import certificates as certificate_files
-from ksef_local.store import certificates as offline_cert
+from ksef_local.store import certificates
 from ksef_local.store.invoices import get_invoice
 from ksef_local.web.responses import db, navigate, render, services
 
@@ -60,24 +61,29 @@ def many_pdf():
 
 @bp.route("/ustawienia/certyfikat-offline", methods=["GET", "POST"])
 def offline_certificate():
-    """Show, import (PKCS#12 or PEM) the KSeF Offline certificate that signs KOD II."""
+    """Show and import (PKCS#12 or PEM/DER) the KSeF Offline certificate that signs KOD II."""
     error = None
+    settings = services().settings()
     if request.method == "POST":
         try:
             certificate, key = _uploaded_pair()
-            offline_cert.save(db(), services().secrets, certificate, key, utc_now())
+            credentials.add_offline_certificate(db(), services().secrets, settings, certificate, key)
         except UserError as exc:
             error = exc.message
         else:
             return navigate(url_for("printing.offline_certificate", zapisano=1))
-    return render("printing/offline_certificate.html", info=offline_cert.info(db()), error=error,
-                  now=utc_now(), saved=request.args.get("zapisano"),
-                  deleted=request.args.get("usunieto"), status=422 if error else 200)
+    kept = certificates.offline_certificate(db(), environment_key(settings), settings.nip)
+    return render("printing/offline_certificate.html", info=kept, error=error, now=utc_now(),
+                  saved=request.args.get("zapisano"), deleted=request.args.get("usunieto"),
+                  status=422 if error else 200)
 
 
 @bp.route("/ustawienia/certyfikat-offline/usun", methods=["POST"])
 def delete_offline_certificate():
-    offline_cert.delete(db(), services().secrets)
+    settings = services().settings()
+    kept = certificates.offline_certificate(db(), environment_key(settings), settings.nip)
+    if kept is not None:
+        certificates.set_state(db(), kept.id, "retired", utc_now())
     return navigate(url_for("printing.offline_certificate", usunieto=1))
 
 

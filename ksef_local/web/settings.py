@@ -3,11 +3,11 @@ from __future__ import annotations
 
 from flask import Blueprint, request, url_for
 
+from ksef_local.clock import utc_now
 from ksef_local.core.settings import ENVIRONMENTS, describe
-from ksef_local.errors import UserError, ValidationFailed
-from ksef_local.ksef import errors as ksef_errors
-from ksef_local.store import ksef_state
+from ksef_local.errors import ValidationFailed
 from ksef_local.store import settings as ksef_settings
+from ksef_local.store import tasks
 from ksef_local.web.responses import db, navigate, render, services
 
 bp = Blueprint("settings", __name__, url_prefix="/ustawienia")
@@ -24,43 +24,34 @@ def ksef():
               "batch_threshold": current.batch_threshold}
     if request.method == "POST":
         try:
-            saved = ksef_settings.save(db(), store, request.form)
+            ksef_settings.save(db(), store, request.form)
         except ValidationFailed as exc:
             errors = exc.errors
             values = {k: v for k, v in request.form.items() if k != "ksef_token"}
         else:
-            if saved.has_token:
-                # A new token (or environment) may be what a paused queue was waiting for.
-                ksef_state.resume(db())
-                services().wake_sender()
-            services().reset_client()
+            # Saving noted the change (store/settings.py): the sender takes the new settings, and a pause
+            # caused by credentials lifts, at its next step.
+            services().wake_sender()
             if wizard:
                 return navigate(url_for("invoices.index", gotowe=1))
             return navigate(url_for("settings.ksef", zapisano=1))
     return render("settings/ksef.html", settings=current, values=values, errors=errors, wizard=wizard,
-                  environments=ENVIRONMENTS, badge=describe(current),
+                  environments=ENVIRONMENTS, badge=describe(current), method=services().login_method(),
+                  test=tasks.latest(db(), "connection_test"),
                   backend=store.backend_name, saved=request.args.get("zapisano"),
                   status=422 if errors else 200)
 
 
 @bp.route("/ksef/test", methods=["POST"])
 def test_connection():
-    """'Testuj połączenie': log in to KSeF with the stored token and say what happened, in Polish."""
-    try:
-        client = services().make_client()
-        client.authenticate()
-    except ksef_errors.KsefError as exc:
-        message = ksef_errors.user_message(exc)
-        return render("settings/_test_result.html", ok=False, title=message.title, advice=message.advice)
-    except UserError as exc:
-        return render("settings/_test_result.html", ok=False, title="Nie można połączyć się z KSeF",
-                      advice=exc.message)
-    return render("settings/_test_result.html", ok=True, title="Połączenie z KSeF działa",
-                  advice="Zalogowano do KSeF tokenem zapisanym w ustawieniach.")
+    """'Testuj połączenie': the sender logs in for real and checks InvoiceWrite; the page follows its progress."""
+    task_id = tasks.create(db(), "connection_test", utc_now())
+    services().wake_sender()
+    return render("certificates/_task.html", task=tasks.get(db(), task_id))
 
 
 @bp.route("/ksef/token/usun", methods=["POST"])
 def forget_token():
     ksef_settings.forget_token(db(), services().secrets)
-    services().reset_client()
+    services().wake_sender()
     return navigate(url_for("settings.ksef", zapisano=1))
