@@ -8,12 +8,12 @@ import pytest
 import requests
 
 from ksef_local import credentials, services
-from ksef_local.forms.certificates import load_files
-from ksef_local.ksef.auth import CertificateCredentials, TokenCredentials
 from ksef_local.core import settings as settings_model
 from ksef_local.errors import UserError, ValidationFailed
 from ksef_local.forms import ksef_settings as ksef_form
 from ksef_local.forms import parties as party_forms
+from ksef_local.forms.certificates import load_files
+from ksef_local.ksef.auth import CertificateCredentials, TokenCredentials
 from ksef_local.store import db as dbmod
 from ksef_local.store import parties
 from ksef_local.store import secrets as secret_store

@@ -14,12 +14,11 @@ from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 from cryptography.x509.oid import NameOID
 
-from ksef_local import printing
+from ksef_local import credentials, printing
 from ksef_local.cli import printing as printing_cli
 from ksef_local.ksef import crypto
 from ksef_local.ksef.ksef_number import make_ksef_number
 from ksef_local.printing import qr
-from ksef_local import credentials
 from ksef_local.store import certificates as offline_cert
 from ksef_local.store import imports, invoices, outbox
 from ksef_local.store.certificates import OfflineSigner
