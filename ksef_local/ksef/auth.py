@@ -1,4 +1,4 @@
-"""KSeF-token authentication and the access token's life (ksef-api.md §2.1).
+"""KSeF-token authentication and the access token's life (CIRFMF/ksef-docs uwierzytelnianie.md).
 
 challenge → RSA-OAEP("token|timestampMs") → POST /auth/ksef-token → poll GET /auth/{ref} → redeem →
 refresh before validUntil and once after a 401. No threads: time passes through the injected clock
@@ -20,7 +20,7 @@ from ksef_local.ksef.models import (
 )
 from ksef_local.ksef.transport import Clock, Transport
 
-KEY_NOT_SUPPORTED = 21470  # unknown or withdrawn publicKeyId → refetch the keys (ksef-api.md §2.1 step 4)
+KEY_NOT_SUPPORTED = 21470  # unknown or withdrawn publicKeyId → refetch the keys (OpenAPI POST /auth/ksef-token)
 
 
 @dataclass(frozen=True)
@@ -34,7 +34,7 @@ class TokenCredentials:
 
 @dataclass(frozen=True)
 class Tokens:
-    """The redeemed pair (ksef-api.md §2.1 step 6)."""
+    """The redeemed pair (OpenAPI POST /auth/token/redeem)."""
 
     reference_number: str
     access: IssuedToken

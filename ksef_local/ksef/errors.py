@@ -17,9 +17,9 @@
     └── KsefInvoiceRejected          invoice status 410/415/430/435/450/500/550 → rejection message
         └── KsefDuplicateInvoice     invoice status 440, with the original KSeF number and session
 
-Sources: ksef-api.md §2.1 (auth statuses), §3.4 (invoice statuses), §6 (429), §7 (error bodies and
-codes), §7.1 (which KSeF answers produce which of the program's messages). No message ever contains a
-token, a key or encrypted content (house-style rule 14).
+Sources: docs/ksef-protocol.md §2.1 (auth statuses), §3.4 (invoice statuses), §6 (429), §7 (error bodies
+and codes), §7.1 (which KSeF answers produce which of the program's messages). No message ever contains
+a token, a key or encrypted content (house-style rule 14).
 """
 from __future__ import annotations
 
@@ -45,7 +45,7 @@ class KsefUnavailable(KsefError):
 
 
 class KsefRateLimited(KsefError):
-    """KSeF refused because a request limit was reached (ksef-api.md §6)."""
+    """KSeF refused because a request limit was reached (ksef-docs limity/limity-api.md)."""
 
     def __init__(self, detail: str = "", *, retry_after: float | None = None, **kwargs) -> None:
         super().__init__(detail, **kwargs)
@@ -153,7 +153,7 @@ LATARNIA_TEXTS = {
     "TOTAL_FAILURE": "Latarnia KSeF: ogłoszono awarię całkowitą.",
 }
 
-# Advice per invoice status code (ksef-api.md §3.4); the description and details come from KSeF.
+# Advice per invoice status code (docs/ksef-protocol.md §3.4); the description and details come from KSeF.
 _REJECTION_ADVICE = {
     410: "Kontekst, w którym program jest zalogowany, nie może wystawiać faktur dla tego sprzedawcy. "
          "Sprawdź NIP sprzedawcy na fakturze i NIP w ustawieniach KSeF.",
@@ -216,7 +216,7 @@ def format_wait(seconds: float) -> str:
     return f"{hours} godz." + (f" {rest} min" if rest else "")
 
 
-# -- KSeF codes to classes (ksef-api.md §7, §7.1) -----------------------------------------------------
+# -- KSeF codes to classes (docs/ksef-protocol.md §7, §7.1) -------------------------------------------
 
 REVOKED_TOKEN_TEXT = "Token KSeF został unieważniony."
 _EXCEPTION_CODES: dict[int, type[KsefError]] = {
@@ -244,7 +244,7 @@ _REVOKED_AUTH_DETAILS = ("Token unieważniony", "Token nieaktywny")
 
 
 def error_for_auth_status(code: int, description: str, details: tuple[str, ...]) -> KsefError:
-    """Return the typed error for a final, unsuccessful authentication status (ksef-api.md §2.1 step 5)."""
+    """Return the typed error for a final, unsuccessful authentication status (docs/ksef-protocol.md §2.1 step 5)."""
     kwargs = {"code": code, "details": details}
     if code == 425 or (code == 450 and any(d.startswith(_REVOKED_AUTH_DETAILS) for d in details)):
         return KsefTokenRevoked(description, **kwargs)
@@ -257,7 +257,7 @@ def error_for_auth_status(code: int, description: str, details: tuple[str, ...])
 
 def error_for_invoice_status(code: int, description: str, details: tuple[str, ...],
                              extensions: dict | None, invoice_number: str | None) -> KsefInvoiceRejected:
-    """Return the typed rejection for an invoice status >= 400 (ksef-api.md §3.4)."""
+    """Return the typed rejection for an invoice status >= 400 (docs/ksef-protocol.md §3.4)."""
     if code == 440:
         ext = extensions or {}
         return KsefDuplicateInvoice(
