@@ -110,7 +110,7 @@ def qr_host_for_key(key: str, demo_url: str | None = None) -> str | None:
 
 
 def qr_host_for(settings: KsefSettings, *, base_url_override: str | None = None) -> str:
-    """Return the QR verification host of the environment (KOD I links; lessons.md §14)."""
+    """Return the QR verification host of the environment (KOD I links; ksef-docs kody-qr.md)."""
     return environment_for(settings, base_url_override).qr_base
 
 

@@ -1,4 +1,4 @@
-"""The KSeF "Offline" certificate that signs KOD II on offline invoices (ksef-api.md §8.2).
+"""The KSeF "Offline" certificate that signs KOD II on offline invoices (ksef-docs kody-qr.md, certyfikaty-KSeF.md).
 
 Imported as PKCS#12 (with its password) or as PEM certificate + key. The private key goes to the
 SecretStore only (house rule 14); the certificate and what we show about it live in their own table.
