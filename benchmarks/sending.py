@@ -47,7 +47,7 @@ def run(count: int, batch_threshold: int) -> dict:
 
 def main(count: int = 1000) -> None:
     rows = [("online sessions only", run(count, 10 ** 9)), ("batch session (threshold 50)", run(count, 50))]
-    print(f"{count} invoices, simulator with PRD limits (ksef-api.md §6)")
+    print(f"{count} invoices, simulator with PRD limits (ksef-docs limity/limity-api.md)")
     print(f"{'mode':32} {'all A after (KSeF time)':>24} {'wall':>8} {'API req/invoice':>16}  requests by group")
     for name, result in rows:
         hours = result["ksef_seconds"] / 3600

@@ -1,4 +1,4 @@
-"""Tests of calendar_pl.py: Polish holidays, business days and KSeF offline deadlines (ksef-api.md §9)."""
+"""Tests of calendar_pl.py: Polish holidays, business days and KSeF offline deadlines (ksef-docs tryby-offline.md)."""
 from datetime import date
 
 import pytest
@@ -164,7 +164,7 @@ def test_offline_deadline_failure_end_before_issue_is_an_error():
 
 
 def test_deadline_after_failure_worked_example_from_ksef_api_doc():
-    # ksef-api.md §9: issued Wed 2025-07-08 (deadline 07-09); failure announced 07-09, ends Sat 07-12
+    # ksef-docs tryby-offline.md: issued Wed 2025-07-08 (deadline 07-09); failure announced 07-09, ends Sat 07-12
     # → deadline Tue 07-22.
     issued_on = date(2025, 7, 8)
     current = offline_deadline("offline24", issued_on)

@@ -1,4 +1,4 @@
-"""Pure crypto and the official examples (ksef-api.md §3.1, §3.5, §8)."""
+"""Pure crypto and the official examples (ksef-docs sesja-interaktywna.md, faktury/numer-ksef.md, kody-qr.md)."""
 from __future__ import annotations
 
 from datetime import date

@@ -29,7 +29,7 @@ def b64(data: bytes) -> str:
 
 
 class DocsClient:
-    """A deliberately independent client, written from ksef-api.md §2-§3 only (not from our client)."""
+    """A deliberately independent client, written from docs/ksef-protocol.md §2-§3 only (not from our client)."""
 
     def __init__(self, base: str, http: requests.Session) -> None:
         self.api = f"{base}/v2"

@@ -78,7 +78,7 @@ def unb64url(text: str) -> bytes:
 
 
 def verify_kod2(url: str, public_key) -> None:
-    """Check KOD II's last segment signs the link without https:// (ksef-api.md §8.2); raise if not."""
+    """Check KOD II's last segment signs the link without https:// (ksef-docs kody-qr.md); raise if not."""
     unsigned, signature = url.rsplit("/", 1)
     signed = unsigned.split("://", 1)[1].encode("utf-8")
     raw = unb64url(signature)
@@ -140,11 +140,11 @@ def test_accepted_invoice_prints_kod1_that_decodes_to_the_exact_url(db, company)
     assert qr_texts(data) == [expected]
     text = pdf_text(data)
     assert f"Numer KSeF: {KSEF_NUMBER}" in text and "Sprawdź, czy Twoja faktura znajduje się w KSeF!" in text
-    assert "OFFLINE" not in text  # lessons.md 47: never OFFLINE under an online invoice's code
+    assert "OFFLINE" not in text  # never OFFLINE under an online invoice's code (CIRFMF/ksef-pdf-generator #93)
 
 
 def test_kod1_official_examples():
-    # ksef-api.md §8.1: the official link encodes and scans back unchanged ...
+    # ksef-docs kody-qr.md: the official link encodes and scans back unchanged ...
     official = ("https://qr-test.ksef.mf.gov.pl/invoice/1111111111/01-02-2026/"
                 "UtQp9Gpc51y-u3xApZjIjgkpZ01js-J8KflSPW8WzIE")
     html = f'<html><body><img src="{qr.qr_data_uri(official)}" style="width: 150pt; height: 150pt"></body></html>'
@@ -297,7 +297,7 @@ def test_cli_pdf_writes_the_file(app, home, db, company, tmp_path, capsys):
 
 
 def test_qr_points_at_the_environment_the_invoice_was_sent_to(app, db, company):
-    """Switching the settings later must not move old printouts to another KSeF (lessons.md: qr-demo links)."""
+    """Switching the settings later must not move old printouts to another KSeF (docs/field-notes.md, QR host)."""
     from ksef_local.store import settings as ksef_settings
 
     state = app.extensions["ksef_local"]

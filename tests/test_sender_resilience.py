@@ -376,7 +376,8 @@ def test_failure_moves_the_deadline_of_waiting_offline24_invoices_to_7_business_
         r.clock.advance(61)
         drive(sender, r.clock)
         state = r.sim.state()
-    # ksef-api.md §9's example a year on: a failure ending on a Saturday gives Tuesday, 7 business days later
+    # ksef-docs tryby-offline.md's example a year on: a failure ending on a Saturday gives Tuesday, 7 business
+    # days later
     moved = date(2026, 12, 8)
     assert (outbox.status(db, waiting).offline_deadline, outbox.status(db, during).offline_deadline) == (moved, moved)
     texts = [e.description for e in outbox.history(db, waiting)]

@@ -2,8 +2,8 @@
 
 Pure functions: every date comes in as an argument, nothing reads the clock. A business day (dzień roboczy)
 is a day that is neither Saturday, Sunday nor a statutory day off (ustawa z dnia 18 stycznia 1951 r. o dniach
-wolnych od pracy). The deadlines follow docs/ksef-api.md §9 "Offline modes" (art. 106nda, 106nf, 106nh ustawy
-o VAT).
+wolnych od pracy). The deadlines follow CIRFMF/ksef-docs tryby-offline.md (art. 106nda, 106nf, 106nh ustawy o VAT;
+docs/ksef-protocol.md §9).
 """
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ OFFLINE24, OFFLINE, AWARYJNY, AWARIA_CALKOWITA = (OfflineKind.OFFLINE24, Offline
                                                 OfflineKind.AWARIA_CALKOWITA)
 MODES = tuple(OfflineKind)
 
-# art. 106nf ust. 1 ustawy o VAT: an announced failure gives 7 business days after it ends (ksef-api.md §9).
+# art. 106nf ust. 1 ustawy o VAT: an announced failure gives 7 business days after it ends (ksef-docs tryby-offline.md).
 FAILURE_BUSINESS_DAYS = 7
 
 # Fixed-date days off, art. 1 ustawy o dniach wolnych od pracy, as in force now. Only the additions since
@@ -112,7 +112,7 @@ def offline_deadline(mode: str, issued_on: date, failure_end: date | None = None
         # art. 106nda ust. 1: by the next business day after the issue date.
         return next_business_day(issued_on)
     if mode == AWARIA_CALKOWITA:
-        # Total failure announced in the mass media: no obligation to send afterwards (ksef-api.md §9).
+        # Total failure announced in the mass media: no obligation to send afterwards (ksef-docs tryby-offline.md).
         return None
     if failure_end is None:
         raise ValueError(f"mode {mode!r} needs failure_end, the day the KSeF outage ended")
@@ -128,7 +128,7 @@ def offline_deadline(mode: str, issued_on: date, failure_end: date | None = None
 def deadline_after_failure(current_deadline: date, failure_end: date) -> date:
     """Return the deadline of a waiting offline24/offline invoice after a failure is announced.
 
-    ksef-api.md §9 (art. 106nf): the deadline moves to 7 business days counted from the end of the (last)
+    ksef-docs tryby-offline.md (art. 106nf): the deadline moves to 7 business days counted from the end of the (last)
     failure; call this once per announced failure. The move only ever extends: a deadline already later
     than the failure's is kept.
     """

@@ -40,7 +40,7 @@ class OfflineKind(StrEnum):
     AWARIA_CALKOWITA = "awaria_calkowita"
 
 
-# Kinds of buyer (Kontrahent). The FA(3) identifier follows from the kind (fa3-format.md §2.3).
+# Kinds of buyer (Kontrahent). The FA(3) identifier follows from the kind (docs/fa3-notes.md §2.3).
 BUYER_KINDS = {
     "company": "Firma polska (NIP)",
     "consumer": "Osoba prywatna (konsument)",
@@ -54,7 +54,7 @@ INVOICE_KINDS = {
     InvoiceKind.KOR: "Faktura korygująca",
 }
 
-# FormaPlatnosci codes (fa3-format.md §3.9).
+# FormaPlatnosci codes (FA(3) XSD type TFormaPlatnosci).
 PAYMENT_FORMS = {
     "6": "Przelew",
     "1": "Gotówka",
@@ -72,7 +72,7 @@ EXEMPTION_KINDS = {
     "C": "Inna podstawa prawna",
 }
 
-# TypKorekty (fa3-format.md §3.5).
+# TypKorekty (FA(3) XSD type TTypKorekty).
 CORRECTION_TYPES = {
     "": "Nie podano",
     "1": "W dacie ujęcia faktury pierwotnej",

@@ -212,7 +212,7 @@ def compute_totals(
 
 
 def difference(after: Totals, before: Totals) -> Totals:
-    """Return after − before per rate: the amounts of a correcting invoice (fa3-format.md §3.5).
+    """Return after − before per rate: the amounts of a correcting invoice (docs/fa3-notes.md §3.5).
 
     Each state is computed in full first and only then subtracted, so the difference never drifts by a
     grosz from what the two invoices say.

@@ -6,7 +6,8 @@ the caller stops the sender after its current step.
 
 Qt aborts the whole process (SIGABRT, not an exception) when it cannot reach a display, so on Linux we
 check DISPLAY/WAYLAND_DISPLAY ourselves before importing it; only a missing backend raises something we can
-catch (see shared/docs/stack-recipes.md §3).
+catch (webview.errors.WebViewException). Seen under Xvfb with DISPLAY unset: Qt prints "could not connect
+to display" and the process dies with SIGABRT (exit status 134).
 """
 from __future__ import annotations
 

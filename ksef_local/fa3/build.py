@@ -1,7 +1,7 @@
 """Build FA(3) XML from an Invoice.
 
-Element order follows the xsd:sequence definitions of schemat_FA(3)_v1-0E.xsd exactly
-(shared/docs/fa3-format.md, fa3-element-tree.txt).
+Element order follows the xsd:sequence definitions of schemat_FA(3)_v1-0E.xsd exactly (CIRFMF/ksef-docs
+faktury/schemy/FA/; the points we rely on are in docs/fa3-notes.md).
 """
 from __future__ import annotations
 
@@ -197,7 +197,7 @@ def _add(total: Decimal | None, value: Decimal | None) -> Decimal | None:
 
 
 def _summary(totals: money.Totals, foreign: bool) -> list[_Node | None]:
-    """Return P_13_x/P_14_x(/P_14_xW) for the buckets present, in XSD order (fa3-format.md §3.2)."""
+    """Return P_13_x/P_14_x(/P_14_xW) for the buckets present, in XSD order (docs/fa3-notes.md §3.2)."""
     buckets: dict[str, tuple[Decimal, Decimal | None, Decimal | None]] = {}
     for row in totals.by_rate:
         rate = money.RATES[row.rate]
@@ -224,7 +224,7 @@ def _yes_no(flag: bool) -> str:
 
 
 def _annotations(invoice: Invoice) -> _Node | None:
-    """Return Adnotacje: every child is required, in this order (fa3-format.md §3.3)."""
+    """Return Adnotacje: every child is required, in this order (docs/fa3-notes.md §3.3)."""
     rates = {line.rate for line in invoice.lines}
     return _group(
         "Adnotacje",
@@ -249,7 +249,7 @@ def _exemption(invoice: Invoice, has_exempt_lines: bool) -> _Node | None:
 
 
 def _correction(invoice: Invoice) -> list[_Node | None]:
-    """Return the correction block of a KOR (fa3-format.md §3.5); nothing for other kinds."""
+    """Return the correction block of a KOR (docs/fa3-notes.md §3.5); nothing for other kinds."""
     if invoice.kind != "KOR":
         return []
     correction = invoice.correction

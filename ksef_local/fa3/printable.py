@@ -1,7 +1,7 @@
 """Read FA(3) XML into a print model: what the printed invoice shows, without FA(3) element names.
 
 The printing package lays this model out; only this module knows which element holds what
-(house rule 12). Labels follow MF's visualisation (fa3-format.md §7.1, CIRFMF/ksef-pdf-generator pl.json).
+(house rule 12). Labels follow MF's visualisation (CIRFMF/ksef-pdf-generator pl.json; docs/fa3-notes.md §7.1).
 The XML is read with the fa3 safe parser, so imported (untrusted) files print too.
 """
 from __future__ import annotations
@@ -25,7 +25,8 @@ KIND_LABELS = {
     "KOR_ROZ": "Faktura korygująca rozliczeniową",
 }
 
-# Row labels of "Podsumowanie stawek podatku" per summary bucket (fa3-format.md §7.1 item 6).
+# Row labels of "Podsumowanie stawek podatku" per summary bucket (CIRFMF/ksef-pdf-generator
+# FA3/PodsumowanieStawekPodatkuVat.ts).
 BUCKET_LABELS = {
     "1": "23% lub 22%", "2": "8% lub 7%", "3": "5%", "4": "4% lub 3%", "5": "OSS",
     "6_1": "0% - krajowe", "6_2": "0% - wdt", "6_3": "0% - eksport", "7": "zwolnione od podatku",
@@ -45,7 +46,7 @@ ROLE_LABELS = {"1": "Faktor", "2": "Odbiorca", "3": "Podmiot pierwotny", "4": "D
                "5": "Wystawca faktury", "6": "Dokonujący płatności", "7": "Jednostka samorządu terytorialnego",
                "8": "JST – odbiorca", "9": "Członek grupy VAT", "10": "Członek grupy VAT – odbiorca",
                "11": "Pracownik"}
-# Adnotacje flags worth printing when set ("1"), in MF's order (fa3-format.md §7.1 item 7).
+# Adnotacje flags worth printing when set ("1"), in MF's order (ksef-pdf-generator FA3/Adnotacje.ts).
 _FLAGS = (("P_16", "Metoda kasowa"), ("P_17", "Samofakturowanie"), ("P_18", "Odwrotne obciążenie"),
           ("P_18A", "Mechanizm podzielonej płatności"), ("P_23", "Procedura trójstronna uproszczona"))
 _MARGIN = (("P_PMarzy_2", "Procedura marży: biura podróży"), ("P_PMarzy_3_1", "Procedura marży: towary używane"),

@@ -23,7 +23,8 @@ class SchemaResolver(etree.Resolver):
     """Serve the FA(3) base schemas from ksef-client's package data and refuse everything else (fail closed).
 
     The official schema imports StrukturyDanych by its absolute crd.gov.pl URL, which lxml 6 cannot fetch
-    (shared/ksef/fa3/README.txt); mapping it here also guarantees validation never touches the network.
+    (its bundled libxml2 2.14 is built without HTTP support); mapping it here also guarantees validation
+    never touches the network.
     """
 
     def resolve(self, system_url, public_id, context):

@@ -10,7 +10,7 @@ from cryptography.hazmat.primitives.serialization import pkcs12
 
 from ksef_local.errors import UserError
 
-MIN_RSA_BITS = 2048  # ksef-api.md §8.2
+MIN_RSA_BITS = 2048  # ksef-docs kody-qr.md (KOD II signed with RSA)
 PrivateKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
 
 

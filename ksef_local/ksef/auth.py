@@ -31,7 +31,7 @@ from ksef_local.ksef.transport import Clock, Transport
 # How long to wait for KSeF to check a signature's certificate before giving up on this login (it keeps
 # answering 100 meanwhile); the program tries again later, so nothing is lost.
 SIGNATURE_WAIT = 600.0
-KEY_NOT_SUPPORTED = 21470  # unknown or withdrawn publicKeyId → refetch the keys (ksef-api.md §2.1 step 4)
+KEY_NOT_SUPPORTED = 21470  # unknown or withdrawn publicKeyId → refetch the keys (OpenAPI POST /auth/ksef-token)
 
 
 @dataclass(frozen=True)
@@ -69,7 +69,7 @@ Progress = Callable[[str], None]
 
 @dataclass(frozen=True)
 class Tokens:
-    """The redeemed pair (ksef-api.md §2.1 step 6)."""
+    """The redeemed pair (OpenAPI POST /auth/token/redeem)."""
 
     reference_number: str
     access: IssuedToken

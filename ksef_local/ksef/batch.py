@@ -1,4 +1,4 @@
-"""Batch sessions: a ZIP of many invoices, split, encrypted, uploaded to pre-signed URLs (ksef-api.md §4)."""
+"""Batch sessions: a ZIP of invoices, split, encrypted, uploaded to pre-signed URLs (ksef-docs sesja-wsadowa.md)."""
 from __future__ import annotations
 
 import io
@@ -10,7 +10,7 @@ from ksef_local.ksef.auth import retry_on_unknown_key
 from ksef_local.ksef.client import KsefClient
 from ksef_local.ksef.models import FA3, FormCode, InvoiceStatus
 
-MAX_PART_BYTES = 100_000_000  # before encryption (ksef-api.md §4 step 2)
+MAX_PART_BYTES = 100_000_000  # before encryption (ksef-docs sesja-wsadowa.md)
 MAX_PARTS = 50
 _ZIP_DATE = (2026, 1, 1, 0, 0, 0)  # fixed, so the same invoices make the same archive
 

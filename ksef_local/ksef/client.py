@@ -1,7 +1,7 @@
 """The KSeF 2.0 client: certificates, token authentication, online sessions, statuses and UPO.
 
 Base URL (via the environment), requests.Session, clock and sleep are injected; the client starts no
-threads and keeps no queue. Waiting helpers poll a bounded number of times. Sources: ksef-api.md §2-§3.
+threads and keeps no queue. Waiting helpers poll a bounded number of times. Sources: docs/ksef-protocol.md §2-§3.
 """
 from __future__ import annotations
 
@@ -81,7 +81,7 @@ class KsefClient:
         challenge = self.transport.request("POST", "/auth/challenge").json()["challenge"]
         return xades.auth_token_request(challenge, nip, context_type=context_type)
 
-    # -- online session (ksef-api.md §3) ------------------------------------------------------------
+    # -- online session (CIRFMF/ksef-docs sesja-interaktywna.md) ------------------------------------
 
     def open_online_session(self, form_code: FormCode = FA3,
                             session_key: crypto.SessionKey | None = None) -> OnlineSession:
@@ -129,7 +129,7 @@ class KsefClient:
 
     def session_invoices(self, session_reference: str, *, failed_only: bool = False,
                          page_size: int = 100) -> list[InvoiceStatus]:
-        """Return every invoice of a session, following x-continuation-token (ksef-api.md §3.4)."""
+        """Return every invoice of a session, following x-continuation-token (docs/ksef-protocol.md §3.4)."""
         path = f"/sessions/{session_reference}/invoices" + ("/failed" if failed_only else "")
         result: list[InvoiceStatus] = []
         continuation: str | None = None
@@ -143,7 +143,7 @@ class KsefClient:
         raise errors.KsefUnavailable("Lista faktur sesji nie kończy się; przerwano pobieranie")
 
     def find_invoice_by_hash(self, session_reference: str, invoice_hash: str) -> InvoiceStatus | None:
-        """Reconcile after a lost answer: find our invoice in the session by its SHA-256 (ksef-api.md §11)."""
+        """Reconcile after a lost answer: find our invoice in the session by SHA-256 (docs/ksef-protocol.md §11)."""
         for status in self.session_invoices(session_reference):
             if status.invoice_hash == invoice_hash:
                 return status
@@ -172,7 +172,7 @@ class KsefClient:
             status = self.session_status(reference_number)
         return status
 
-    # -- UPO (ksef-api.md §3.8) -----------------------------------------------------------------------
+    # -- UPO (docs/ksef-protocol.md §3.8) -------------------------------------------------------------
 
     def invoice_upo(self, session_reference: str, invoice_reference: str) -> Upo:
         """GET /sessions/{ref}/invoices/{invoiceRef}/upo."""

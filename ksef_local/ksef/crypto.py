@@ -1,7 +1,8 @@
 """Pure KSeF cryptography: hashes, RSA-OAEP, AES-256-CBC and the QR verification links.
 
 Everything takes its inputs (keys, random bytes, dates) as arguments and returns values; no I/O.
-Sources: ksef-api.md §2.1 (token encryption), §3.1 (session key and invoice encryption), §8 (QR codes).
+Sources (CIRFMF/ksef-docs): uwierzytelnianie.md (token encryption), sesja-interaktywna.md (session key and
+invoice encryption), kody-qr.md (QR codes).
 """
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ from cryptography.hazmat.primitives.asymmetric import padding as asym_padding
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-AES_KEY_BYTES = 32  # AES-256 (ksef-api.md §3.1)
+AES_KEY_BYTES = 32  # AES-256 (ksef-docs sesja-interaktywna.md)
 AES_BLOCK_BYTES = 16  # also the IV length
 
 
@@ -43,7 +44,7 @@ def unb64(text: str) -> bytes:
 
 
 def b64url(data: bytes) -> str:
-    """Return Base64URL without padding (RFC 4648 §5), as used in the QR links (ksef-api.md §8.1)."""
+    """Return Base64URL without padding (RFC 4648 §5), as used in the QR links (ksef-docs kody-qr.md)."""
     return base64.urlsafe_b64encode(data).decode("ascii").rstrip("=")
 
 
@@ -52,7 +53,7 @@ def sha256_b64(data: bytes) -> str:
     return b64(hashlib.sha256(data).digest())
 
 
-# -- MF public-key certificates (ksef-api.md §2.1 step 1) -------------------------------------------
+# -- MF public-key certificates (ksef-docs bezpieczenstwo/klucze-publiczne-do-szyfrowania.md) -------
 
 def load_certificate(der: bytes) -> x509.Certificate:
     """Parse a DER X.509 certificate."""
@@ -82,7 +83,7 @@ def _oaep() -> asym_padding.OAEP:
 
 
 def rsa_oaep_encrypt(public_key: rsa.RSAPublicKey, data: bytes) -> bytes:
-    """Encrypt with RSAES-OAEP, SHA-256 and MGF1-SHA-256 (ksef-api.md §2.1 step 3, §3.1)."""
+    """Encrypt with RSAES-OAEP, SHA-256 and MGF1-SHA-256 (ksef-docs uwierzytelnianie.md, sesja-interaktywna.md)."""
     return public_key.encrypt(data, _oaep())
 
 
@@ -97,7 +98,7 @@ def rsa_oaep_decrypt(private_key: rsa.RSAPrivateKey, data: bytes) -> bytes:
 def encrypt_for_certificate(
     cert_der: bytes, data: bytes, random_bytes: Callable[[int], bytes] = os.urandom
 ) -> bytes:
-    """Encrypt data for an MF certificate: RSA-OAEP, or ECDH+AES-GCM for an EC key (ksef-api.md §2.1, §13.5)."""
+    """Encrypt data for an MF certificate: RSA-OAEP, or ECDH+AES-GCM for an EC key (docs/ksef-protocol.md §13.5)."""
     key = load_certificate(cert_der).public_key()
     if isinstance(key, rsa.RSAPublicKey):
         return rsa_oaep_encrypt(key, data)
@@ -109,8 +110,8 @@ def encrypt_for_certificate(
 def _ecdh_aes_gcm_encrypt(
     key: ec.EllipticCurvePublicKey, data: bytes, random_bytes: Callable[[int], bytes]
 ) -> bytes:
-    # JAVA encryptWithECDsaUsingPublicKey: ephemeral P-256, AES-256-GCM keyed with the shared secret,
-    # 12-byte nonce; output SPKI(ephemeral) || nonce || ciphertext+tag (ksef-api.md §2.1 step 3).
+    # Ephemeral P-256 ECDH, AES-256-GCM keyed with the raw 32-byte shared secret, 12-byte nonce; output
+    # SPKI(ephemeral) || nonce || ciphertext+tag. The official clients differ (docs/ksef-protocol.md §13.5).
     ephemeral = ec.derive_private_key(int.from_bytes(random_bytes(32), "big") % (2**255) + 1, ec.SECP256R1())
     secret = ephemeral.exchange(ec.ECDH(), key)[:32]
     nonce = random_bytes(12)
@@ -121,11 +122,11 @@ def _ecdh_aes_gcm_encrypt(
 
 
 def ksef_token_plaintext(ksef_token: str, timestamp_ms: int) -> bytes:
-    """Return the UTF-8 bytes of "token|timestampMs" that get encrypted (ksef-api.md §2.1 step 3)."""
+    """Return the UTF-8 bytes of "token|timestampMs" that get encrypted (ksef-docs uwierzytelnianie.md)."""
     return f"{ksef_token}|{timestamp_ms}".encode("utf-8")
 
 
-# -- AES-256-CBC with PKCS#7, IV not prepended (ksef-api.md §3.1, §13.1) ------------------------------
+# -- AES-256-CBC with PKCS#7, IV not prepended (docs/ksef-protocol.md §3.1, §13.1) --------------------
 
 @dataclass(frozen=True)
 class SessionKey:
@@ -167,7 +168,7 @@ def aes_cbc_decrypt(session_key: SessionKey, ciphertext: bytes) -> bytes:
 
 @dataclass(frozen=True)
 class EncryptedInvoice:
-    """An invoice ready for SendInvoiceRequest (ksef-api.md §3.3)."""
+    """An invoice ready for SendInvoiceRequest (OpenAPI #/components/schemas/SendInvoiceRequest)."""
 
     invoice_hash: str
     invoice_size: int
@@ -196,7 +197,7 @@ def encrypt_invoice(session_key: SessionKey, xml: bytes) -> EncryptedInvoice:
     return EncryptedInvoice(sha256_b64(xml), len(xml), sha256_b64(ciphertext), len(ciphertext), ciphertext)
 
 
-# -- QR codes (ksef-api.md §8) ----------------------------------------------------------------------
+# -- QR codes (ksef-docs kody-qr.md) ----------------------------------------------------------------
 
 def _qr_root(qr_host: str) -> str:
     root = qr_host.rstrip("/")
@@ -213,7 +214,7 @@ def invoice_verification_url(qr_host: str, seller_nip: str, issue_date: date | s
 def certificate_verification_path(
     qr_host: str, context_type: str, context_value: str, seller_nip: str, cert_serial: str, xml_bytes: bytes
 ) -> str:
-    """Return the KOD II link without its signature segment (ksef-api.md §8.2)."""
+    """Return the KOD II link without its signature segment (ksef-docs kody-qr.md, KOD II)."""
     digest = b64url(hashlib.sha256(xml_bytes).digest())
     return f"{_qr_root(qr_host)}/certificate/{context_type}/{context_value}/{seller_nip}/{cert_serial}/{digest}"
 

@@ -1,4 +1,4 @@
-"""KSeF environments: API, QR-verification and Latarnia hosts (ksef-api.md §1, §1.1)."""
+"""KSeF environments: API, QR-verification and Latarnia hosts (docs/ksef-protocol.md §1, §1.1)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -14,14 +14,14 @@ class Environment:
     latarnia_base: str | None
 
 
-# ksef-api.md §1 table (DOCS srodowiska.md, kody-qr.md; CS KsefEnviromentsUris.cs, LighthouseEnvironmentsUris.cs).
+# CIRFMF/ksef-docs srodowiska.md, kody-qr.md; ksef-client-csharp KsefEnviromentsUris.cs, LighthouseEnvironmentsUris.cs.
 TEST = Environment(
     "TEST",
     "https://api-test.ksef.mf.gov.pl/v2",
     "https://qr-test.ksef.mf.gov.pl",
     "https://api-latarnia-test.ksef.mf.gov.pl",
 )
-# DEMO has no published Latarnia (ksef-api.md §1).
+# DEMO has no published Latarnia (ksef-client-csharp LighthouseEnvironmentsUris.cs has TEST and PROD only).
 DEMO = Environment("DEMO", "https://api-demo.ksef.mf.gov.pl/v2", "https://qr-demo.ksef.mf.gov.pl", None)
 PROD = Environment(
     "PROD",

@@ -47,7 +47,7 @@ class KsefUnavailable(KsefError):
 
 
 class KsefRateLimited(KsefError):
-    """KSeF refused because a request limit was reached (ksef-api.md §6)."""
+    """KSeF refused because a request limit was reached (ksef-docs limity/limity-api.md)."""
 
     def __init__(self, detail: str = "", *, retry_after: float | None = None, **kwargs) -> None:
         super().__init__(detail, **kwargs)
@@ -112,7 +112,7 @@ class KsefDuplicateInvoice(KsefInvoiceRejected):
         self.original_session = original_session
 
 
-# -- KSeF codes to classes (ksef-api.md §7, §7.1) -----------------------------------------------------
+# -- KSeF codes to classes (docs/ksef-protocol.md §7, §7.1) ------------------------------------------
 
 REVOKED_TOKEN_TEXT = "Token KSeF został unieważniony."
 _EXCEPTION_CODES: dict[int, type[KsefError]] = {
@@ -142,7 +142,7 @@ _REVOKED_AUTH_DETAILS = ("Token unieważniony", "Token nieaktywny")
 
 
 def error_for_auth_status(code: int, description: str, details: tuple[str, ...]) -> KsefError:
-    """Return the typed error for a final, unsuccessful authentication status (ksef-api.md §2.1 step 5)."""
+    """Return the typed error for a final, unsuccessful authentication status (docs/ksef-protocol.md §2.1 step 5)."""
     kwargs = {"code": code, "details": details}
     if code == 425 or (code == 450 and any(d.startswith(_REVOKED_AUTH_DETAILS) for d in details)):
         return KsefTokenRevoked(description, **kwargs)
@@ -157,7 +157,7 @@ def error_for_auth_status(code: int, description: str, details: tuple[str, ...])
 
 def error_for_invoice_status(code: int, description: str, details: tuple[str, ...],
                              extensions: dict | None, invoice_number: str | None) -> KsefInvoiceRejected:
-    """Return the typed rejection for an invoice status >= 400 (ksef-api.md §3.4)."""
+    """Return the typed rejection for an invoice status >= 400 (docs/ksef-protocol.md §3.4)."""
     if code == 440:
         ext = extensions or {}
         return KsefDuplicateInvoice(

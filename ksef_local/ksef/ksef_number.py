@@ -1,7 +1,8 @@
-"""KSeF numbers: NNNNNNNNNN-YYYYMMDD-XXXXXXXXXXXX-CC (ksef-api.md §3.5, numer-ksef.md).
+"""KSeF numbers: NNNNNNNNNN-YYYYMMDD-XXXXXXXXXXXX-CC (CIRFMF/ksef-docs faktury/numer-ksef.md).
 
 CC is CRC-8 (poly 0x07, init 0x00, no reflection, no final xor) of the first 32 characters, in
-uppercase hex. Reference numbers end in the same CRC over their first 33 characters.
+uppercase hex. Reference numbers end in the same CRC over their first 33 characters (observed:
+docs/ksef-protocol.md §3.5).
 """
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Latarnia, KSeF's availability beacon: GET {latarnia}/status and /messages (ksef-api.md §1.1)."""
+"""Latarnia, KSeF's availability beacon: GET {latarnia}/status and /messages (docs/ksef-protocol.md §1.1)."""
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -1,4 +1,5 @@
-"""KSeF's default PRD request limits per endpoint group (ksef-api.md §6; group names as in GET /rate-limits).
+"""KSeF's default PRD request limits per endpoint group (ksef-docs limity/limity-api.md; group names as in
+GET /rate-limits).
 
 One table for both sides: the simulator enforces it and the sender keeps its own budget from it.
 """

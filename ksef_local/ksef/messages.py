@@ -102,7 +102,7 @@ LATARNIA_TEXTS = {
 }
 
 
-# Advice per invoice status code (ksef-api.md §3.4); the description and details come from KSeF.
+# Advice per invoice status code (docs/ksef-protocol.md §3.4); the description and details come from KSeF.
 _REJECTION_ADVICE = {
     410: "Kontekst, w którym program jest zalogowany, nie może wystawiać faktur dla tego sprzedawcy. "
          "Sprawdź NIP sprzedawcy na fakturze i NIP w ustawieniach KSeF.",

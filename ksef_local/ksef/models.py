@@ -1,4 +1,4 @@
-"""Typed views of the KSeF JSON answers the client uses (ksef-api.md §2-§4; OAS component schemas)."""
+"""Typed views of the KSeF JSON answers the client uses (OpenAPI component schemas; docs/ksef-protocol.md §2-§4)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -40,7 +40,7 @@ FA3 = FormCode("FA (3)", "1-0E", "FA")
 
 @dataclass(frozen=True)
 class PublicKeyCertificate:
-    """One MF public-key certificate (ksef-api.md §2.1 step 1)."""
+    """One MF public-key certificate (OpenAPI #/components/schemas/PublicKeyCertificate)."""
 
     certificate_der: bytes = field(repr=False)
     certificate_id: str
@@ -62,7 +62,7 @@ class PublicKeyCertificate:
 
 def pick_certificate(certificates: list[PublicKeyCertificate], usage: str,
                      now: datetime) -> PublicKeyCertificate | None:
-    """Return the certificate for usage valid now with the latest validFrom, or None (ksef-api.md §2.1)."""
+    """Return the certificate for usage valid now with the latest validFrom, or None (docs/ksef-protocol.md §2.1)."""
     candidates = [c for c in certificates if usage in c.usage and c.is_valid_at(now)]
     return max(candidates, key=lambda c: c.valid_from, default=None)
 
@@ -104,7 +104,7 @@ FINAL_IN_PROGRESS = (100, 150)
 
 @dataclass(frozen=True)
 class InvoiceStatus:
-    """SessionInvoiceStatusResponse (ksef-api.md §3.4)."""
+    """SessionInvoiceStatusResponse (OpenAPI; docs/ksef-protocol.md §3.4)."""
 
     reference_number: str
     ordinal_number: int
@@ -157,7 +157,7 @@ class UpoPage:
 
 @dataclass(frozen=True)
 class SessionStatus:
-    """SessionStatusResponse (ksef-api.md §3.7, §4)."""
+    """SessionStatusResponse (OpenAPI; docs/ksef-protocol.md §3.7, §4)."""
 
     code: int
     description: str

@@ -1,8 +1,8 @@
 """HTTP to KSeF on an injected requests.Session: one request, its typed error, a scrubbed log line.
 
-Error bodies (ksef-api.md §7): the legacy 400 ExceptionResponse, problem+json (400 with
+Error bodies (docs/ksef-protocol.md §7): the legacy 400 ExceptionResponse, problem+json (400 with
 X-Error-Format: problem-details; 401/403/410 always), 429 with Retry-After (§6), gateway HTML on 5xx
-(lessons.md #35).
+(CIRFMF/ksef-api issue #852).
 """
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """What one printed invoice shows: its XML bytes, where it stands in KSeF and its verification codes.
 
 The PDF is made from the stored XML bytes of an issued invoice (what was sent is what is printed, and the
-KOD I hash covers exactly those bytes: lessons.md (b) 2); a draft prints from the XML it would have now.
+KOD I hash covers exactly those bytes: ksef-docs kody-qr.md); a draft prints from the XML it would have now.
 """
 from __future__ import annotations
 
@@ -22,12 +22,12 @@ from ksef_local.store.certificates import OfflineSigner
 # A QR host, or a function of the invoice id that gives the host of the KSeF that invoice was sent to.
 QrHost = Union[str, None, Callable[[int], Union[str, None]]]
 
-# How the invoice stands in KSeF, for printing (fa3-format.md §7.2, ksef-api.md §8).
+# How the invoice stands in KSeF, for printing (ksef-docs kody-qr.md, tryby-offline.md).
 PREVIEW = "preview"  # a draft: "PODGLĄD", no codes
 ACCEPTED = "accepted"  # in KSeF with a number: KOD I captioned with the number
 OFFLINE = "offline"  # issued offline, not yet accepted: KOD I "OFFLINE" (+ KOD II with a certificate)
 NOT_IN_KSEF = "not_in_ksef"  # queued online, rejected, never sent, or imported without a number: no codes
-TOTAL_FAILURE = "total_failure"  # "awaria całkowita": invoices carry no QR codes (ksef-api.md §8)
+TOTAL_FAILURE = "total_failure"  # "awaria całkowita": invoices carry no QR codes (ksef-docs tryby-offline.md)
 
 
 @dataclass(frozen=True)

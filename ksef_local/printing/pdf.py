@@ -1,7 +1,8 @@
 """Lay out print jobs with templates/pdf/invoice.html and turn them into PDF with xhtml2pdf.
 
 Fonts: DejaVu Sans from static/fonts, read through a ResourceAccessPolicy rooted there. Without the
-policy xhtml2pdf silently falls back to Helvetica, which has no Polish letters (stack-recipes.md §4).
+policy xhtml2pdf (0.2.28) reads local files only under the current working directory, so it silently
+falls back to Helvetica, which has no Polish letters.
 """
 from __future__ import annotations
 

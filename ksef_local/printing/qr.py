@@ -1,4 +1,4 @@
-"""The verification QR codes of a printed invoice (ksef-api.md §8, fa3-format.md §7.2), as data: URI images.
+"""The verification QR codes of a printed invoice (CIRFMF/ksef-docs kody-qr.md), as data: URI images.
 
 Pure: the links come from ksef.crypto (KOD I, KOD II), the images from qrcode; nothing touches the disk.
 """
@@ -44,13 +44,13 @@ def qr_data_uri(text: str, box_size: int = 4) -> str:
 
 
 def invoice_code(qr_host: str, seller_nip: str, issue_date, xml: bytes, ksef_number: str | None) -> QrCode:
-    """KOD I: the invoice verification link, captioned with the KSeF number or OFFLINE (ksef-api.md §8.1)."""
+    """KOD I: the invoice verification link, captioned with the KSeF number or OFFLINE (ksef-docs kody-qr.md)."""
     url = crypto.invoice_verification_url(qr_host, seller_nip, issue_date, xml)
     return QrCode(url, qr_data_uri(url), ksef_number or OFFLINE_CAPTION)
 
 
 def certificate_code(qr_host: str, seller_nip: str, xml: bytes, signer: OfflineSigner) -> QrCode:
-    """KOD II: the signed certificate verification link of an offline invoice (ksef-api.md §8.2)."""
+    """KOD II: the signed certificate verification link of an offline invoice (ksef-docs kody-qr.md)."""
     unsigned = crypto.certificate_verification_path(
         qr_host, signer.context_type, signer.context_value, seller_nip, signer.serial, xml)
     url = crypto.sign_certificate_verification_url(unsigned, signer.private_key)

@@ -1,8 +1,9 @@
 """The simulator's WSGI app: KSeF's API under /v2, pre-signed storage links, Latarnia, QR pages, /sim.
 
-Routes, JSON fields, status codes and error bodies follow the official OpenAPI 2.6.0 (ksef-api.md §7):
-400 as the legacy ExceptionResponse, or problem+json with X-Error-Format: problem-details; 401/403
-always problem+json; 429 with Retry-After. Everything under /sim is simulator-only, not part of KSeF.
+Routes, JSON fields, status codes and error bodies follow the official OpenAPI 2.6.0 (CIRFMF/ksef-docs
+open-api.json; docs/ksef-protocol.md §7): 400 as the legacy ExceptionResponse, or problem+json with
+X-Error-Format: problem-details; 401/403 always problem+json; 429 with Retry-After. Everything under /sim is
+simulator-only, not part of KSeF.
 """
 from __future__ import annotations
 
@@ -111,7 +112,7 @@ def _apply_faults(sim: Simulator, path: str):
         return Response(json.dumps({"title": TITLES.get(int(kind), "Error"), "status": int(kind)}), int(kind),
                         content_type="application/json")
     if kind == "drop" and plan.after_processing:
-        g.drop_after = True  # the request is processed, only the answer is lost (lessons.md #21, #30)
+        g.drop_after = True  # the request is processed, only the answer is lost (docs/field-notes.md)
         return None
     if kind == "timeout":
         sim.faults.wait(plan.timeout_seconds)
@@ -143,7 +144,7 @@ def _too_many(refusal) -> Response:
     return Response(json.dumps(body, ensure_ascii=False), 429, headers, content_type="application/json")
 
 
-# -- error bodies (ksef-api.md §7) ------------------------------------------------------------------
+# -- error bodies (docs/ksef-protocol.md §7) --------------------------------------------------------
 
 def _problem_base(status: int) -> dict:
     return {"title": TITLES.get(status, "Error"), "status": status, "instance": request.path,

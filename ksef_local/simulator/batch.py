@@ -1,4 +1,4 @@
-"""Simulated batch sessions: open with declared parts, PUT the parts, close, unpack (ksef-api.md §4)."""
+"""Simulated batch sessions: open with declared parts, PUT the parts, close, unpack (ksef-docs sesja-wsadowa.md)."""
 from __future__ import annotations
 
 from datetime import timedelta
@@ -12,7 +12,7 @@ from ksef_local.simulator.records import check_form_code, decrypt_session_key, n
 from ksef_local.simulator.sessions import owned_session
 
 MAX_PARTS = 50
-PART_WINDOW = timedelta(minutes=20)  # upload window = parts × 20 min (ksef-api.md §4 step 5)
+PART_WINDOW = timedelta(minutes=20)  # upload window = parts × 20 min (ksef-docs sesja-wsadowa.md)
 
 
 def open_batch(ctx: SimContext, bearer: str | None, body: dict, base_url: str) -> dict:

@@ -17,7 +17,7 @@ from ksef_local.ksef.ksef_number import make_ksef_number, with_checksum
 from ksef_local.simulator.keys import SimKey, generate_keys
 from ksef_local.simulator.store import MemoryStore
 
-WARSAW = ZoneInfo("Europe/Warsaw")  # calendar days of P_1 and offline classification (ksef-api.md §13.4)
+WARSAW = ZoneInfo("Europe/Warsaw")  # calendar days of P_1 and offline classification (docs/ksef-protocol.md §13.4)
 
 
 @dataclass
@@ -26,14 +26,14 @@ class SimulatorOptions:
 
     host: str = "127.0.0.1"
     port: int = 8765
-    limits: str = "prod"          # "prod" (PRD table, ksef-api.md §6) or "off"
+    limits: str = "prod"          # "prod" (PRD table, ksef-docs limity/limity-api.md) or "off"
     processing_ms: int = 1000     # delay from 100 to the final invoice/session status
     state_file: str | None = None
-    check_nip: bool = False       # NIP checksums, as on PRD only (ksef-api.md §1)
+    check_nip: bool = False       # NIP checksums, as on PRD only (ksef-docs faktury/weryfikacja-faktury.md)
     clock: Callable[[], datetime] = utc_now
     keys: dict[str, SimKey] | None = field(default=None, repr=False)
     seed: int | None = None
-    access_token_minutes: int = 15    # OAS example exp-iat = 900 s (ksef-api.md §2.1 lifetimes)
+    access_token_minutes: int = 15    # OpenAPI example exp-iat = 900 s (docs/ksef-protocol.md §2.1)
     auth_token_minutes: int = 45
     refresh_token_days: int = 7
     session_hours: int = 12
@@ -64,7 +64,7 @@ def bad_request(code: int, description: str, *details: str) -> SimError:
 
 
 def invalid(*details: str) -> SimError:
-    """21405: the request failed input validation (ksef-api.md §7)."""
+    """21405: the request failed input validation (OpenAPI 400 tables; docs/ksef-protocol.md §7)."""
     return bad_request(21405, "Błąd walidacji danych wejściowych.", *details)
 
 
@@ -107,7 +107,7 @@ class SimContext:
         return "".join(self.random.choice("0123456789ABCDEF") for _ in range(length))
 
     def reference(self, infix: str) -> str:
-        """Return a 36-char reference number YYYYMMDD-XX-10hex-10hex-CRC (ksef-api.md §3.5)."""
+        """Return a 36-char reference number YYYYMMDD-XX-10hex-10hex-CRC (docs/ksef-protocol.md §3.5)."""
         return with_checksum(f"{self.now():%Y%m%d}-{infix}-{self.hex(10)}-{self.hex(10)}")
 
     def ksef_number(self, nip: str, day: date) -> str:
@@ -118,7 +118,7 @@ class SimContext:
         return base64.urlsafe_b64encode(digest).decode("ascii").rstrip("=")
 
     def issue_jwt(self, claims: dict, lifetime: timedelta) -> tuple[str, datetime]:
-        """Return an HS256 JWT (opaque to clients, ksef-api.md §13.11) and its validUntil."""
+        """Return an HS256 JWT (opaque to clients, docs/ksef-protocol.md §13.11) and its validUntil."""
         now = self.now()
         until = now + lifetime
         body = dict(claims, jti=self.hex(16), iat=int(now.timestamp()), exp=int(until.timestamp()),

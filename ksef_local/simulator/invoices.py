@@ -1,8 +1,8 @@
 """What the simulator reads from an invoice: XML rules, FA(3) XSD problems and the business key.
 
-XML rules and the checks' order follow ksef-api.md §3.3 and §12 (BOM → 430, lessons.md #13). The XSD
-check uses ksef_local.fa3.validate when that module exists, otherwise the official XSD files shipped
-by the ksef-client package. FA(3) element names are allowed here (house-style rule 12: simulator).
+XML rules and the checks' order follow docs/ksef-protocol.md §3.3 and §12 (BOM → 430: CIRFMF/ksef-api
+issue #779). The XSD check uses ksef_local.fa3.validate when that module exists, otherwise the official
+XSD files shipped by the ksef-client package. FA(3) element names are allowed here (house-style rule 12: simulator).
 """
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from pathlib import Path
 
 from lxml import etree
 
-MAX_INVOICE_BYTES = 1_000_000  # ksef-api.md §3.3 (without attachments)
+MAX_INVOICE_BYTES = 1_000_000  # ksef-docs faktury/weryfikacja-faktury.md (without attachments)
 _ETD_PREFIX = "http://crd.gov.pl/xml/schematy/dziedzinowe/mf/2022/01/05/eD/DefinicjeTypy/"
 _DISCOURAGED = re.compile("[\u007f-\u0084\u0086-\u009f\ufdd0-\ufdef]")
 

@@ -1,4 +1,4 @@
-"""The simulator's own RSA keys and self-signed certificates for both usages (ksef-api.md §2.1, §12)."""
+"""The simulator's own RSA keys and self-signed certificates for both usages (docs/ksef-protocol.md §2.1, §12)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field

@@ -1,4 +1,4 @@
-"""Rate limits of the PRD table: sliding 1 s / 1 min / 1 h windows per endpoint group (ksef-api.md §6).
+"""Rate limits of the PRD table: sliding 1 s / 1 min / 1 h windows per endpoint group (ksef-docs limity/limity-api.md).
 
 Counted per (context, client IP) pair, or per IP for the public auth endpoints; a refused request is
 answered 429 with Retry-After in seconds and is not counted.

@@ -26,7 +26,7 @@ def register(app: Flask, sim) -> None:
             tick(ctx)
             return handler(*args)
 
-    # -- pre-signed storage links (ksef-api.md §3.8, §4 step 5): no Authorization --------------------
+    # -- pre-signed storage links (docs/ksef-protocol.md §3.8, §4 step 5): no Authorization ----------
 
     @app.put("/storage/batch/<reference>/<int:ordinal>")
     def upload_part(reference, ordinal):
@@ -39,7 +39,7 @@ def register(app: Flask, sim) -> None:
                      request.args.get("sig", ""))
         return Response(xml, 200, {"x-ms-meta-hash": sim_upo.upo_hash(xml)}, content_type="application/xml")
 
-    # -- Latarnia (ksef-api.md §1.1) ------------------------------------------------------------------
+    # -- Latarnia (docs/ksef-protocol.md §1.1) --------------------------------------------------------
 
     @app.get("/latarnia/status")
     def latarnia_status():
@@ -51,7 +51,7 @@ def register(app: Flask, sim) -> None:
     def latarnia_messages():
         return jsonify(locked(latarnia_state, ctx)["messages"])
 
-    # -- QR verification pages (ksef-api.md §8) -------------------------------------------------------
+    # -- QR verification pages (ksef-docs kody-qr.md) -------------------------------------------------
 
     @app.get("/invoice/<nip>/<issue_date>/<digest>")
     def verify_invoice(nip, issue_date, digest):

@@ -2,8 +2,8 @@
 
 No background thread: an invoice received at t is final at t + processing delay, and the first request
 after that makes it so, in order of receipt (so duplicates resolve as in KSeF). Statuses and checks:
-ksef-api.md §3.4 (invoice), §3.7 and §4 (sessions), §9 (offline auto-classification), §11 (duplicates),
-§12 (order of checks).
+docs/ksef-protocol.md §3.4 (invoice), §3.7 and §4 (sessions), §9 (offline auto-classification),
+§11 (duplicates), §12 (order of checks).
 """
 from __future__ import annotations
 
@@ -101,7 +101,7 @@ def _tick_sessions(ctx: SimContext, now: datetime) -> None:
 
 
 def finish_session(ctx: SimContext, session: dict, invoices: list[dict], now: datetime) -> None:
-    """Set the final session status and, with at least one accepted invoice, its UPO (ksef-api.md §3.7)."""
+    """Set the final session status and, with at least one accepted invoice, its UPO (docs/ksef-protocol.md §3.7)."""
     if session["status"] not in (150, 170):
         return
     accepted = sum(1 for inv in invoices if inv["final"]["code"] == 200)
@@ -163,7 +163,7 @@ def _semantic_problems(ctx: SimContext, facts, invoice: dict) -> list[str]:
     if facts.issue_date is None:
         problems.append("Brak poprawnej daty wystawienia faktury (P_1).")
     elif facts.issue_date > invoicing_day:
-        # ksef-api.md §13.6: the code for P_1 later than acceptance is undocumented; 450 assumed.
+        # docs/ksef-protocol.md §13.6: the code for P_1 later than acceptance is undocumented; 450 assumed.
         problems.append(f"Data wystawienia faktury (P_1) {facts.issue_date.isoformat()} jest późniejsza niż "
                         f"data przyjęcia faktury {invoicing_day.isoformat()}.")
     if ctx.options.check_nip:
@@ -186,7 +186,7 @@ def visible_status(ctx: SimContext, invoice: dict) -> dict:
     return {"code": code, "description": INVOICE_TEXTS[code]}
 
 
-# -- batch archives: unpacked when the session's processing time has come (ksef-api.md §4) --------------
+# -- batch archives: unpacked when the session's processing time has come (ksef-docs sesja-wsadowa.md) ---
 
 def process_batch(ctx: SimContext, session: dict, now: datetime) -> None:
     """Decrypt, join, check and unpack the archive; process every invoice in archive order."""
@@ -196,7 +196,7 @@ def process_batch(ctx: SimContext, session: dict, now: datetime) -> None:
         session.update(status=code, details=[detail], updated=iso(now))
         ctx.store.put("session", session["reference"], session)
         return
-    created = parse_iso(session["created"])  # batch invoicingDate = session open time (ksef-api.md §4)
+    created = parse_iso(session["created"])  # batch invoicingDate = session open time (docs/ksef-protocol.md §4)
     for ordinal, (name, xml) in enumerate(failure, start=1):
         reference = ctx.reference("EE")
         session["invoices"].append(reference)

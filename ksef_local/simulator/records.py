@@ -10,7 +10,7 @@ from ksef_local.simulator.common import SimContext, bad_request, invalid, iso
 WRITE = ("InvoiceWrite", "PefInvoiceWrite", "EnforcementOperations")
 READ_STATUS = WRITE + ("Introspection",)
 SUPPORTED_FORMS = {("FA (3)", "1-0E", "FA")}
-MAX_INVOICES = 10_000  # ksef-api.md §3.3
+MAX_INVOICES = 10_000  # ksef-docs limity/limity.md
 
 
 def new_session(reference: str, kind: str, claims: dict, form: tuple, key: crypto.SessionKey | None,

@@ -1,4 +1,4 @@
-"""Simulated online sessions and the session/invoice status and UPO endpoints (ksef-api.md §3, §3.8)."""
+"""Simulated online sessions and the session/invoice status and UPO endpoints (docs/ksef-protocol.md §3, §3.8)."""
 from __future__ import annotations
 
 import base64
@@ -46,7 +46,7 @@ def owned_session(ctx: SimContext, claims: dict, reference: str, kind: str | Non
 
 
 def expire_session(ctx: SimContext, session: dict) -> None:
-    """12 h passed: online sessions close (→ 170), batch sessions are cancelled (ksef-api.md §12)."""
+    """12 h passed: online sessions close (→ 170), batch sessions are cancelled (docs/ksef-protocol.md §12)."""
     if session["kind"] == "online":
         session.update(status=170, closed=session["validUntil"], updated=session["validUntil"])
         enqueue(ctx, "sessions", session["reference"])
@@ -56,7 +56,7 @@ def expire_session(ctx: SimContext, session: dict) -> None:
 
 
 def send_invoice(ctx: SimContext, bearer: str | None, reference: str, body: dict) -> dict:
-    """POST /sessions/online/{ref}/invoices: sync checks in KSeF's order, then 202 (ksef-api.md §12)."""
+    """POST /sessions/online/{ref}/invoices: sync checks in KSeF's order, then 202 (docs/ksef-protocol.md §12)."""
     claims = access_claims(ctx, bearer, WRITE)
     session = owned_session(ctx, claims, reference, "online")
     if session["status"] != 100:
@@ -144,7 +144,7 @@ def close_online(ctx: SimContext, bearer: str | None, reference: str) -> None:
 # -- status, lists, UPO -------------------------------------------------------------------------------
 
 def session_status(ctx: SimContext, bearer: str | None, reference: str, base_url: str) -> dict:
-    """GET /sessions/{ref} (ksef-api.md §3.7)."""
+    """GET /sessions/{ref} (docs/ksef-protocol.md §3.7)."""
     claims = access_claims(ctx, bearer, READ_STATUS)
     session = owned_session(ctx, claims, reference)
     invoices = [ctx.store.get("invoice", ref) for ref in session["invoices"]]

@@ -1,4 +1,4 @@
-"""UPO documents shaped like UPO v4-3 (ksef-api.md §3.8; shared/ksef/schemas/upo/upo-v4-3.xsd).
+"""UPO documents shaped like UPO v4-3 (CIRFMF/ksef-docs faktury/upo/schemy/upo-v4-3.xsd and examples).
 
 The simulator's UPOs are NOT signed (KSeF signs them with XAdES) and say so: the receiving body's name
 carries a simulator suffix, as the official TE examples carry "- środowisko testowe (TE)", and a comment
@@ -85,7 +85,7 @@ def session_upo(ctx: SimContext, session: dict, upo_ref: str) -> bytes:
 
 def upo_for_request(ctx: SimContext, bearer: str | None, reference: str, *, invoice_ref: str | None = None,
                     ksef_number: str | None = None, upo_ref: str | None = None) -> bytes:
-    """The three authenticated UPO endpoints (ksef-api.md §3.8)."""
+    """The three authenticated UPO endpoints (docs/ksef-protocol.md §3.8)."""
     claims = access_claims(ctx, bearer, READ_STATUS)
     session = owned_session(ctx, claims, reference)
     if upo_ref is not None:

@@ -316,9 +316,10 @@ def restore(db_path: Path, backup_path: Path, now: datetime, folder: Path | None
 def _keep_used_numbers(db_path: Path, safety: Path) -> None:
     """Carry every invoice number used before the restore into the restored database.
 
-    KSeF refuses a repeated seller NIP + RodzajFaktury + P_2 for ten years (fa3-format.md §1), so an older
-    copy must not make numbers that were already issued (perhaps sent) available again (lessons.md,
-    profak #145: numbering restarted after moving the database, duplicates in KSeF).
+    KSeF refuses a repeated seller NIP + RodzajFaktury + P_2 for ten years (ksef-docs
+    faktury/weryfikacja-faktury.md), so an older copy must not make numbers that were already issued
+    (perhaps sent) available again (lkosson/profak issue #145: numbering restarted after moving the
+    database, duplicates in KSeF).
     """
     live = sqlite3.connect(db_path, timeout=10, isolation_level=None)
     try:

@@ -1,7 +1,8 @@
 """The database connection: one per thread (sqlite-utils on WAL), short write transactions, and migrate().
 
 Write transactions start with BEGIN IMMEDIATE and stay short: a deferred BEGIN that upgrades to a write
-after another connection committed fails at once with "database is locked" (stack-recipes.md §7).
+after another connection committed fails at once with "database is locked": in WAL mode SQLite answers
+SQLITE_BUSY_SNAPSHOT without waiting for the busy timeout (sqlite.org/rescode.html#busy_snapshot).
 """
 from __future__ import annotations
 

@@ -286,7 +286,7 @@ def issue(db: sqlite_utils.Database, invoice_id: int, today: date, now: datetime
         seller = parties.company_party(company)
         invoice = document({**row, "number": number}, lines, seller, now or utc_now())
         if invoice.kind == "KOR" and invoice.totals().gross == 0 and invoice.payment.due_date:
-            # KSeF rejects a zeroing correction that carries a payment term (lessons.md, profak #84).
+            # KSeF rejects a zeroing correction that carries a payment term (lkosson/profak issue #84).
             raise ValidationFailed({"due_date": "Korekta, która nie zmienia kwoty do zapłaty, nie może mieć "
                                                 "terminu płatności: usuń termin płatności."})
         xml = fa3.build_xml(invoice)
@@ -313,7 +313,7 @@ def issue(db: sqlite_utils.Database, invoice_id: int, today: date, now: datetime
 def reopen_rejected(db: sqlite_utils.Database, invoice_id: int) -> None:
     """Turn an invoice that KSeF rejected (B) back into a draft with the same number, to correct it.
 
-    KSeF lets a rejected invoice be sent again (ksef-api.md §11); it never entered KSeF, so its content may
+    KSeF lets a rejected invoice be sent again (docs/ksef-protocol.md §11); it never entered KSeF, so its content may
     still change. The number stays reserved in used_numbers and is reused when the draft is issued again.
     """
     with dbmod.write(db):

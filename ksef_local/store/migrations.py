@@ -72,7 +72,7 @@ def _m2_invoices(db: sqlite_utils.Database) -> None:
     )
     db.execute("CREATE INDEX invoice_lines_invoice ON invoice_lines(invoice_id, before, position)")
     # Every number ever given out stays here for good: KSeF refuses a repeated seller NIP +
-    # RodzajFaktury + P_2 for 10 years (fa3-format.md §1), so a number is never reused.
+    # RodzajFaktury + P_2 for 10 years (ksef-docs faktury/weryfikacja-faktury.md), so a number is never reused.
     db.execute(
         """CREATE TABLE used_numbers (
             number TEXT PRIMARY KEY, kind TEXT NOT NULL, invoice_id INTEGER, used_at TEXT NOT NULL)"""
@@ -157,7 +157,7 @@ def _m3_ksef_outbox(db: sqlite_utils.Database) -> None:
             state TEXT NOT NULL CHECK (state IN ('open','closed','done')),
             offline_mode INTEGER NOT NULL DEFAULT 0, opened_at TEXT NOT NULL, updated_at TEXT NOT NULL)"""
     )
-    # Request timestamps per PRD limit group (ksef-api.md §6): the budget survives a restart.
+    # Request timestamps per PRD limit group (ksef-docs limity/limity-api.md): the budget survives a restart.
     db.execute("CREATE TABLE ksef_requests (grp TEXT NOT NULL, at REAL NOT NULL)")
     db.execute("CREATE INDEX ksef_requests_grp ON ksef_requests(grp, at)")
     # Pause, circuit breaker, backoff, Latarnia and reachability: small key/value facts for the banner.
@@ -166,7 +166,8 @@ def _m3_ksef_outbox(db: sqlite_utils.Database) -> None:
 
 def _m4_outbox_environment(db: sqlite_utils.Database) -> None:
     """Remember which KSeF each attempt went to: the printed QR code must point at that environment's
-    verification host even after the settings change (lessons.md: production printouts with qr-demo links)."""
+    verification host even after the settings change (a printout must never link to another environment's
+    QR host: ksef-docs kody-qr.md, docs/field-notes.md)."""
     db.execute("ALTER TABLE ksef_outbox ADD COLUMN environment TEXT")
 
 

@@ -8,7 +8,7 @@ network call. The banner's health, the sessions and the request budget are in st
 Row states (letter the user sees):
     queued   W  waiting; no KSeF reference (also after KSeF provably did not get it)
     sending  W  committed just before POST; if we find it like this the outcome is unknown
-    unknown  W  POST sent, answer lost: reconcile by invoiceHash before any resend (ksef-api.md §11)
+    unknown  W  POST sent, answer lost: reconcile by invoiceHash before any resend (docs/ksef-protocol.md §11)
     sent     O  KSeF reference received, processing (100/150)
     accepted O  KSeF number received (200), UPO not stored yet (a UPO failure never undoes the number)
     done     A  KSeF number and UPO stored
@@ -43,7 +43,7 @@ ALREADY_SENT = "Faktura {number} została już wysłana do KSeF – każdą fakt
 ALREADY_QUEUED = "Faktura {number} czeka już w kolejce do KSeF (W) i wyśle się sama – nie trzeba jej dodawać ponownie."
 NOT_FOUND = "Nie ma faktury o identyfikatorze {id}."
 
-# Offline kinds by what Latarnia announces (ksef-api.md §9; lessons.md (c) 7).
+# Offline kinds by what Latarnia announces (docs/ksef-protocol.md §1.1, §9).
 OFFLINE_BY_LATARNIA = {"MAINTENANCE": OfflineKind.OFFLINE, "FAILURE": OfflineKind.AWARYJNY,
                        "TOTAL_FAILURE": OfflineKind.AWARIA_CALKOWITA}
 OFFLINE_NAMES = {OfflineKind.OFFLINE24: "offline24", OfflineKind.OFFLINE: "offline (niedostępność KSeF)",
@@ -159,7 +159,7 @@ def _offline_kind(db: sqlite_utils.Database, reachable: bool | None, issue_date:
         latarnia = get_meta(db, "latarnia") or {}
         return OFFLINE_BY_LATARNIA.get(latarnia.get("status"), OfflineKind.OFFLINE24)
     if issue_date < today:
-        return OfflineKind.OFFLINE24  # KSeF would reclassify it anyway (ksef-api.md §9, lessons.md #41)
+        return OfflineKind.OFFLINE24  # KSeF would reclassify it anyway (docs/ksef-protocol.md §9)
     return None
 
 
@@ -247,7 +247,7 @@ def pending_count(db: sqlite_utils.Database) -> int:
 def offline_waiting(db: sqlite_utils.Database) -> list[OfflineWaiting]:
     """Invoices not yet in KSeF (W or B) whose current attempt is offline with a deadline, soonest first.
 
-    O invoices are left out: KSeF has received them, which is what the deadline asks for (ksef-api.md §9).
+    O invoices are left out: KSeF has received them, which is what the deadline asks for (docs/ksef-protocol.md §9).
     """
     found = fetch_rows(db, "SELECT o.invoice_id, i.number, o.offline_kind, o.offline_deadline FROM ksef_outbox o"
                       " JOIN invoices i ON i.id = o.invoice_id WHERE o.id IN (SELECT MAX(id) FROM ksef_outbox"

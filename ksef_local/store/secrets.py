@@ -1,8 +1,9 @@
 """Named secrets (the KSeF token per environment and NIP): the OS keyring first, else an encrypted file.
 
-Lessons (lessons.md §13): keyring first with an encrypted-file fallback, a stable key that survives
-updates, never plaintext. The file backend keeps ``secrets.enc`` (AES-256-GCM over a JSON object) and its
-key ``secrets.key`` (32 random bytes, created once and kept) in the data folder, both mode 0600.
+A KSeF token is a confidential secret to be kept in a trusted store (ksef-docs tokeny-ksef.md), hence:
+keyring first with an encrypted-file fallback, a stable key that survives updates, never plaintext. The file
+backend keeps ``secrets.enc`` (AES-256-GCM over a JSON object) and its key ``secrets.key`` (32 random bytes,
+created once and kept) in the data folder, both mode 0600.
 ``secret-store.json`` (no secrets in it) remembers the backend chosen on the first run and a random id of
 the data folder, so the choice does not flip between runs and two data folders never share keyring entries.
 

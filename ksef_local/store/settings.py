@@ -1,9 +1,10 @@
 """Ustawienia KSeF: the environment, the context NIP, the batch threshold and the KSeF token.
 
 The settings row lives in the ksef_settings table; the token lives only in the SecretStore,
-under a name per environment and NIP (lessons.md §14: credentials per environment, default to a safe
-environment, a visible badge). House rule 14: the token is never logged, rendered back, put in a URL or
-in an exception message; only ``has_token`` and a masked ``token_hint`` leave this module.
+under a name per environment and NIP (credentials per environment, default to a safe environment, a
+visible badge: TEST and DEMO must never see production invoices, ksef-docs srodowiska.md). House rule 14:
+the token is never logged, rendered back, put in a URL or in an exception message; only ``has_token`` and a
+masked ``token_hint`` leave this module.
 """
 from __future__ import annotations
 

@@ -94,7 +94,7 @@ def banner():
 
 
 def banner_context() -> dict:
-    """Health, the counter, and offline invoices whose sending deadline is near or past (ksef-api.md §9)."""
+    """Health, the counter, and offline invoices whose sending deadline is near or past (docs/ksef-protocol.md §9)."""
     today = clock.today()
     warnings = []
     for waiting in outbox.offline_waiting(db()):
