@@ -12,6 +12,7 @@ from typing import Any
 import sqlite_utils
 
 from ksef_local import config, credentials
+from ksef_local.clock import utc_now
 from ksef_local.core.settings import CUSTOM, DEMO_MODE, KsefSettings, describe
 from ksef_local.errors import UserError
 from ksef_local.ksef import environments
@@ -51,7 +52,8 @@ class Services:
         settings = self.settings()
         demo_url = self._demo_url(settings)
         credentials.ensure_demo_credentials(self.db(), self.secrets, settings, demo_url)
-        login = credentials.credentials_for(self.db(), self.secrets, settings)
+        now = client_kwargs.get("clock", utc_now)()
+        login = credentials.credentials_for(self.db(), self.secrets, settings, now)
         return client_for(settings, login, base_url_override=demo_url, **client_kwargs)
 
     def client_signed_in_by(self, document: bytes, **client_kwargs: Any) -> KsefClient:

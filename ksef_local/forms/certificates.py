@@ -67,13 +67,19 @@ def load_files(certificate_or_bundle: bytes, key: bytes = b"", password: str = "
     if not is_pem_or_der_certificate:
         try:
             return load_pkcs12(certificate_or_bundle, password)
-        except UserError:
-            try:
-                x509.load_der_x509_certificate(certificate_or_bundle)
-            except ValueError:
-                raise
+        except UserError as refused:
+            if not _is_der_certificate(certificate_or_bundle):
+                raise refused from None
             raise UserError("Dodaj plik klucza prywatnego (.key) do tego certyfikatu.") from None
     return load_pem(certificate_or_bundle, key, password)
+
+
+def _is_der_certificate(data: bytes) -> bool:
+    try:
+        x509.load_der_x509_certificate(data)
+    except ValueError:
+        return False
+    return True
 
 
 def check(certificate: x509.Certificate, key: PrivateKey) -> str:

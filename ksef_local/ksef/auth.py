@@ -183,9 +183,9 @@ class Authenticator:
                 self._used_signed_request = True
                 document = credentials.document
             else:
+                challenge = self._challenge()["challenge"]
                 self._progress("Podpisywanie dokumentu logowania")
-                request = xades.auth_token_request(self._challenge()["challenge"], credentials.nip,
-                                                   context_type=credentials.context_type,
+                request = xades.auth_token_request(challenge, credentials.nip, context_type=credentials.context_type,
                                                    subject_type=credentials.subject_type)
                 document = xades.sign_enveloped(request, credentials.certificate, credentials.private_key,
                                                 self._clock())

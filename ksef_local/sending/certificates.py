@@ -63,6 +63,8 @@ class CertificateWork:
             else:
                 title, advice, detail = self._renew(db, now, force=True, progress=progress) or (
                     "Certyfikaty KSeF są aktualne", "Nie trzeba niczego odnawiać.", "")
+        except _NoInvoiceWrite as exc:
+            tasks.finish(db, task.id, self.clock(), False, exc.title, exc.advice, describe(exc, at=self.clock()))
         except errors.KsefError as exc:
             message = messages.user_message(exc)
             tasks.finish(db, task.id, self.clock(), False, message.title, message.advice,
@@ -179,18 +181,25 @@ class CertificateWork:
     # -- renewal -------------------------------------------------------------------------------------
 
     def renew_if_due(self, db, now: datetime) -> bool:
-        """At most every few hours: enroll successors when due; return whether KSeF was asked anything."""
+        """Every few hours, and at once after the credentials changed: enroll successors when due.
+
+        Return whether KSeF was asked anything (the sender's step then counts as done).
+        """
         state = ksef_state.get_meta(db, "renewal") or {}
         checked = parse(state.get("checked_at"))
-        if checked is not None and now - checked < CHECK_EVERY:
+        stamp = ksef_state.credentials_stamp(db)
+        if checked is not None and now - checked < CHECK_EVERY and state.get("stamp") == stamp:
             return False
-        with write(db):
-            ksef_state.set_meta(db, "renewal", {**state, "checked_at": iso(now)})
         try:
-            return self._renew(db, now, force=False, progress=lambda text: None) is not None
+            asked = self._renew(db, now, force=False, progress=lambda text: None) is not None
         except (errors.KsefError, UserError) as exc:
             self._warn(db, now, exc)
-            return True
+            asked = True
+        with write(db):
+            latest = ksef_state.get_meta(db, "renewal") or {}
+            ksef_state.set_meta(db, "renewal", {**latest, "checked_at": iso(now),
+                                                "stamp": ksef_state.credentials_stamp(db)})
+        return asked
 
     def _renew(self, db, now: datetime, *, force: bool, progress) -> tuple[str, str, str] | None:
         settings = self.services.settings()

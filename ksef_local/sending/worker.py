@@ -122,8 +122,6 @@ class Sender:
         if self.remote.probe_due(db, now, self.probe_interval, outbox.pending_count(db)) and \
                 self.remote.probe(db, now):
             return True
-        if self.certificates is not None and self.certificates.renew_if_due(db, now):
-            return True
         for task in (self.online.close_stale_sessions, self.online.reconcile, self.batches.poll, self.statuses.poll,
                      self.statuses.fetch_upos, self.batches.send, self.online.send, self.online.close_idle):
             try:
@@ -132,7 +130,8 @@ class Sender:
             except Deferred as deferred:
                 if deferred.reason != "budget":
                     return True
-        return False
+        # Certificates last two years; sending always goes first.
+        return self.certificates is not None and self.certificates.renew_if_due(db, now)
 
     def _held_back(self, db, now: datetime) -> bool:
         backoff = ksef_state.get_meta(db, "backoff_until")
