@@ -35,11 +35,34 @@ from .factories import issued
     (False, True, {}, "linux", desktop.HEADLESS, False),
 ])
 def test_choose_mode(browser, headless, environ, platform, mode, says_why):
-    chosen, why = desktop.choose_mode(browser, headless, environ, platform)
+    chosen, why = desktop.choose_mode(browser, headless, environ, platform, missing_libraries=lambda: [])
     assert chosen == mode
     assert bool(why) == says_why
     if why:
         assert "przeglądarkę" in why
+
+
+def test_missing_qt_libraries_open_the_browser_and_name_the_packages():
+    """Qt would abort the process (SIGABRT) without its xcb libraries: look first, then say what to install."""
+    chosen, why = desktop.choose_mode(environ={"DISPLAY": ":0"}, platform="linux",
+                                      missing_libraries=lambda: ["libxcb-cursor0", "libxcb-icccm4"])
+    assert chosen == desktop.BROWSER
+    assert "przeglądarkę" in why and "sudo apt-get install libxcb-cursor0 libxcb-icccm4" in why
+    # On Wayland Qt uses another platform plugin: the xcb libraries are not asked for.
+    assert desktop.choose_mode(environ={"WAYLAND_DISPLAY": "w-0"}, platform="linux",
+                               missing_libraries=lambda: ["libxcb-cursor0"])[0] == desktop.WINDOW
+
+
+def test_missing_qt_libraries_are_found_by_loading_them():
+    loaded = []
+
+    def load(name):
+        loaded.append(name)
+        if name == "libxcb-cursor.so.0":
+            raise OSError("cannot open shared object file")
+
+    assert desktop.missing_qt_libraries(load) == ["libxcb-cursor0"]
+    assert set(loaded) == set(desktop.QT_X11_LIBRARIES.values())
 
 
 def test_gui_is_qt_on_linux_only():

@@ -11,6 +11,7 @@ to display" and the process dies with SIGABRT (exit status 134).
 """
 from __future__ import annotations
 
+import ctypes
 import os
 import signal
 import sys
@@ -36,8 +37,31 @@ def has_display(environ: Mapping[str, str] = os.environ, platform: str = sys.pla
     return bool(environ.get("DISPLAY") or environ.get("WAYLAND_DISPLAY"))
 
 
+# What Qt's xcb platform plugin and QtWebEngine load on an X11 desktop (Debian package → library). Without
+# them Qt aborts the process (SIGABRT), which no exception handler sees: so look before importing Qt.
+QT_X11_LIBRARIES = {
+    "libxcb-cursor0": "libxcb-cursor.so.0", "libxcb-icccm4": "libxcb-icccm.so.4",
+    "libxcb-keysyms1": "libxcb-keysyms.so.1", "libxkbcommon-x11-0": "libxkbcommon-x11.so.0",
+    "libxcb-image0": "libxcb-image.so.0", "libxcb-render-util0": "libxcb-render-util.so.0",
+    "libxcb-shape0": "libxcb-shape.so.0", "libxcb-randr0": "libxcb-randr.so.0", "libxcb-xkb1": "libxcb-xkb.so.1",
+    "libegl1": "libEGL.so.1", "libnss3": "libnss3.so", "libfontconfig1": "libfontconfig.so.1",
+}
+
+
+def missing_qt_libraries(load: Callable[[str], object] = ctypes.CDLL) -> list[str]:
+    """The Debian packages whose libraries Qt's window needs and this system cannot load."""
+    missing = []
+    for package, library in QT_X11_LIBRARIES.items():
+        try:
+            load(library)
+        except OSError:
+            missing.append(package)
+    return missing
+
+
 def choose_mode(browser: bool = False, headless: bool = False, environ: Mapping[str, str] = os.environ,
-                platform: str = sys.platform) -> tuple[str, str | None]:
+                platform: str = sys.platform,
+                missing_libraries: Callable[[], list[str]] = missing_qt_libraries) -> tuple[str, str | None]:
     """Pick window, browser or headless; the second value says in Polish why the window was not chosen."""
     if headless:
         return HEADLESS, None
@@ -45,6 +69,11 @@ def choose_mode(browser: bool = False, headless: bool = False, environ: Mapping[
         return BROWSER, None
     if not has_display(environ, platform):
         return BROWSER, "Brak ekranu graficznego (zmienne DISPLAY i WAYLAND_DISPLAY są puste) – otwieram przeglądarkę."
+    if platform.startswith("linux") and not environ.get("WAYLAND_DISPLAY"):
+        missing = missing_libraries()
+        if missing:
+            return BROWSER, ("Okno programu potrzebuje bibliotek systemu, których brakuje – otwieram przeglądarkę. "
+                             f"Aby mieć okno, zainstaluj je: sudo apt-get install {' '.join(missing)}")
     return WINDOW, None
 
 
