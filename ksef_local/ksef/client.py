@@ -48,6 +48,9 @@ class KsefClient:
                  refresh_margin: timedelta = timedelta(seconds=60),
                  signature_wait: float = SIGNATURE_WAIT) -> None:
         self.environment = resolve(environment)
+        # The app's name for where this client sends (core.settings.environment_key), set by services.client_for:
+        # the outbox records it with every invoice sent.
+        self.environment_key: str | None = None
         self.transport = Transport(self.environment.api_base, session or requests.Session(), clock, timeout)
         self.clock = clock
         self.sleep = sleep

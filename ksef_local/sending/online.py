@@ -68,7 +68,8 @@ class OnlineSender:
         self._session = None  # an expiring session becomes stale and is closed by close_stale_sessions
         session = self.remote.call(db, now, "onlineSession", lambda c: c.open_online_session())
         with write(db):
-            ksef_state.open_session(db, session.reference_number, "online", now)
+            ksef_state.open_session(db, session.reference_number, "online", now,
+                                    environment=self.remote.environment_key)
         self._session, self._epoch = session, self.remote.epoch
         return session
 
@@ -109,9 +110,13 @@ class OnlineSender:
         session = self._ensure_session(db, now)
         offline = self._offline_on_send_day(db, now, r)
         with write(db):
+            # Under the write lock: settings saved by any process before this commit stop the send here, and
+            # a change after it is refused while KSeF may hold the invoice (forms/ksef_settings.py).
+            self.remote.ensure_current(db)
             note = "Faktura wystawiona przed dniem wysyłki – wysyłana w trybie offline24" if offline else None
             transition(db, r["id"], now, "sending", note, session_ref=session.reference_number,
-                       tries=r["tries"] + 1, unknown_since=iso(now), **offline)
+                       tries=r["tries"] + 1, unknown_since=iso(now),
+                       environment=self.remote.environment_key or r["environment"], **offline)
         is_offline = bool(offline or r["offline_mode"])
         try:
             sent = self.remote.call(db, now, "invoiceSend",

@@ -67,6 +67,7 @@ class Remote:
         self.limits = limits
         self.epoch = 0
         self._client: KsefClient | None = None
+        self._stamp: str | None = None   # the settings the client was built from (ksef_state.credentials_stamp)
         self._healthy: bool | None = None
         self._probed_at: datetime | None = None
 
@@ -79,6 +80,7 @@ class Remote:
     def client(self, db, now: datetime) -> KsefClient:
         """The client for the current settings; without credentials the queue pauses with why."""
         if self._client is None:
+            self._stamp = ksef_state.credentials_stamp(db)
             try:
                 self._client = self.make_client()
             except UserError as exc:
@@ -88,11 +90,27 @@ class Remote:
             self._client.auth.on_progress = lambda text: ksef_state.login_progress(db, self.clock(), text)
         return self._client
 
+    def ensure_current(self, db) -> None:
+        """Raise Deferred("settings") when the settings changed (any process) since the client was built.
+
+        Called before every remote step, and inside the transaction that marks an invoice as being sent, so
+        a change saved by another process (ksef-local settings) can never send an invoice to the old KSeF.
+        """
+        if self._client is not None and ksef_state.credentials_stamp(db) != self._stamp:
+            self.reset()
+            raise Deferred("settings")
+
+    @property
+    def environment_key(self) -> str | None:
+        """Where the current client sends (None before it is built or when its maker does not say)."""
+        return self._client.environment_key if self._client is not None else None
+
     def call(self, db, now: datetime, group: str | None, action: Callable[[KsefClient], Any],
              passthrough: tuple[type[errors.KsefError], ...] = (errors.KsefNoSession,)) -> Any:
         """Make one remote call within the budget; classify failures (see the module docstring)."""
         if group is not None and ksef_state.budget_wait(db, group, now, self.limits) > 0:
             raise Deferred("budget")
+        self.ensure_current(db)
         client = self.client(db, now)
         if group is not None:
             # Time the request now, not at the start of the step: logging in may have taken a while.
@@ -181,6 +199,7 @@ class Remote:
         """
         self._probed_at = now
         if self._client is None:
+            self._stamp = ksef_state.credentials_stamp(db)
             try:
                 self._client = self.make_client()
             except UserError:

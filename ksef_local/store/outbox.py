@@ -28,7 +28,7 @@ from ksef_local.core import calendar_pl
 from ksef_local.core.model import OfflineKind, OutboxState
 from ksef_local.formats import pl_date
 from ksef_local.store.db import iso, parse, write
-from ksef_local.store.ksef_state import get_meta
+from ksef_local.store.ksef_state import get_meta, note_work
 from ksef_local.store.ksef_state import reachable as reachable_now
 
 LETTERS = {"W": "wysyłanie", "O": "przyjęta do przetwarzania w KSeF", "A": "przyjęta i zarchiwizowana w KSeF",
@@ -205,6 +205,8 @@ def enqueue(db: sqlite_utils.Database, invoice_ids: list[int], now: datetime,
                 text += f", termin wysłania {pl_date(deadline)}" if deadline else ""
             transition(db, cursor.lastrowid, now, "queued", text)
             result.queued.append(invoice_id)
+        if result.queued:
+            note_work(db, now)   # the running app's sender, maybe in another process, starts within a second
     return result
 
 
