@@ -5,6 +5,7 @@ import base64
 from datetime import timedelta
 
 from ksef_local.ksef import crypto
+from ksef_local.simulator import received
 from ksef_local.simulator.auth import access_claims
 from ksef_local.simulator.common import SimContext, SimError, bad_request, invalid, iso, parse_iso
 from ksef_local.simulator.processing import enqueue, session_text, visible_status
@@ -177,9 +178,12 @@ def invoice_json(ctx: SimContext, invoice: dict, base_url: str) -> dict:
         answer["invoiceNumber"] = invoice["number"]
     if status["code"] == 200:
         url, expires = presigned_upo_url(ctx, base_url, invoice["session"], invoice["reference"])
-        answer.update(ksefNumber=invoice["ksefNumber"], acquisitionDate=invoice["acquisition"],
-                      permanentStorageDate=invoice["acquisition"], upoDownloadUrl=url,
+        answer.update(ksefNumber=invoice["ksefNumber"], acquisitionDate=invoice["acquisition"], upoDownloadUrl=url,
                       upoDownloadUrlExpirationDate=expires, invoicingMode=invoice["mode"])
+        # OpenAPI SessionInvoiceStatusResponse: filled in once stored, "może być jeszcze niedostępna" before.
+        stored = received.storage_json(received.record_of(ctx, invoice["ksefNumber"]), ctx.now())
+        if stored:
+            answer["permanentStorageDate"] = stored
     return answer
 
 
