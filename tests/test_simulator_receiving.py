@@ -105,6 +105,23 @@ def test_receiving_invoices_sent_in_online_and_batch_sessions_are_indexed(simula
                                                 stored["acquisitionDate"], stored["permanentStorageDate"])
 
 
+def test_receiving_technical_correction_names_the_corrected_invoice(simulator):
+    original = base64.b64encode(hashlib.sha256(b"the offline invoice first sent").digest()).decode()
+    token = simulator.create_token()
+    with contract_session() as (http, _):
+        client = simulator.client(token, http)
+        session = client.open_online_session()
+        sent = client.send_invoice(session, receiving_xml("TECH/1", issue_date=START_DAY - timedelta(days=1)),
+                                   offline_mode=True, hash_of_corrected_invoice=original)
+        client.wait_for_invoice(session.reference_number, sent.reference_number)
+        client.wait_for_invoice(session.reference_number, client.send_invoice(session, receiving_xml("PLAIN/1"))
+                                .reference_number)
+        simulator.clock.advance(2)
+        found = {i["invoiceNumber"]: i for i in query(simulator, http, reader(simulator), filters()).json()["invoices"]}
+    assert found["TECH/1"]["hashOfCorrectedInvoice"] == original and found["TECH/1"]["invoicingMode"] == "Offline"
+    assert "hashOfCorrectedInvoice" not in found["PLAIN/1"]
+
+
 @pytest.fixture
 def assorted(simulator):
     """Five purchase invoices to OTHER_NIP that differ in one filterable property each."""

@@ -125,7 +125,8 @@ def finalize_invoice(ctx: SimContext, invoice: dict, now: datetime) -> None:
     ctx.store.put("invoice", invoice["reference"], invoice)
     if result["code"] == 200:  # from now on the buyer and third parties can find it (received.py)
         received.index_invoice(ctx, crypto.unb64(invoice["xml"]), ksef_number=invoice["ksefNumber"],
-                               invoicing=parse_iso(invoice["invoicingDate"]), acquisition=now, mode=invoice["mode"])
+                               invoicing=parse_iso(invoice["invoicingDate"]), acquisition=now, mode=invoice["mode"],
+                               corrected_hash=invoice.get("correctedHash"))
 
 
 def _decide(ctx: SimContext, invoice: dict, session: dict) -> dict:

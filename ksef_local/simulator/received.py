@@ -27,13 +27,15 @@ KIND, XML_KIND = "received", "received-xml"
 
 
 def index_invoice(ctx: SimContext, xml: bytes, *, ksef_number: str, invoicing: datetime, acquisition: datetime,
-                  mode: str) -> dict:
+                  mode: str, corrected_hash: str | None = None) -> dict:
     """Index an invoice KSeF has just accepted; return its record."""
     metadata = read_metadata(xml)
     stored_at = acquisition + ctx.storage_delay
     metadata = {"ksefNumber": ksef_number, **metadata, "invoicingDate": iso(invoicing),
                 "acquisitionDate": iso(acquisition), "permanentStorageDate": iso(stored_at), "invoicingMode": mode,
                 "invoiceHash": crypto.sha256_b64(xml)}
+    if isinstance(corrected_hash, str) and len(corrected_hash) == 44:  # the send body's hashOfCorrectedInvoice
+        metadata["hashOfCorrectedInvoice"] = corrected_hash
     metadata = _ordered(metadata)
     record = {"metadata": metadata, "subjects": _subjects(metadata)}
     ctx.store.put(KIND, ksef_number, record)
@@ -45,7 +47,8 @@ def _ordered(metadata: dict) -> dict:
     """Put the fields in the order of the OpenAPI schema (and of its example)."""
     order = ("ksefNumber", "invoiceNumber", "issueDate", "invoicingDate", "acquisitionDate", "permanentStorageDate",
              "seller", "buyer", "netAmount", "grossAmount", "vatAmount", "currency", "invoicingMode", "invoiceType",
-             "formCode", "isSelfInvoicing", "hasAttachment", "invoiceHash", "thirdSubjects", "authorizedSubject")
+             "formCode", "isSelfInvoicing", "hasAttachment", "invoiceHash", "hashOfCorrectedInvoice", "thirdSubjects",
+             "authorizedSubject")
     return {name: metadata[name] for name in order if name in metadata}
 
 

@@ -74,9 +74,11 @@ def send_invoice(ctx: SimContext, bearer: str | None, reference: str, body: dict
     session["invoices"].append(invoice_ref)
     session["updated"] = iso(now)
     ctx.store.put("session", reference, session)
-    ctx.store.put("invoice", invoice_ref, new_invoice(
-        invoice_ref, reference, len(session["invoices"]), body["invoiceHash"], xml, decrypted,
-        received=now, invoicing=now, due=now + ctx.delay, offline=bool(body.get("offlineMode", False))))
+    invoice = new_invoice(invoice_ref, reference, len(session["invoices"]), body["invoiceHash"], xml, decrypted,
+                          received=now, invoicing=now, due=now + ctx.delay,
+                          offline=bool(body.get("offlineMode", False)))
+    invoice["correctedHash"] = body.get("hashOfCorrectedInvoice")  # a technical correction names its original
+    ctx.store.put("invoice", invoice_ref, invoice)
     enqueue(ctx, "invoices", invoice_ref)
     return {"referenceNumber": invoice_ref}
 
