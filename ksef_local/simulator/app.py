@@ -21,6 +21,7 @@ from ksef_local.simulator import auth as sim_auth
 from ksef_local.simulator import batch as sim_batch
 from ksef_local.simulator import certificates as sim_certificates
 from ksef_local.simulator import pages as sim_pages
+from ksef_local.simulator import receiving as sim_receiving
 from ksef_local.simulator import sessions as sim_sessions
 from ksef_local.simulator import sim_routes, xades_auth
 from ksef_local.simulator import upo as sim_upo
@@ -256,6 +257,7 @@ def _register_api(app: Flask, sim: Simulator) -> None:
         return sim_auth.refresh(ctx, _bearer())
 
     _register_certificates(route, ctx)
+    sim_receiving.register(route, ctx, _bearer, _body)
 
     @route("/sessions/online", ["POST"], 201)
     def open_online():

@@ -5,6 +5,7 @@ import base64
 from datetime import timedelta
 
 from ksef_local.ksef import crypto
+from ksef_local.simulator import received
 from ksef_local.simulator.auth import access_claims
 from ksef_local.simulator.common import SimContext, SimError, bad_request, invalid, iso, parse_iso
 from ksef_local.simulator.processing import enqueue, session_text, visible_status
@@ -73,9 +74,11 @@ def send_invoice(ctx: SimContext, bearer: str | None, reference: str, body: dict
     session["invoices"].append(invoice_ref)
     session["updated"] = iso(now)
     ctx.store.put("session", reference, session)
-    ctx.store.put("invoice", invoice_ref, new_invoice(
-        invoice_ref, reference, len(session["invoices"]), body["invoiceHash"], xml, decrypted,
-        received=now, invoicing=now, due=now + ctx.delay, offline=bool(body.get("offlineMode", False))))
+    invoice = new_invoice(invoice_ref, reference, len(session["invoices"]), body["invoiceHash"], xml, decrypted,
+                          received=now, invoicing=now, due=now + ctx.delay,
+                          offline=bool(body.get("offlineMode", False)))
+    invoice["correctedHash"] = body.get("hashOfCorrectedInvoice")  # a technical correction names its original
+    ctx.store.put("invoice", invoice_ref, invoice)
     enqueue(ctx, "invoices", invoice_ref)
     return {"referenceNumber": invoice_ref}
 
@@ -177,9 +180,12 @@ def invoice_json(ctx: SimContext, invoice: dict, base_url: str) -> dict:
         answer["invoiceNumber"] = invoice["number"]
     if status["code"] == 200:
         url, expires = presigned_upo_url(ctx, base_url, invoice["session"], invoice["reference"])
-        answer.update(ksefNumber=invoice["ksefNumber"], acquisitionDate=invoice["acquisition"],
-                      permanentStorageDate=invoice["acquisition"], upoDownloadUrl=url,
+        answer.update(ksefNumber=invoice["ksefNumber"], acquisitionDate=invoice["acquisition"], upoDownloadUrl=url,
                       upoDownloadUrlExpirationDate=expires, invoicingMode=invoice["mode"])
+        # OpenAPI SessionInvoiceStatusResponse: filled in once stored, "może być jeszcze niedostępna" before.
+        stored = received.storage_json(received.record_of(ctx, invoice["ksefNumber"]), ctx.now())
+        if stored:
+            answer["permanentStorageDate"] = stored
     return answer
 
 
