@@ -20,6 +20,7 @@ from ksef_local.errors import NotFound, UserError
 from ksef_local.fa3.printable import PrintableInvoice, read_printable
 from ksef_local.fa3.purchase import parse_purchase
 from ksef_local.ksef import crypto
+from ksef_local.ksef.models import parse_datetime
 from ksef_local.store import db as dbmod
 from ksef_local.store.db import iso
 
@@ -67,8 +68,8 @@ def purchase_row(xml: bytes, metadata: dict[str, Any], *, environment: str, cont
     except ValueError as exc:
         raise PurchaseRejected(f"faktury nie da się odczytać jako FA(3): {exc}") from None
     summary = read.summary
-    received = datetime.fromisoformat(metadata["acquisitionDate"])
-    stored = metadata.get("permanentStorageDate")
+    received = parse_datetime(metadata["acquisitionDate"])   # KSeF sends 7 fractional digits
+    stored = parse_datetime(metadata.get("permanentStorageDate"))
     paid_date = None
     if read.paid_on_invoice:
         paid_date = read.paid_date.isoformat() if read.paid_date else summary.issue_date.isoformat()
@@ -81,7 +82,7 @@ def purchase_row(xml: bytes, metadata: dict[str, Any], *, environment: str, cont
         "gross_total": money.to_grosze(summary.gross), "vat_pln": money.to_grosze(read.vat_pln),
         "due_date": read.due_date.isoformat() if read.due_date else None, "bank_account": read.bank_account,
         "received_at": iso(received), "received_day": warsaw_day(received).isoformat(),
-        "stored_at": iso(datetime.fromisoformat(stored)) if stored else None, "invoice_hash": expected,
+        "stored_at": iso(stored) if stored else None, "invoice_hash": expected,
         "xml": xml, "metadata": json.dumps(metadata, ensure_ascii=False), "paid": 1 if paid_date else 0,
         "paid_date": paid_date, "search_key": _search_key(summary.number, summary.seller_name, summary.seller_nip,
                                                           metadata["ksefNumber"]),
