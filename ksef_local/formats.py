@@ -93,6 +93,7 @@ def format_account(value: str | None) -> str:
 PLURALS: dict[str, tuple[str, str, str]] = {
     "faktura": ("faktura", "faktury", "faktur"),
     "faktura czeka": ("faktura czeka", "faktury czekają", "faktur czeka"),
+    "fakturę zakupową": ("fakturę zakupową", "faktury zakupowe", "faktur zakupowych"),
     "plik": ("plik", "pliki", "plików"),
     "dzień": ("dzień", "dni", "dni"),
     "minuta": ("minuta", "minuty", "minut"),

@@ -48,3 +48,38 @@ def metadata_for(xml: bytes, ksef_number: str, *, received: datetime = RECEIVED,
 def ksef_number(n: int, nip: str = "7740001454") -> str:
     """A KSeF number of the official shape (the check part is not verified by the program)."""
     return f"{nip}-20261120-{n:06X}{n:06X}-{n % 256:02X}"
+
+
+def busy(sender, db, now: datetime) -> bool:
+    """Whether the purchase sync still has work it will do without a new interval: an export, a cycle under
+    way or a download due (failed downloads wait for their retry time and do not count)."""
+    if sender.purchases.export.active:
+        return True
+    if db.execute("SELECT 1 FROM purchase_sync WHERE cycle_started_at IS NOT NULL AND (cycle_done_at IS NULL"
+                  " OR cycle_done_at < cycle_started_at)").fetchone():
+        return True
+    from ksef_local.store.db import iso
+    return db.execute("SELECT 1 FROM purchase_downloads WHERE error_title IS NULL AND next_attempt_at <= ?",
+                      [iso(now)]).fetchone() is not None
+
+
+def settle(sender, clock, *, idle_step: float = 5.0, max_steps: int = 50_000, stop=None) -> int:
+    """Run the sender until the purchase sync has nothing left to do now; move the fake clock when it waits."""
+    db = sender.databases.get()
+    first = True
+    for steps in range(max_steps):
+        if stop is not None and stop():
+            return steps
+        if sender.run_once():
+            first = False
+            continue
+        if not first and not busy(sender, db, clock()):
+            return steps
+        first = False
+        clock.advance(idle_step)
+    raise AssertionError(f"the purchase sync did not settle in {max_steps} steps")
+
+
+def stored(db) -> dict[str, bytes]:
+    """KSeF number → the stored bytes of every purchase."""
+    return {r[0]: bytes(r[1]) for r in db.execute("SELECT ksef_number, xml FROM purchases")}

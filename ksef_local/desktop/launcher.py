@@ -69,7 +69,8 @@ def start_background(app, *, simulator: bool | str = True, sender: bool = True, 
     if lock is not None:
         background.stops.append(lock.release)
         worker = Sender(state.databases, state.make_client, make_latarnia=state.make_latarnia,
-                        batch_threshold=state.settings().batch_threshold, services=state, **sender_kwargs)
+                        batch_threshold=state.settings().batch_threshold, services=state,
+                        **{"purchases": True, **sender_kwargs})
         state.sender = worker
         worker.start()
 

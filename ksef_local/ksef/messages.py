@@ -112,6 +112,11 @@ PURCHASE_DAMAGED = UserMessage(
     "Faktury nie zapisano, bo jej treść nie zgadza się ze skrótem (invoiceHash) podanym przez KSeF albo nie jest "
     "plikiem FA(3). Program spróbuje pobrać ją ponownie później; jeśli błąd się powtarza, zgłoś go (Szczegóły).",
 )
+PURCHASE_FORBIDDEN = UserMessage(
+    "KSeF nie udostępnia tej faktury",
+    "KSeF odmówił pobrania faktury dla NIP z Ustawień KSeF. Jeśli firma nie jest jej nabywcą ani podmiotem "
+    "trzecim, można to zignorować; program spróbuje jeszcze raz za dobę.",
+)
 PURCHASE_NOT_YET = UserMessage(
     "Faktura jeszcze niedostępna w KSeF",
     "KSeF nadał numer, ale faktury nie da się jeszcze pobrać. Program spróbuje ponownie za kilka minut.",

@@ -101,6 +101,12 @@ def begin_cycle(db: sqlite_utils.Database, key: SyncKey, now: datetime) -> None:
         _update(db, key, now, cycle_started_at=iso(now))
 
 
+def rest(db: sqlite_utils.Database, key: SyncKey, now: datetime) -> None:
+    """End the cycle where it stands (KSeF refused to let us read): the next one starts after the interval."""
+    with dbmod.write(db):
+        _update(db, key, now, cycle_started_at=iso(now), cycle_done_at=iso(now))
+
+
 def move(db: sqlite_utils.Database, key: SyncKey, now: datetime, *, cursor: datetime, page_offset: int = 0,
          window_to: datetime | None = None, done: bool = False) -> None:
     """Set the resume point (call inside db.write, with the records of what lies below it)."""
@@ -115,17 +121,24 @@ def record_page(db: sqlite_utils.Database, key: SyncKey, invoices: Iterable[dict
                 done: bool = False) -> int:
     """Owe a download for every unknown KSeF number of one metadata page and move the resume point past the
     page, in one transaction; return how many downloads were added."""
-    added = 0
     with dbmod.write(db):
-        for metadata in invoices:
-            added += db.execute(
-                "INSERT INTO purchase_downloads (ksef_number, environment, context_nip, subject, metadata,"
-                " next_attempt_at, found_at) SELECT ?, ?, ?, ?, ?, ?, ? WHERE NOT EXISTS"
-                " (SELECT 1 FROM purchases WHERE ksef_number = ?) ON CONFLICT(ksef_number) DO NOTHING",
-                [metadata["ksefNumber"], key.environment, key.nip, key.subject,
-                 json.dumps(metadata, ensure_ascii=False), iso(now), iso(now), metadata["ksefNumber"]]).rowcount
+        added = sum(owe(db, key, metadata, now) for metadata in invoices)
         move(db, key, now, cursor=cursor, page_offset=page_offset, window_to=window_to, done=done)
     return added
+
+
+def owe(db: sqlite_utils.Database, key: SyncKey, metadata: dict[str, Any], now: datetime,
+        error: tuple[str, str, str] | None = None, retry_at: datetime | None = None) -> bool:
+    """Owe the download of one invoice unless it is stored or owed already (call inside db.write); error is
+    (title, advice, detail) when it is owed because what came could not be kept."""
+    title, advice, detail = error or (None, None, None)
+    return db.execute(
+        "INSERT INTO purchase_downloads (ksef_number, environment, context_nip, subject, metadata, tries,"
+        " next_attempt_at, error_title, error_advice, error_detail, found_at) SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?"
+        " WHERE NOT EXISTS (SELECT 1 FROM purchases WHERE ksef_number = ?) ON CONFLICT(ksef_number) DO NOTHING",
+        [metadata["ksefNumber"], key.environment, key.nip, key.subject, json.dumps(metadata, ensure_ascii=False),
+         1 if error else 0, iso(retry_at or now), title, advice, detail, iso(now),
+         metadata["ksefNumber"]]).rowcount == 1
 
 
 def _update(db: sqlite_utils.Database, key: SyncKey, now: datetime, **values: Any) -> None:
@@ -149,9 +162,10 @@ def next_download(db: sqlite_utils.Database, environment: str, nip: str, now: da
                     json.loads(row["metadata"]), row["tries"])
 
 
-def download_failed(db: sqlite_utils.Database, ksef_number: str, now: datetime, retry_in: timedelta, title: str,
-                    advice: str, detail: str = "") -> None:
-    """Keep the download owed, with why it failed, and try again after retry_in."""
+def download_failed(db: sqlite_utils.Database, ksef_number: str, now: datetime, retry_in: timedelta,
+                    title: str | None, advice: str | None = None, detail: str | None = None) -> None:
+    """Keep the download owed and try again after retry_in; title (Polish) says why it failed, None when the
+    wait is normal (KSeF has not finished storing the invoice)."""
     with dbmod.write(db):
         db.execute("UPDATE purchase_downloads SET tries = tries + 1, next_attempt_at = ?, error_title = ?,"
                    " error_advice = ?, error_detail = ? WHERE ksef_number = ?",

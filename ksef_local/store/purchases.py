@@ -214,6 +214,16 @@ def count_new(db: sqlite_utils.Database, environment: str | None = None) -> int:
     return db.execute(f"SELECT count(*) FROM purchases WHERE seen_at IS NULL{where}", params).fetchone()[0]
 
 
+def last_id(db: sqlite_utils.Database) -> int:
+    """The id of the latest purchase stored (0 when none): what came after it is new."""
+    return db.execute("SELECT coalesce(max(id), 0) FROM purchases").fetchone()[0]
+
+
+def count_after(db: sqlite_utils.Database, purchase_id: int) -> int:
+    """How many purchases were stored after the one with this id (what one "Pobierz teraz" brought)."""
+    return db.execute("SELECT count(*) FROM purchases WHERE id > ?", [purchase_id]).fetchone()[0]
+
+
 def mark_seen(db: sqlite_utils.Database, now: datetime, ids: Iterable[int] | None = None) -> int:
     """The user saw these purchases (all, without ids); return how many were new."""
     with dbmod.write(db):
