@@ -3,6 +3,7 @@
 - document.py  one invoice's XML bytes, its KSeF state and its verification codes (PrintJob)
 - qr.py        KOD I / KOD II links (from ksef.crypto) as QR images
 - pdf.py       templates/pdf → XHTML → PDF, and joining several PDFs
+- purchases.py a purchase invoice from KSeF in the same layout, KOD I pointing at the seller's invoice
 """
 from __future__ import annotations
 
