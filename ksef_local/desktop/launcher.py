@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from ksef_local.core.settings import DEMO_MODE
-from ksef_local.credentials import ensure_demo_credentials
+from ksef_local.credentials import ensure_demo_credentials, ensure_demo_purchases
 from ksef_local.desktop.lock import try_lock
 from ksef_local.errors import UserError
 from ksef_local.sending import Sender
@@ -49,6 +49,7 @@ def start_simulator(state: Services, processing_ms: int = 1000, limits: str = "p
             ensure_demo_credentials(state.db(), state.secrets, settings, url)
         except UserError as exc:  # made again when the sender needs it; until then the banner says why
             log.warning("demo credentials: %s", exc.message)
+        ensure_demo_purchases(state.db(), settings, url)   # the inbox shows how it works; the sync fetches them
     return stop
 
 
