@@ -83,3 +83,31 @@ def settle(sender, clock, *, idle_step: float = 5.0, max_steps: int = 50_000, st
 def stored(db) -> dict[str, bytes]:
     """KSeF number → the stored bytes of every purchase."""
     return {r[0]: bytes(r[1]) for r in db.execute("SELECT ksef_number, xml FROM purchases")}
+
+
+# -- a purchase sync in a subprocess (for the kill -9 test): python -m tests.purchase_support DB URL TOKEN NIP N --
+
+def _subprocess_main(db_path: str, base_url: str, token: str, nip: str, export_above: str) -> None:
+    import threading
+    from pathlib import Path
+
+    from ksef_local.ksef.auth import TokenCredentials
+    from ksef_local.ksef.client import KsefClient
+    from ksef_local.ksef.environments import custom
+    from ksef_local.sending import Sender
+    from ksef_local.store import ksef_state
+    from ksef_local.store.db import Databases
+
+    generous = {group: (1000, 100000, 1000000) for group in ksef_state.PRD_LIMITS}
+    sender = Sender(Databases(Path(db_path)),
+                    lambda: KsefClient(custom(base_url), TokenCredentials(nip, token), timeout=5.0, poll_interval=0.05),
+                    poll_interval=0.05, busy_wait=0.02, idle_wait=0.05, limits=generous, purchases=True,
+                    purchase_options={"export_above": int(export_above)})
+    sender.start()
+    threading.Event().wait()   # until killed
+
+
+if __name__ == "__main__":
+    import sys
+
+    _subprocess_main(*sys.argv[1:6])

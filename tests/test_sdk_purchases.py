@@ -1,6 +1,6 @@
 """Proof by a third party: the PyPI SDK ksef-client sends an FA(3) invoice as one company to another through
 our simulator; as the buyer, our own client finds it by a Subject2 metadata query and downloads the very bytes
-the SDK sent (and the sync stores them). The SDK polls with time.sleep: the simulator runs on the real clock
+the SDK sent. The SDK polls with time.sleep: the simulator runs on the real clock
 with no processing delay."""
 from __future__ import annotations
 
