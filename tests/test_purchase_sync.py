@@ -185,3 +185,13 @@ def test_a_corrupted_invoice_hash_in_the_metadata_is_refused_too(app, db, compan
         assert stored(db) == {}
         assert purchase_sync.status(db).failed[0]["error_title"] == "Pobrana faktura zakupowa jest niezgodna z KSeF"
         assert not busy(sender, db, r.clock())
+
+
+def test_the_screens_status_says_when_the_sync_last_caught_up(app, db, company):
+    with rig(app) as r:
+        deliver_many(r, 1)
+        purchase_sync.set_problem(db, r.clock(), "Stary problem", "Już nieaktualny.")
+        sender = r.sender(purchases=True)
+        settle(sender, r.clock)
+        status = purchase_sync.status(db)
+        assert status.last_done_at is not None and status.problem_title is None and status.pending == 0

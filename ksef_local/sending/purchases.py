@@ -254,6 +254,9 @@ class PurchaseSync:
             end = page.permanent_storage_hwm or window_to or cursor
             reached_mark = cut_end is None
             purchase_sync.record_page(db, key, raw, now, cursor=max(end, cursor), done=reached_mark)
+            if reached_mark and key.subject == SUBJECTS[-1]:   # the last subject of the round is up to date
+                purchase_sync.note_done(db, now)
+                purchase_sync.clear_problem(db)
         return True
 
     # -- the task and the screens -------------------------------------------------------------------------------
