@@ -3,6 +3,7 @@
 - document.py  one invoice's XML bytes, its KSeF state and its verification codes (PrintJob)
 - qr.py        KOD I / KOD II links (from ksef.crypto) as QR images
 - pdf.py       templates/pdf → XHTML → PDF, and joining several PDFs
+- render.py    where that runs: small documents here, big ones in a worker process; the size bound
 """
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import sqlite_utils
 
 from ksef_local.core.settings import environment_key
 from ksef_local.errors import UserError
-from ksef_local.printing import pdf
+from ksef_local.printing import pdf, render
 from ksef_local.printing.document import PrintJob, QrHost, prepare, printed_at
 from ksef_local.printing.qr import qr_data_uri
 from ksef_local.services import Services
@@ -25,21 +26,26 @@ __all__ = ["PrintJob", "prepare", "qr_data_uri", "render_invoice_pdf", "render_m
 
 
 def render_invoice_pdf(db: sqlite_utils.Database, invoice_id: int, *, qr_host: QrHost,
-                       offline_cert: OfflineSigner | None = None, now: datetime | None = None) -> bytes:
+                       offline_cert: OfflineSigner | None = None, now: datetime | None = None,
+                       limits: render.Limits = render.LIMITS) -> bytes:
     """Return the PDF of one invoice; qr_host is the QR host of the environment it was sent to."""
-    job = prepare(db, invoice_id, qr_host=qr_host, offline_signer=offline_cert)
-    return pdf.html_to_pdf(pdf.html_for(job, printed_at(now)))
+    return render_many(db, [invoice_id], qr_host=qr_host, offline_cert=offline_cert, now=now, limits=limits)
 
 
 def render_many(db: sqlite_utils.Database, ids: Iterable[int], *, qr_host: QrHost,
-                offline_cert: OfflineSigner | None = None, now: datetime | None = None) -> bytes:
-    """Return one PDF of several invoices, each starting on a new page with its own page numbers."""
+                offline_cert: OfflineSigner | None = None, now: datetime | None = None,
+                limits: render.Limits = render.LIMITS) -> bytes:
+    """Return one PDF of several invoices, each starting on a new page with its own page numbers.
+
+    Too many lines in all are refused in Polish before anything renders (render.check_size).
+    """
     moment = printed_at(now)
-    documents = [render_invoice_pdf(db, invoice_id, qr_host=qr_host, offline_cert=offline_cert, now=moment)
-                 for invoice_id in dict.fromkeys(ids)]
-    if not documents:
+    jobs = [prepare(db, invoice_id, qr_host=qr_host, offline_signer=offline_cert) for invoice_id in dict.fromkeys(ids)]
+    if not jobs:
         raise ValueError("no invoices to print")
-    return pdf.merge(documents)
+    line_counts = [len(job.invoice.lines) for job in jobs]
+    render.check_size(line_counts, limits)
+    return render.render([pdf.html_for(job, moment) for job in jobs], render.weight(line_counts), limits)
 
 
 def verification_setup(services: Services, *, qr_host_override: str | None = None,
