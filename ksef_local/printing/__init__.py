@@ -15,14 +15,14 @@ import sqlite_utils
 from ksef_local.core.settings import environment_key
 from ksef_local.errors import UserError
 from ksef_local.printing import pdf, render
-from ksef_local.printing.document import PrintJob, QrHost, prepare, printed_at
+from ksef_local.printing.document import ACCEPTED, OFFLINE, PrintJob, QrHost, ksef_state, prepare, printed_at
 from ksef_local.printing.qr import qr_data_uri
 from ksef_local.services import Services
-from ksef_local.store import certificates, outbox
+from ksef_local.store import certificates, invoices, outbox
 from ksef_local.store.certificates import OfflineSigner
 from ksef_local.store.secrets import SecretStoreError
 
-__all__ = ["PrintJob", "prepare", "qr_data_uri", "render_invoice_pdf", "render_many"]
+__all__ = ["PrintJob", "lacks_kod2", "prepare", "qr_data_uri", "render_invoice_pdf", "render_many"]
 
 
 def render_invoice_pdf(db: sqlite_utils.Database, invoice_id: int, *, qr_host: QrHost,
@@ -75,3 +75,17 @@ def verification_setup(services: Services, *, qr_host_override: str | None = Non
     except SecretStoreError:
         signer = None  # printed without KOD II, with a note saying why
     return qr_host_for, signer
+
+
+def lacks_kod2(services: Services, invoice_id: int, *, now: datetime | None = None) -> bool:
+    """Whether this offline invoice prints without KOD II, for want of a KSeF Offline certificate.
+
+    The seller is told so in the app (the invoice page); the printout, which goes to the buyer, is no place for
+    what the seller has to do about it.
+    """
+    db = services.db()
+    state = ksef_state(db, invoices.get_invoice(db, invoice_id))
+    if not (state.is_offline_invoice and state.kind in (ACCEPTED, OFFLINE)):
+        return False
+    _, signer = verification_setup(services, now=now)
+    return signer is None

@@ -6,14 +6,14 @@ from typing import Any
 
 from flask import Blueprint, Response, request, url_for
 
-from ksef_local import clock, formats
+from ksef_local import clock, formats, printing
 from ksef_local.core import money
 from ksef_local.core.model import BUYER_KINDS, CORRECTION_TYPES, EXEMPTION_KINDS, INVOICE_KINDS, PAYMENT_FORMS
 from ksef_local.errors import UserError, ValidationFailed
 from ksef_local.forms import parties as party_forms
 from ksef_local.store import imports, invoice_list, invoices, outbox, parties
 from ksef_local.web import ksef
-from ksef_local.web.responses import db, is_htmx, navigate, render
+from ksef_local.web.responses import db, is_htmx, navigate, render, services
 
 bp = Blueprint("invoices", __name__)
 
@@ -120,7 +120,8 @@ def show(invoice_id: int):
 def _view_context(row: dict[str, Any]) -> dict[str, Any]:
     context: dict[str, Any] = {"inv": row, "buyer": invoices.buyer_of(row), "kinds": INVOICE_KINDS,
                                "payment_forms": PAYMENT_FORMS, "correction_types": CORRECTION_TYPES,
-                               "xml_text": row["xml"].decode("utf-8", errors="replace")}
+                               "xml_text": row["xml"].decode("utf-8", errors="replace"),
+                               "lacks_kod2": printing.lacks_kod2(services(), row["id"])}
     if row["source"] == "editor":
         lines = invoices.get_lines(db(), row["id"])
         doc = invoices.document(row, lines, invoices.seller_of(row))

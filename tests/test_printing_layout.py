@@ -1,0 +1,28 @@
+"""The printed page: a short invoice on one page with KOD I, the KSeF number inside the margins, the account in
+groups, a cash payment without a bank block, and nothing for the seller's eyes only on the buyer's copy."""
+from __future__ import annotations
+
+from ksef_local.store import outbox
+
+from .factories import NOW, issued
+from .pdf_support import qr_texts
+from .test_printing import accept, pdf_text, render
+
+# -- what is for the seller stays in the app --------------------------------------------------------------
+
+def test_missing_offline_certificate_is_told_in_the_app_not_on_the_printout(db, company, client):
+    invoice_id = issued(db)
+    outbox.enqueue(db, [invoice_id], NOW, reachable=False)
+    data = render(db, invoice_id)
+    assert len(qr_texts(data)) == 1  # KOD I "OFFLINE" only
+    text = pdf_text(data)
+    assert "certyfikat" not in text.lower() and "ustawieniach" not in text and "KOD II" not in text
+    page = client.get(f"/faktury/{invoice_id}").get_data(as_text=True)
+    assert 'id="print-note"' in page and "certyfikatu KSeF typu Offline" in page
+    assert "/ustawienia/certyfikat-offline" in page
+
+
+def test_an_online_invoice_page_has_no_print_note(db, company, client):
+    invoice_id = issued(db)
+    accept(db, invoice_id)
+    assert 'id="print-note"' not in client.get(f"/faktury/{invoice_id}").get_data(as_text=True)
