@@ -8,6 +8,17 @@ from .factories import NOW, issued
 from .pdf_support import qr_texts
 from .test_printing import accept, pdf_text, render
 
+ACCOUNT = "61109010140000071219812874"
+
+# -- payment ----------------------------------------------------------------------------------------------
+
+def test_bank_account_prints_in_groups_of_four(db, company):
+    text = pdf_text(render(db, issued(db, bank_account=ACCOUNT)))
+    assert "Numer rachunku bankowego" in text
+    assert "61 1090 1014 0000 0712 1981 2874" in text
+    assert ACCOUNT not in text
+
+
 # -- what is for the seller stays in the app --------------------------------------------------------------
 
 def test_missing_offline_certificate_is_told_in_the_app_not_on_the_printout(db, company, client):
