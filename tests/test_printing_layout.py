@@ -2,7 +2,7 @@
 groups, a cash payment without a bank block, and nothing for the seller's eyes only on the buyer's copy."""
 from __future__ import annotations
 
-from ksef_local.store import outbox
+from ksef_local.store import imports, invoices, outbox
 
 from .factories import NOW, issued
 from .pdf_support import qr_texts
@@ -17,6 +17,28 @@ def test_bank_account_prints_in_groups_of_four(db, company):
     assert "Numer rachunku bankowego" in text
     assert "61 1090 1014 0000 0712 1981 2874" in text
     assert ACCOUNT not in text
+
+
+def test_cash_invoice_prints_no_bank_block_and_no_due_date(db, company):
+    invoice_id = issued(db, payment_form="1", due_date="", bank_account=ACCOUNT)
+    xml = invoices.get_invoice(db, invoice_id)["xml"]
+    assert b"<FormaPlatnosci>1</FormaPlatnosci>" in xml
+    assert b"RachunekBankowy" not in xml  # the draft's default account stays out of a cash invoice
+    text = pdf_text(render(db, invoice_id))
+    assert "Forma płatności: Gotówka" in text
+    assert "Numer rachunku bankowego" not in text and "1090 1014" not in text
+    assert "Termin płatności" not in text
+
+
+def test_cash_invoice_made_elsewhere_prints_its_due_date_but_no_account(db, company):
+    """An imported cash invoice may carry an account (printed: none) and a due date it gives (printed)."""
+    transfer = invoices.get_invoice(db, issued(db, bank_account=ACCOUNT))["xml"]
+    assert b"<NrRB>" + ACCOUNT.encode() + b"</NrRB>" in transfer
+    xml = (transfer.replace(b"<FormaPlatnosci>6</FormaPlatnosci>", b"<FormaPlatnosci>1</FormaPlatnosci>")
+           .replace(b"FV/2026/11/1", b"ZEW/1/2026"))
+    text = pdf_text(render(db, imports.import_xml(db, xml, "gotowka.xml")))
+    assert "Forma płatności: Gotówka" in text and "Termin płatności: 08.12.2026" in text
+    assert "Numer rachunku bankowego" not in text and "1090 1014" not in text
 
 
 # -- what is for the seller stays in the app --------------------------------------------------------------
