@@ -16,7 +16,7 @@ from ksef_local.store import imports, invoices, outbox, parties
 from ksef_local.store.certificates import OfflineSigner
 
 from .conftest import COMPANY_FORM, shared_path
-from .factories import NOW, THREE_RATES, issued
+from .factories import NOW, THREE_RATES, TODAY, draft, form, issued
 from .pdf_support import qr_texts
 from .test_printing import QR_HOST, accept, pdf_pages, pdf_text, render
 
@@ -151,6 +151,26 @@ def test_cash_invoice_made_elsewhere_prints_its_due_date_but_no_account(db, comp
     text = pdf_text(render(db, imports.import_xml(db, xml, "gotowka.xml")))
     assert "Forma płatności: Gotówka" in text and "Termin płatności: 08.12.2026" in text
     assert "Numer rachunku bankowego" not in text and "1090 1014" not in text
+
+
+def test_choosing_cash_in_the_editor_drops_the_default_term_but_keeps_one_given(client, db, company):
+    invoice_id = draft(db, due_date="2026-12-08", bank_account=ACCOUNT)  # a transfer with its 14-day term
+    cash = form(THREE_RATES, payment_form="1", due_date="08.12.2026", bank_account=ACCOUNT)
+    response = client.post(f"/faktury/{invoice_id}/zapisz", data=cash, htmx=True)
+    assert response.status_code == 200
+    assert invoices.get_invoice(db, invoice_id)["due_date"] is None
+    swapped = response.get_data(as_text=True)
+    assert 'id="payment" hx-swap-oob="true"' in swapped  # the field on the screen is emptied too
+    assert 'name="due_date" type="text" value=""' in swapped
+
+    given = form(THREE_RATES, payment_form="1", due_date="10.12.2026", bank_account=ACCOUNT)
+    response = client.post(f"/faktury/{invoice_id}/zapisz", data=given, htmx=True)
+    assert invoices.get_invoice(db, invoice_id)["due_date"] == "2026-12-10"
+    assert 'id="payment"' not in response.get_data(as_text=True)
+    invoices.issue(db, invoice_id, TODAY, NOW)
+    text = pdf_text(render(db, invoice_id))
+    assert "Forma płatności: Gotówka" in text and "Termin płatności: 10.12.2026" in text
+    assert "Numer rachunku bankowego" not in text
 
 
 # -- what is for the seller stays in the app --------------------------------------------------------------

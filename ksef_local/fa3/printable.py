@@ -12,6 +12,7 @@ from decimal import Decimal, InvalidOperation
 
 from lxml import etree
 
+from ksef_local.core.model import CASH
 from ksef_local.fa3.names import _BUCKET_ORDER, _NSMAP, NS, _text
 from ksef_local.fa3.schema import _safe_parser
 
@@ -35,7 +36,6 @@ BUCKET_LABELS = {
 }
 _BUCKETS_WITH_VAT = ("1", "2", "3", "4", "5")
 
-CASH = "1"  # FormaPlatnosci: gotówka
 PAYMENT_FORM_LABELS = {"1": "Gotówka", "2": "Karta", "3": "Bon", "4": "Czek", "5": "Kredyt", "6": "Przelew",
                        "7": "Mobilna"}
 CORRECTION_TYPE_LABELS = {

@@ -17,7 +17,7 @@ import sqlite_utils
 from ksef_local import fa3
 from ksef_local.clock import utc_now
 from ksef_local.core import money
-from ksef_local.core.model import Correction, Invoice, Line, Party, Payment
+from ksef_local.core.model import CASH, Correction, Invoice, Line, Party, Payment
 from ksef_local.errors import NotFound, UserError, ValidationFailed
 from ksef_local.forms.editor import DraftInput, completeness_errors, parse_draft_form
 from ksef_local.store import db as dbmod
@@ -163,13 +163,25 @@ def save_draft(db: sqlite_utils.Database, invoice_id: int, form: Mapping[str, An
     """Validate the editor's form and store it; bad input raises ValidationFailed and changes nothing."""
     parsed = parse_draft_form(form)
     with dbmod.write(db):
-        _require_draft(db, invoice_id)
+        before = _require_draft(db, invoice_id)
         fields = {**parsed.fields, "updated_at": utc_now().isoformat(), "id": invoice_id}
+        if _turns_to_cash(before, fields):
+            fields["due_date"] = None
         assignments = ", ".join(f"{k} = :{k}" for k in fields if k != "id")
         db.execute(f"UPDATE invoices SET {assignments} WHERE id = :id", fields)
         _store_lines(db, invoice_id, parsed.lines)
         _store_totals(db, invoice_id)
     return parsed
+
+
+def _turns_to_cash(before: dict[str, Any], fields: dict[str, Any]) -> bool:
+    """Whether this save makes the payment cash and leaves the due date the transfer had.
+
+    A draft starts as a transfer with a 14-day term (create_draft). A cash payment has no term unless the user
+    gives one (docs/fa3-notes.md §7.1): choosing cash takes that term away, and a date typed afterwards stays.
+    """
+    return (fields["payment_form"] == CASH and before["payment_form"] != CASH
+            and fields["due_date"] is not None and fields["due_date"] == before["due_date"])
 
 
 def _store_lines(db: sqlite_utils.Database, invoice_id: int, lines: list[dict[str, Any]]) -> None:

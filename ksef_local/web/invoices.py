@@ -139,7 +139,10 @@ def save(invoice_id: int):
         invoices.save_draft(db(), invoice_id, request.form)
     except ValidationFailed as exc:
         return render("invoices/_summary.html", **_editor_context(invoice_id, exc.errors))
-    return render("invoices/_summary.html", **_editor_context(invoice_id, oob=True))
+    context = _editor_context(invoice_id, oob=True)
+    # The server took the due date away (a switch to cash): the field on the screen must show it.
+    context["payment_changed"] = bool(request.form.get("due_date")) and not context["inv"]["due_date"]
+    return render("invoices/_summary.html", **context)
 
 
 @bp.route("/faktury/<int:invoice_id>/wiersze", methods=["POST"])
