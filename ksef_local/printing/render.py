@@ -28,11 +28,12 @@ from ksef_local.printing import pdf
 
 log = logging.getLogger(__name__)
 
-# Measured with benchmarks/pdf.py: a one-page invoice costs about as much as 15 lines of a long one, 100 lines
-# take under a second in this process. Above IN_PROCESS_WEIGHT the start of a worker (about a second: Python
-# and xhtml2pdf) is worth paying to keep the render lock free.
+# Measured with benchmarks/pdf.py: a one-page invoice costs about as much as 15 lines of a long one; 200 lines
+# take about two seconds here. A worker costs about a second to start (Python, xhtml2pdf, the fonts), so it
+# pays only for longer documents: up to IN_PROCESS_WEIGHT a small PDF waits at most about two seconds for the
+# lock, beyond it the start is under a third of the render.
 PAGE_WEIGHT = 15
-IN_PROCESS_WEIGHT = 120
+IN_PROCESS_WEIGHT = 200
 MAX_LINES = 2000  # about half a minute to a minute and a half of rendering (benchmarks/pdf_concurrency.py)
 WORKER_TIMEOUT = 600.0
 
