@@ -73,6 +73,7 @@ class OutboxStatus:
     error_detail: str | None
     updated_at: datetime
     ksef_code: int | None = None
+    next_attempt_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -224,7 +225,8 @@ def _status(r: dict[str, Any]) -> OutboxStatus:
         r["letter"], r["state"], r["ksef_number"], r["session_ref"], r["invoice_ref"], r["invoicing_mode"],
         bool(r["offline_mode"]), r["offline_kind"],
         date.fromisoformat(r["offline_deadline"]) if r["offline_deadline"] else None,
-        r["error_title"], r["error_advice"], r["error_detail"], parse(r["updated_at"]), r["ksef_code"])
+        r["error_title"], r["error_advice"], r["error_detail"], parse(r["updated_at"]), r["ksef_code"],
+        parse(r["next_attempt_at"]))
 
 
 def status(db: sqlite_utils.Database, invoice_id: int) -> OutboxStatus | None:
@@ -249,8 +251,15 @@ def history(db: sqlite_utils.Database, invoice_id: int) -> list[Event]:
 
 
 def pending_count(db: sqlite_utils.Database) -> int:
-    """Invoices waiting for KSeF (W or O): the "niewysłane do KSeF" counter."""
+    """Invoices the sender still works on (W or O)."""
     return db.execute("SELECT COUNT(*) FROM invoices WHERE ksef_status IN ('W', 'O')").fetchone()[0]
+
+
+def unsent_count(db: sqlite_utils.Database) -> int:
+    """The "Niewysłane do KSeF" counter: issued invoices KSeF has not received, as the list shows them (no
+    letter yet, or W). O, A and B have reached KSeF."""
+    return db.execute("SELECT COUNT(*) FROM invoices WHERE status = 'issued'"
+                      " AND (ksef_status IS NULL OR ksef_status = 'W')").fetchone()[0]
 
 
 def offline_waiting(db: sqlite_utils.Database) -> list[OfflineWaiting]:
