@@ -222,6 +222,6 @@ def test_correction_from_an_issued_invoice(page: Page, live_server: str):
     # The correction is the difference: 2,5 × 50 = 125,00 net less, VAT 28,75 less.
     expect(page.locator("#grand-total")).to_have_text(f"153,75{NBSP}zł")
     expect(page.locator("#summary")).to_contain_text("Do zwrotu")
-    page.get_by_role("button", name="Wystaw fakturę").click()
+    page.get_by_role("button", name="Wystaw korektę").click()
     expect(page.locator("#invoice-number")).to_have_text(f"KOR/{date.today():%Y/%m}/1")
     expect(page.locator("#grand-total")).to_have_text(f"-153,75{NBSP}zł")

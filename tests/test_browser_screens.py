@@ -1,0 +1,36 @@
+"""What a user sees in the first hour, in real Chromium: the editor, the top bar, search, buyers, the list."""
+from __future__ import annotations
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from ksef_local.store import invoices
+
+from .factories import TODAY, draft, issued
+
+pytestmark = pytest.mark.browser
+NBSP = "\u00a0"
+
+
+def test_editor_headers_follow_the_price_mode_without_a_reload(page: Page, live_server: str, db, company):
+    correction = invoices.create_draft(db, TODAY, "KOR", corrected_id=issued(db))
+    page.goto(f"{live_server}/faktury/{correction}")
+    heads = page.locator("#editor table.lines thead")
+    expect(heads.first).to_contain_text("Cena netto")
+    page.get_by_label("brutto").check()
+    for side in ("before", "after"):
+        expect(page.locator(f"#pm-price-{side}")).to_have_text("brutto")
+        expect(page.locator(f"#pm-value-{side}")).to_have_text("brutto")
+    expect(heads.nth(1)).to_contain_text("Wartość brutto")
+    page.get_by_label("netto").check()
+    expect(heads.first).to_contain_text("Cena netto")
+    expect(heads.nth(1)).to_contain_text("Wartość netto")
+
+
+def test_a_correction_draft_says_it_issues_a_correction(page: Page, live_server: str, db, company):
+    correction = invoices.create_draft(db, TODAY, "KOR", corrected_id=issued(db))
+    page.goto(f"{live_server}/faktury/{correction}")
+    expect(page.locator("#issue-button")).to_have_text("Wystaw korektę")
+    expect(page.get_by_role("button", name="Wystaw fakturę")).to_have_count(0)
+    page.goto(f"{live_server}/faktury/{draft(db)}")
+    expect(page.locator("#issue-button")).to_have_text("Wystaw fakturę")
