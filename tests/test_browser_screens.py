@@ -12,6 +12,10 @@ pytestmark = pytest.mark.browser
 NBSP = "\u00a0"
 
 
+def page_width(page: Page) -> int:
+    return page.evaluate("document.documentElement.scrollWidth")
+
+
 def test_editor_headers_follow_the_price_mode_without_a_reload(page: Page, live_server: str, db, company):
     correction = invoices.create_draft(db, TODAY, "KOR", corrected_id=issued(db))
     page.goto(f"{live_server}/faktury/{correction}")
@@ -34,3 +38,14 @@ def test_a_correction_draft_says_it_issues_a_correction(page: Page, live_server:
     expect(page.get_by_role("button", name="Wystaw fakturę")).to_have_count(0)
     page.goto(f"{live_server}/faktury/{draft(db)}")
     expect(page.locator("#issue-button")).to_have_text("Wystaw fakturę")
+
+
+@pytest.mark.parametrize("kind", ["VAT", "KOR"])
+def test_the_editor_fits_a_1024_px_window(page: Page, live_server: str, db, company, kind):
+    invoice_id = draft(db) if kind == "VAT" else invoices.create_draft(db, TODAY, "KOR", corrected_id=issued(db))
+    page.set_viewport_size({"width": 1024, "height": 768})
+    page.goto(f"{live_server}/faktury/{invoice_id}")
+    expect(page.locator("#editor tr.line").first).to_be_visible()
+    assert page_width(page) <= 1024
+    box = page.locator("#editor table.lines").first.bounding_box()
+    assert box["x"] + box["width"] <= 1024
