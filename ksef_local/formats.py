@@ -32,10 +32,15 @@ def format_pl(value: Decimal | None, places: int = 2) -> str:
     return f"{sign}{text},{fraction}" if fraction else f"{sign}{text}"
 
 
-def format_flexible(value: Decimal | None, min_places: int = 0) -> str:
-    """Format a quantity or price with as many decimals as it has (at least min_places)."""
-    if value is None:
+def format_flexible(value: Decimal | str | None, min_places: int = 0) -> str:
+    """Format a quantity or price with as many decimals as it has (at least min_places).
+
+    Also takes the decimal text the database stores ("4250", "2.5"); empty text shows as nothing.
+    """
+    if value is None or value == "":
         return ""
+    if isinstance(value, str):
+        value = Decimal(value)
     return format_pl(value, max(min_places, decimal_places(value)))
 
 

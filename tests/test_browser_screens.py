@@ -49,3 +49,14 @@ def test_the_editor_fits_a_1024_px_window(page: Page, live_server: str, db, comp
     assert page_width(page) <= 1024
     box = page.locator("#editor table.lines").first.bounding_box()
     assert box["x"] + box["width"] <= 1024
+
+
+def test_the_issued_view_formats_quantities_and_prices(page: Page, live_server: str, db, company):
+    invoice_id = issued(db, lines=[{"name": "Serwis pieca", "quantity": "1250.5", "unit_price": "4250",
+                                    "rate": "23", "discount_percent": "2.5"}])
+    page.goto(f"{live_server}/faktury/{invoice_id}")
+    line = page.locator("table.lines.readonly tbody tr").first
+    expect(line).to_contain_text(f"1{NBSP}250,5")
+    expect(line).to_contain_text(f"4{NBSP}250,00")
+    expect(line).to_contain_text("2,5")
+    assert "4250" not in line.inner_text() and "1250" not in line.inner_text()
