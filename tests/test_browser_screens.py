@@ -4,8 +4,11 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import Page, expect
 
-from ksef_local.store import invoices
+from ksef_local.forms import parties as party_forms
+from ksef_local.store import invoices, parties
+from ksef_local.store import settings as ksef_settings
 
+from .conftest import COMPANY_FORM
 from .factories import TODAY, draft, issued
 
 pytestmark = pytest.mark.browser
@@ -60,3 +63,27 @@ def test_the_issued_view_formats_quantities_and_prices(page: Page, live_server: 
     expect(line).to_contain_text(f"4{NBSP}250,00")
     expect(line).to_contain_text("2,5")
     assert "4250" not in line.inner_text() and "1250" not in line.inner_text()
+
+
+def test_the_top_bar_stays_on_one_line_with_a_custom_ksef_address(page: Page, live_server: str, app, db):
+    parties.save_company(db, party_forms.validate_company(
+        {**COMPANY_FORM, "nip": "5265877635", "name": "Biuro Rachunkowe Wiśniewski i Wspólnicy Sp. z o.o."}))
+    address = "https://ksef-symulator.biuro-rachunkowe.przyklad.pl:8443/api"
+    ksef_settings.save(db, app.extensions["ksef_local"].secrets, {"environment": "custom", "base_url": address})
+    page.set_viewport_size({"width": 1024, "height": 768})
+    page.goto(live_server + "/")
+    badge = page.locator("#top-env")
+    expect(badge).to_have_attribute("title", f"Środowisko KSeF: własny serwer {address}")
+    expect(badge).to_have_text("Własny KSeF: ksef-symulator.biuro-rachunkowe.przyklad.pl")
+    nip = page.locator(".topbar .nip")
+    expect(nip).to_have_text("· NIP 526-587-76-35")
+    assert nip.evaluate("el => el.getClientRects().length") == 1
+    # One line: every part of the bar shares the bar's middle, and the bar is as tall as one line.
+    bar = page.locator(".topbar").bounding_box()
+    middle = bar["y"] + bar["height"] / 2
+    for part in [page.locator(".topbar .brand"), *page.locator(".topbar nav a").all(), badge, nip]:
+        box = part.bounding_box()
+        assert abs(box["y"] + box["height"] / 2 - middle) < 3, part
+        assert box["x"] + box["width"] <= 1024 - 20, part
+    assert bar["height"] < 50
+    assert page_width(page) <= 1024

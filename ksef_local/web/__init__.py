@@ -8,7 +8,7 @@ from flask import Flask, g
 from ksef_local import formats
 from ksef_local.core import money
 from ksef_local.core.model import Party
-from ksef_local.core.settings import describe
+from ksef_local.core.settings import top_badge
 from ksef_local.errors import UserError
 from ksef_local.store import outbox, parties
 from ksef_local.store import settings as ksef_settings
@@ -24,10 +24,11 @@ def buyer_label(buyer) -> str:
     return parties.buyer_identifier(buyer if isinstance(buyer, Party) else parties.buyer_party(buyer))
 
 
-def environment_badge() -> tuple[str, bool]:
-    """The always-visible KSeF environment badge (text, is production), read without touching the token."""
+def environment_badge() -> dict[str, Any]:
+    """The always-visible KSeF environment badge (text, title, is production), read without touching the token."""
     current = ksef_settings.load_environment(db())
-    return describe(current), current.is_production
+    text, title = top_badge(current)
+    return {"text": text, "title": title, "production": current.is_production}
 
 
 def init_app(app: Flask) -> None:
