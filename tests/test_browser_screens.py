@@ -9,7 +9,7 @@ from ksef_local.store import invoices, parties
 from ksef_local.store import settings as ksef_settings
 
 from .conftest import COMPANY_FORM
-from .factories import TODAY, draft, issued
+from .factories import TODAY, buyer, draft, issued
 
 pytestmark = pytest.mark.browser
 NBSP = "\u00a0"
@@ -87,3 +87,17 @@ def test_the_top_bar_stays_on_one_line_with_a_custom_ksef_address(page: Page, li
         assert box["x"] + box["width"] <= 1024 - 20, part
     assert bar["height"] < 50
     assert page_width(page) <= 1024
+
+
+def test_search_finds_polish_names_typed_without_polish_letters(page: Page, live_server: str, db, company):
+    invoices.set_buyer(db, draft(db), buyer(db, name="Jan Wiśniewski", nip="5265877635"))
+    issued(db)  # for Hurtownia Łódź Sp. z o.o.
+    page.goto(live_server + "/kontrahenci/")
+    page.get_by_role("searchbox", name="Szukaj kontrahenta").fill("wisn")
+    expect(page.locator("#buyer-results tbody tr")).to_have_count(1)
+    expect(page.locator("#buyer-results")).to_contain_text("Jan Wiśniewski")
+    page.goto(live_server + "/")
+    expect(page.locator("table.invoices tbody tr")).to_have_count(2)
+    page.get_by_role("searchbox", name="Szukaj faktury").fill("lodz")
+    expect(page.locator("table.invoices tbody tr")).to_have_count(1)
+    expect(page.locator("table.invoices tbody tr")).to_contain_text("Hurtownia Łódź")

@@ -1,4 +1,4 @@
-"""The invoice list: filters, full-text search (FTS5 folds Polish letters' case), sorting and pages."""
+"""The invoice list: filters, full-text search (FTS5, Polish letters folded: store/search.py), sorting and pages."""
 from __future__ import annotations
 
 import re
@@ -6,6 +6,8 @@ from datetime import date
 from typing import Any
 
 import sqlite_utils
+
+from ksef_local.store.search import fold
 
 SORTS = {
     "data": "issue_date {d}, id {d}",
@@ -26,10 +28,11 @@ def fts_query(text: str) -> str:
 
     Each typed word must match; a word that FTS splits into several tokens (an invoice number such as
     FV/2026/10/2, a NIP with dashes) must match them in order, as a phrase. The last token of each word
-    is a prefix, so results appear while typing.
+    is a prefix, so results appear while typing. The words are folded like the index (store/search.py), so
+    "lodz" and "łódź" find "Łódź".
     """
     phrases = []
-    for word in text.split():
+    for word in fold(text).split():
         tokens = re.findall(r"\w+", word)
         if tokens:
             phrases.append('"' + " ".join(tokens) + '"*')

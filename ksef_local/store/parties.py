@@ -13,6 +13,7 @@ from ksef_local.clock import utc_now
 from ksef_local.core.model import Party
 from ksef_local.errors import NotFound
 from ksef_local.store import db as dbmod
+from ksef_local.store.search import fold
 
 
 def _stamp() -> str:
@@ -20,8 +21,9 @@ def _stamp() -> str:
 
 
 def search_key(*parts: str | None) -> str:
-    """Build a case-folded search text, so that "łódź" finds "Łódź" (SQLite LIKE folds ASCII only)."""
-    return " ".join(p for p in parts if p).casefold()
+    """Build a buyer's search text: case and Polish letters folded (store/search.py), so that "lodz" and
+    "łódź" find "Łódź" (SQLite's LIKE folds ASCII only)."""
+    return fold(" ".join(p for p in parts if p))
 
 
 # --- company -----------------------------------------------------------------------------------------
