@@ -101,3 +101,40 @@ def test_search_finds_polish_names_typed_without_polish_letters(page: Page, live
     page.get_by_role("searchbox", name="Szukaj faktury").fill("lodz")
     expect(page.locator("table.invoices tbody tr")).to_have_count(1)
     expect(page.locator("table.invoices tbody tr")).to_contain_text("Hurtownia Łódź")
+
+
+def test_a_second_buyer_with_the_same_nip_is_offered_the_saved_one(page: Page, live_server: str, db, company):
+    saved = buyer(db)  # Hurtownia Łódź Sp. z o.o., NIP 774-000-14-54
+    page.goto(live_server + "/kontrahenci/nowy")
+    page.locator("#f-name").fill("Hurtownia w Łodzi")
+    page.locator("#f-nip").fill("774-000-14-54")
+    page.locator("#f-address_l1").fill("ul. Zielona 2")
+    page.get_by_role("button", name="Zapisz kontrahenta").click()
+    warning = page.locator("#duplicate-warning")
+    expect(warning).to_contain_text("Kontrahent z tym NIP jest już zapisany")
+    expect(warning).to_contain_text("Hurtownia Łódź Sp. z o.o.")
+    expect(warning.get_by_role("link", name="Otwórz zapisanego")).to_have_attribute(
+        "href", f"/kontrahenci/{saved}")
+    assert len(parties.search_buyers(db, "")) == 1
+    expect(page.locator("#f-name")).to_have_value("Hurtownia w Łodzi")  # nothing typed is lost
+    warning.get_by_role("button", name="Zapisz nowego mimo to").click()
+    expect(page.get_by_role("status")).to_have_text("Zapisano kontrahenta.")
+    assert len(parties.search_buyers(db, "")) == 2
+
+
+def test_the_editors_inline_buyer_offers_the_saved_one_with_that_nip(page: Page, live_server: str, db, company):
+    saved = buyer(db)
+    invoice_id = invoices.create_draft(db, TODAY)
+    page.goto(f"{live_server}/faktury/{invoice_id}")
+    page.get_by_text("Dodaj nowego nabywcę").click()
+    form = page.locator("#buyer form")
+    form.locator("[name=name]").fill("Hurtownia w Łodzi")
+    form.locator("[name=nip]").fill("7740001454")
+    form.locator("[name=address_l1]").fill("ul. Zielona 2")
+    form.get_by_role("button", name="Dodaj i wybierz").click()
+    expect(page.locator("#duplicate-warning")).to_contain_text("Hurtownia Łódź Sp. z o.o.")
+    page.get_by_role("button", name="Wybierz tego nabywcę").click()
+    expect(page.locator("#chosen-buyer")).to_contain_text("Hurtownia Łódź Sp. z o.o.")
+    assert invoices.get_invoice(db, invoice_id)["buyer_id"] == saved
+    assert len(parties.search_buyers(db, "")) == 1
+

@@ -81,6 +81,19 @@ def get_buyer(db: sqlite_utils.Database, buyer_id: int) -> dict[str, Any]:
     return rows[0]
 
 
+def same_identifier(db: sqlite_utils.Database, values: Mapping[str, Any],
+                    exclude_id: int | None = None) -> list[dict[str, Any]]:
+    """Other buyers with the NIP (or EU VAT number) of these cleaned values, so a form can offer them."""
+    if values.get("kind") == "company" and values.get("nip"):
+        where, params = "kind = 'company' AND nip = ?", [values["nip"]]
+    elif values.get("kind") == "eu" and values.get("vat_eu"):
+        where, params = "kind = 'eu' AND country = ? AND vat_eu = ?", [values["country"], values["vat_eu"]]
+    else:
+        return []
+    return list(db.query(f"SELECT * FROM buyers WHERE {where} AND id != ? ORDER BY id",
+                         [*params, exclude_id or 0]))
+
+
 def search_buyers(db: sqlite_utils.Database, query: str, limit: int = 20) -> list[dict[str, Any]]:
     """Find buyers by any part of the name, NIP or address, case-insensitively for Polish letters."""
     words = search_key(query).split()

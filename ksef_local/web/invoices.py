@@ -202,6 +202,11 @@ def new_buyer(invoice_id: int):
         context = _editor_context(invoice_id)
         context.update(new_buyer_errors=exc.errors, new_buyer=request.form.to_dict())
         return render("invoices/_buyer.html", **context)
+    duplicates = [] if request.form.get("mimo_to") else parties.same_identifier(db(), cleaned)
+    if duplicates:
+        context = _editor_context(invoice_id)
+        context.update(duplicates=duplicates, new_buyer=request.form.to_dict())
+        return render("invoices/_buyer.html", **context)
     buyer_id = parties.create_buyer(db(), cleaned)
     invoices.set_buyer(db(), invoice_id, buyer_id)
     return render("invoices/_buyer.html", **_editor_context(invoice_id))
