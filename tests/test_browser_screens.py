@@ -138,3 +138,19 @@ def test_the_editors_inline_buyer_offers_the_saved_one_with_that_nip(page: Page,
     assert invoices.get_invoice(db, invoice_id)["buyer_id"] == saved
     assert len(parties.search_buyers(db, "")) == 1
 
+
+def test_required_fields_are_marked_for_eyes_and_screen_readers(page: Page, live_server: str, company):
+    page.goto(live_server + "/kontrahenci/nowy")
+    expect(page.locator(".required-note")).to_be_visible()
+    for field in ("name", "nip"):
+        expect(page.locator(f"label[for=f-{field}] .required-mark")).to_be_visible()
+        expect(page.locator(f"#f-{field}")).to_have_attribute("aria-required", "true")
+    expect(page.locator("#f-email")).not_to_have_attribute("aria-required", "true")
+    expect(page.locator("label[for=f-email] .required-mark")).to_have_count(0)
+    # The address is required except for a private person: its mark and its spoken "(wymagane)" follow the kind.
+    address = page.locator("#f-address_l1")
+    expect(page.locator("label[for=f-address_l1] .required-mark")).to_be_visible()
+    expect(address).to_have_accessible_name("Ulica i numer (wymagane)")
+    page.locator("#f-kind").select_option("consumer")
+    expect(page.locator("label[for=f-address_l1] .required-mark")).to_be_hidden()
+    expect(address).to_have_accessible_name("Ulica i numer")
