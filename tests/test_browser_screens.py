@@ -1,6 +1,8 @@
 """What a user sees in the first hour, in real Chromium: the editor, the top bar, search, buyers, the list."""
 from __future__ import annotations
 
+from datetime import date
+
 import pytest
 from playwright.sync_api import Page, expect
 
@@ -154,3 +156,23 @@ def test_required_fields_are_marked_for_eyes_and_screen_readers(page: Page, live
     page.locator("#f-kind").select_option("consumer")
     expect(page.locator("label[for=f-address_l1] .required-mark")).to_be_hidden()
     expect(address).to_have_accessible_name("Ulica i numer")
+
+
+def test_new_invoice_clicked_twice_leaves_one_empty_draft_and_months_are_those_with_invoices(
+        page: Page, live_server: str, db, company):
+    page.goto(live_server + "/")
+    this_month = date.today().strftime("%Y-%m")
+    # A new install: "wszystkie" and the current month, not three years of empty months.
+    expect(page.locator("select[name=miesiac] option")).to_have_count(2)
+    expect(page.locator("select[name=miesiac] option").nth(1)).to_have_attribute("value", this_month)
+    for _ in range(2):
+        page.goto(live_server + "/")
+        page.get_by_role("button", name="Nowa faktura").click()
+        expect(page.locator("#editor")).to_be_visible()
+    page.goto(live_server + "/")
+    expect(page.locator("table.invoices tbody tr")).to_have_count(1)
+    issued(db, issue_date="2025-03-14")
+    page.reload()
+    values = page.locator("select[name=miesiac] option").evaluate_all("options => options.map(o => o.value)")
+    assert values == ["", this_month, "2025-03"]
+

@@ -71,6 +71,22 @@ def list_invoices(db: sqlite_utils.Database, month: str | None = None, status: s
     return rows, total
 
 
+def months_with_invoices(db: sqlite_utils.Database) -> list[str]:
+    """The months (YYYY-MM) in which any invoice or draft is dated, newest first.
+
+    One index seek per month (invoices_issue), not a scan: each step asks for the latest date before the
+    month just found, and every date of month M sorts after the text "M" itself.
+    """
+    months: list[str] = []
+    before = "9999-99"
+    while True:
+        latest = db.execute("SELECT max(issue_date) FROM invoices WHERE issue_date < ?", [before]).fetchone()[0]
+        if latest is None:
+            return months
+        before = latest[:7]
+        months.append(before)
+
+
 def id_by_number(db: sqlite_utils.Database, number: str) -> int | None:
     """The id of the invoice with exactly this number, or None."""
     found = db.execute("SELECT id FROM invoices WHERE number = ?", [number]).fetchone()

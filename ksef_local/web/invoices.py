@@ -11,7 +11,7 @@ from ksef_local.core import money
 from ksef_local.core.model import BUYER_KINDS, CORRECTION_TYPES, EXEMPTION_KINDS, INVOICE_KINDS, PAYMENT_FORMS
 from ksef_local.errors import UserError, ValidationFailed
 from ksef_local.forms import parties as party_forms
-from ksef_local.store import imports, invoice_list, invoices, outbox, parties
+from ksef_local.store import drafts, imports, invoice_list, invoices, outbox, parties
 from ksef_local.web import ksef
 from ksef_local.web.responses import db, is_htmx, navigate, render
 
@@ -39,16 +39,11 @@ MONTH_NAMES = ("styczeń", "luty", "marzec", "kwiecień", "maj", "czerwiec", "li
                "październik", "listopad", "grudzień")
 
 
-def month_choices(today: date, chosen: str | None, count: int = 36) -> list[tuple[str, str]]:
-    """The last months as (YYYY-MM, "listopad 2026"), newest first, plus the chosen one if older."""
-    year, month = today.year, today.month
-    values = []
-    for _ in range(count):
-        values.append(f"{year:04d}-{month:02d}")
-        year, month = (year - 1, 12) if month == 1 else (year, month - 1)
-    if chosen and chosen not in values:
-        values.append(chosen)
-    return [(v, f"{MONTH_NAMES[int(v[5:]) - 1]} {v[:4]}") for v in values]
+def month_choices(today: date, chosen: str | None, with_invoices: list[str]) -> list[tuple[str, str]]:
+    """The months to filter by as (YYYY-MM, "listopad 2026"), newest first: those with invoices, the current
+    one (where a new invoice lands) and the chosen one (a link may name any month)."""
+    values = {*with_invoices, f"{today:%Y-%m}", *([chosen] if chosen else [])}
+    return [(v, f"{MONTH_NAMES[int(v[5:]) - 1]} {v[:4]}") for v in sorted(values, reverse=True)]
 
 
 @bp.route("/")
@@ -62,7 +57,8 @@ def index():
         context.update(ksef.banner_context())
     return render("invoices/list.html", "invoices/_table.html", rows=rows, total=total, pages=pages,
                   filters=filters, statuses=invoice_list.STATUSES, kinds=INVOICE_KINDS, filter_buyer=buyer,
-                  args=request.args, months=month_choices(clock.today(), filters["month"]), **context)
+                  args=request.args, **context,
+                  months=month_choices(clock.today(), filters["month"], invoice_list.months_with_invoices(db())))
 
 
 # --- creating and editing drafts ---------------------------------------------------------------------
@@ -72,7 +68,7 @@ def new():
     kind = request.form.get("rodzaj", "VAT")
     if kind not in INVOICE_KINDS:
         raise UserError("Nieznany rodzaj faktury.")
-    invoice_id = invoices.create_draft(db(), clock.today(), kind)
+    invoice_id = drafts.start_draft(db(), clock.today(), kind)
     return navigate(url_for("invoices.show", invoice_id=invoice_id))
 
 
