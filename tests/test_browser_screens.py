@@ -1,12 +1,14 @@
 """What a user sees in the first hour, in real Chromium: the editor, the top bar, search, buyers, the list."""
 from __future__ import annotations
 
+import re
 from datetime import date
 
 import pytest
 from playwright.sync_api import Page, expect
 
 from ksef_local.forms import parties as party_forms
+from ksef_local.ksef.ksef_number import make_ksef_number
 from ksef_local.store import invoices, parties
 from ksef_local.store import settings as ksef_settings
 
@@ -176,3 +178,27 @@ def test_new_invoice_clicked_twice_leaves_one_empty_draft_and_months_are_those_w
     values = page.locator("select[name=miesiac] option").evaluate_all("options => options.map(o => o.value)")
     assert values == ["", this_month, "2025-03"]
 
+
+def test_new_correction_lets_the_user_pick_an_invoice_with_a_ksef_number(page: Page, live_server: str, db, company):
+    accepted = issued(db)
+    ksef_number = make_ksef_number("5261040828", TODAY, "0100001AF629")
+    db.execute("UPDATE invoices SET ksef_number = ?, ksef_status = 'A' WHERE id = ?", [ksef_number, accepted])
+    never_sent = issued(db)
+    page.goto(live_server + "/")
+    page.get_by_role("link", name="Nowa korekta").click()
+    rows = page.locator("#corrected-results tbody tr")
+    expect(rows).to_have_count(1)
+    number = invoices.get_invoice(db, accepted)["number"]
+    expect(rows.first).to_contain_text(number)
+    expect(rows.first).not_to_contain_text(invoices.get_invoice(db, never_sent)["number"])
+    search = page.get_by_role("searchbox", name="Szukaj faktury do korekty")
+    search.fill("nie-ma-takiej")
+    expect(page.locator("#corrected-results")).to_contain_text("Nie znaleziono faktury „nie-ma-takiej”")
+    search.fill(ksef_number[:14])
+    expect(rows).to_have_count(1)
+    page.get_by_role("button", name=f"Koryguj {number}").click()
+    expect(page.get_by_role("heading", name=re.compile("Faktura korygująca"))).to_be_visible()
+    expect(page.locator("#f-corr_ksef_number")).to_have_value(ksef_number)
+    expect(page.locator("#f-corr_number")).to_have_value(number)
+    expect(page.locator("#editor tr.line")).to_have_count(6)
+    expect(page.locator("#chosen-buyer")).to_contain_text("Hurtownia Łódź Sp. z o.o.")

@@ -71,6 +71,22 @@ def list_invoices(db: sqlite_utils.Database, month: str | None = None, status: s
     return rows, total
 
 
+def correctable(db: sqlite_utils.Database, q: str | None = None, limit: int = 20) -> list[dict[str, Any]]:
+    """Invoices a correction can be filled from, newest first: issued here and accepted by KSeF (with a KSeF
+    number). q finds them by number, buyer or NIP as the list's search does, or by the start of the KSeF number.
+    """
+    where = "status = 'issued' AND source = 'editor' AND kind = 'VAT' AND ksef_number IS NOT NULL"
+    params: list[Any] = []
+    match = fts_query(q or "")
+    if match:
+        where += (" AND (id IN (SELECT rowid FROM invoices_fts WHERE invoices_fts MATCH ?)"
+                  " OR instr(ksef_number, ?) = 1)")
+        params += [match, (q or "").strip().upper()]
+    return list(db.query(
+        "SELECT id, number, issue_date, buyer_name, buyer_nip, currency, gross_total, ksef_number FROM invoices"
+        f" WHERE {where} ORDER BY issue_date DESC, id DESC LIMIT ?", [*params, limit]))
+
+
 def months_with_invoices(db: sqlite_utils.Database) -> list[str]:
     """The months (YYYY-MM) in which any invoice or draft is dated, newest first.
 

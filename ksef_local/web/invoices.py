@@ -72,6 +72,14 @@ def new():
     return navigate(url_for("invoices.show", invoice_id=invoice_id))
 
 
+@bp.route("/faktury/korekta")
+def pick_corrected():
+    """'Nowa korekta': choose the invoice to correct (one with a KSeF number); the draft is filled from it."""
+    q = request.args.get("q", "").strip()[:200]
+    return render("invoices/correct.html", "invoices/_correctable.html", q=q,
+                  rows=invoice_list.correctable(db(), q, limit=20))
+
+
 @bp.route("/faktury/<int:invoice_id>/korekta", methods=["POST"])
 def correct(invoice_id: int):
     new_id = invoices.create_draft(db(), clock.today(), "KOR", corrected_id=invoice_id)
