@@ -66,15 +66,15 @@ def pl_date(value: str | date | None) -> str:
     return f"{value:%d.%m.%Y}"
 
 
-def pl_datetime(value: str | datetime | None) -> str:
-    """24.11.2026 09:30, an aware moment shown in the computer's local time."""
+def pl_datetime(value: str | datetime | None, seconds: bool = False) -> str:
+    """24.11.2026 09:30 (with seconds: 24.11.2026 09:30:05), an aware moment shown in the computer's local time."""
     if not value:
         return ""
     if isinstance(value, str):
         value = datetime.fromisoformat(value)
     if value.tzinfo is not None:
         value = value.astimezone()
-    return f"{value:%d.%m.%Y %H:%M}"
+    return f"{value:%d.%m.%Y %H:%M:%S}" if seconds else f"{value:%d.%m.%Y %H:%M}"
 
 
 def format_nip(value: str | None) -> str:

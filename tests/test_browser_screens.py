@@ -2,15 +2,17 @@
 from __future__ import annotations
 
 import re
-from datetime import date
+import time
+from datetime import date, datetime, timezone
 
 import pytest
 from playwright.sync_api import Page, expect
 
 from ksef_local.forms import parties as party_forms
 from ksef_local.ksef.ksef_number import make_ksef_number
-from ksef_local.store import invoices, parties
+from ksef_local.store import invoices, ksef_state, outbox, parties
 from ksef_local.store import settings as ksef_settings
+from ksef_local.store.db import write
 
 from .conftest import COMPANY_FORM
 from .factories import TODAY, buyer, draft, issued
@@ -202,3 +204,43 @@ def test_new_correction_lets_the_user_pick_an_invoice_with_a_ksef_number(page: P
     expect(page.locator("#f-corr_number")).to_have_value(number)
     expect(page.locator("#editor tr.line")).to_have_count(6)
     expect(page.locator("#chosen-buyer")).to_contain_text("Hurtownia Łódź Sp. z o.o.")
+
+
+@pytest.fixture
+def warsaw_time(monkeypatch):
+    """The computer's clock set to Polish time, as on the users' computers."""
+    monkeypatch.setenv("TZ", "Europe/Warsaw")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
+
+
+def test_ksef_details_and_history_show_polish_local_time_and_keep_the_exact_value(
+        page: Page, live_server: str, db, company, warsaw_time):
+    invoice_id = issued(db)
+    moment = datetime(2026, 11, 24, 9, 30, 5, 123456, tzinfo=timezone.utc)
+    exact = moment.isoformat()
+    outbox.enqueue(db, [invoice_id], moment, reachable=True)
+    with write(db):
+        outbox.transition(db, outbox.current(db, invoice_id)["id"], moment, "rejected", "KSeF: 450 Błąd weryfikacji",
+                          code=450, error_title="Faktura odrzucona", error_advice="Popraw ją.",
+                          error_detail=f"Kod KSeF: 450\nOpis: Błąd weryfikacji\nCzas: {exact}")
+    ksef_state.pause(db, moment, "Wysyłka wstrzymana", "Sprawdź ustawienia.", f"Kod KSeF: 21301\nCzas: {exact}")
+    local = "24.11.2026 10:30:05"  # 09:30:05 UTC is 10:30:05 in Warsaw in November
+    page.goto(f"{live_server}/faktury/{invoice_id}")
+    panel = page.locator("#ksef-panel")
+    panel.get_by_text("Szczegóły").click()
+    detail = panel.locator("pre.copyable")
+    expect(detail).to_contain_text(f"Czas: {local}")
+    expect(detail.locator("time")).to_have_attribute("datetime", exact)
+    expect(detail.locator("time")).to_have_attribute("title", exact)
+    assert exact not in detail.inner_text()
+    history = panel.locator("table.history tbody tr td:first-child time")
+    expect(history.first).to_have_text(local)
+    expect(history.first).to_have_attribute("datetime", exact)
+    page.goto(live_server + "/")
+    banner = page.locator("#pause")
+    banner.get_by_text("Szczegóły").click()
+    expect(banner.locator("pre.copyable")).to_contain_text(f"Czas: {local}")
+    expect(banner.locator("pre.copyable time")).to_have_attribute("datetime", exact)

@@ -12,7 +12,7 @@ from ksef_local.core.settings import top_badge
 from ksef_local.errors import UserError
 from ksef_local.store import outbox, parties
 from ksef_local.store import settings as ksef_settings
-from ksef_local.web import backup, buyers, certificates, company, invoices, ksef, printing, settings
+from ksef_local.web import backup, buyers, certificates, company, invoices, ksef, moments, printing, settings
 from ksef_local.web.responses import db, http_error, user_error
 from ksef_local.web.security import check_request, csrf_token, security_headers
 
@@ -42,6 +42,7 @@ def init_app(app: Flask) -> None:
         pl_date=formats.pl_date, pl_datetime=formats.pl_datetime, grosze=formats.format_grosze,
         money=formats.format_money, number=formats.format_flexible, nip=formats.format_nip,
         account=formats.format_account, file_size=formats.human_size,
+        time_tag=moments.time_tag, local_times=moments.local_times,
     )
     app.jinja_env.globals.update(csrf_token=csrf_token, buyer_label=buyer_label, rates=money.RATES,
                                  ksef_letters=outbox.LETTERS)
