@@ -261,3 +261,22 @@ def test_htmx_updates_keep_to_the_content_security_policy(page: Page, live_serve
     page.locator("#editor tr.line").nth(3).locator("[name=line_name]").fill("Rogal")
     expect(page.locator("#lv-" + page.locator("#editor tr.line").nth(3).locator("[name=line_id]").input_value()))\
         .to_have_text(f"0,00{NBSP}zł")
+
+
+def test_back_after_a_list_search_shows_the_whole_list_page(page: Page, live_server: str, db, company):
+    """htmx restores history by asking the server for the page (historyCacheSize 0) with HX-Request set; the
+    answer must be the whole page, not the table fragment, or Back leaves only a table on the screen."""
+    number = invoices.get_invoice(db, issued(db))["number"]
+    page.goto(live_server + "/")
+    search = page.get_by_role("searchbox", name="Szukaj faktury")
+    search.fill(number)
+    expect(page).to_have_url(re.compile("q=FV"))
+    search.fill("nic-takiego")
+    expect(page.locator("table.invoices")).to_contain_text("Brak faktur spełniających warunki wyszukiwania.")
+    expect(page).to_have_url(re.compile("q=nic-takiego"))
+    page.go_back()
+    expect(page).to_have_url(re.compile("q=FV"))
+    expect(page.get_by_role("searchbox", name="Szukaj faktury")).to_have_value(number)
+    expect(page.get_by_role("heading", name="Faktury sprzedaży")).to_be_visible()
+    expect(page.locator("table.invoices tbody tr")).to_have_count(1)
+    expect(page.locator(".topbar")).to_be_visible()

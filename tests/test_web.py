@@ -72,7 +72,10 @@ def test_htmx_requests_get_only_the_fragment(client, company):
     fragment = client.get("/", headers={"HX-Request": "true"})
     assert "<html" in page.text and "<html" not in fragment.text
     assert 'id="invoice-table"' not in fragment.text and "<table" in fragment.text
-    assert fragment.headers["Vary"] == "HX-Request"
+    assert fragment.headers["Vary"] == "HX-Request, HX-History-Restore-Request"
+    # htmx restoring a page of its history (Back) asks with HX-Request too, but puts the answer in the body.
+    restored = client.get("/", headers={"HX-Request": "true", "HX-History-Restore-Request": "true"})
+    assert "<html" in restored.text and 'id="invoice-table"' in restored.text
 
 
 def test_script_in_a_buyer_name_is_shown_escaped(client, company, db):

@@ -13,7 +13,7 @@ from ksef_local.errors import UserError, ValidationFailed
 from ksef_local.forms import parties as party_forms
 from ksef_local.store import drafts, imports, invoice_list, invoices, outbox, parties
 from ksef_local.web import ksef
-from ksef_local.web.responses import db, is_htmx, navigate, render
+from ksef_local.web.responses import db, navigate, render, wants_fragment
 
 bp = Blueprint("invoices", __name__)
 
@@ -53,7 +53,7 @@ def index():
     pages = max(1, -(-total // invoice_list.PAGE_SIZE))
     buyer = parties.get_buyer(db(), filters["buyer_id"]) if filters["buyer_id"] else None
     context = {"ksef_statuses": outbox.statuses(db(), [r["id"] for r in rows])}
-    if not is_htmx():
+    if not wants_fragment():
         context.update(ksef.banner_context())
     return render("invoices/list.html", "invoices/_table.html", rows=rows, total=total, pages=pages,
                   filters=filters, statuses=invoice_list.STATUSES, kinds=INVOICE_KINDS, filter_buyer=buyer,
