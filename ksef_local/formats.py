@@ -93,6 +93,33 @@ def format_account(value: str | None) -> str:
     return " ".join(value[i:i + 4] for i in range(0, len(value), 4))
 
 
+# Polish nouns after a number (https://sjp.pwn.pl/poradnia, liczebniki): 1 faktura; 2–4, 22–24, … faktury;
+# 0, 5–21, 25–31, … faktur. PLURALS names the forms of the words the program counts.
+PLURALS: dict[str, tuple[str, str, str]] = {
+    "faktura": ("faktura", "faktury", "faktur"),
+    "faktura czeka": ("faktura czeka", "faktury czekają", "faktur czeka"),
+    "plik": ("plik", "pliki", "plików"),
+    "dzień": ("dzień", "dni", "dni"),
+    "minuta": ("minuta", "minuty", "minut"),
+    "minutę": ("minutę", "minuty", "minut"),
+    "certyfikat": ("certyfikat", "certyfikaty", "certyfikatów"),
+    "wniosek": ("wniosek", "wnioski", "wniosków"),
+    "pozycja": ("pozycja", "pozycje", "pozycji"),
+}
+
+
+def plural(count: int, word: str) -> str:
+    """The count with the word in the right Polish form: plural(2, "faktura") == "2 faktury"."""
+    one, few, many = PLURALS[word]
+    if count == 1:
+        form = one
+    elif count % 10 in (2, 3, 4) and count % 100 not in (12, 13, 14):
+        form = few
+    else:
+        form = many
+    return f"{count} {form}"
+
+
 def human_size(size: int) -> str:
     """A file size for people: 1,2 MB."""
     for unit, factor in (("GB", 1024 ** 3), ("MB", 1024 ** 2), ("kB", 1024)):

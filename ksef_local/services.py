@@ -13,7 +13,7 @@ import sqlite_utils
 
 from ksef_local import config, credentials
 from ksef_local.clock import utc_now
-from ksef_local.core.settings import CUSTOM, DEMO_MODE, KsefSettings, describe
+from ksef_local.core.settings import CUSTOM, DEMO_MODE, KsefSettings, describe, environment_key
 from ksef_local.errors import UserError
 from ksef_local.ksef import environments
 from ksef_local.ksef.auth import Credentials, SignedRequest, TokenCredentials
@@ -116,7 +116,9 @@ def client_for(settings: KsefSettings, login: Credentials | str | None, *, base_
         raise UserError(credentials.NO_CREDENTIALS.format(where=describe(settings)))
     if isinstance(login, str):
         login = TokenCredentials(settings.nip, login)
-    return KsefClient(environment_for(settings, base_url_override), login, **client_kwargs)
+    client = KsefClient(environment_for(settings, base_url_override), login, **client_kwargs)
+    client.environment_key = environment_key(settings)
+    return client
 
 
 def qr_host_for_key(key: str, demo_url: str | None = None) -> str | None:

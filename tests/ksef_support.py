@@ -5,6 +5,7 @@ Import explicitly: `from tests.ksef_support import ...`.
 """
 from __future__ import annotations
 
+import base64
 import json
 import threading
 from contextlib import contextmanager
@@ -381,3 +382,59 @@ def _running_helpers() -> None:
 
 
 _running_helpers()
+
+
+# -- the receiving side: purchase invoices, /sim deliveries, a reader's login -------------------------
+
+def receiving_xml(number: str = "ZAK/1/2026", *, seller_nip: str = SELLER_NIP, buyer_nip: str = OTHER_NIP,
+                  buyer_id: str | None = None, issue_date: date = START_DAY, kind: str = "VAT",
+                  currency: str = "PLN", net: str = "100.00", vat: str = "23.00", vat_pln: str | None = None,
+                  third: tuple[tuple[str, str], ...] = (), authorized_nip: str | None = None,
+                  self_invoicing: bool = False, attachment: bool = False) -> bytes:
+    """Return a valid FA(3) invoice with the parts the receiving side indexes.
+
+    buyer_id is the inner XML of Podmiot2/DaneIdentyfikacyjne's identifier (default: NIP buyer_nip); third
+    lists Podmiot3 as (inner identifier XML, Rola); vat_pln writes P_14_1W (a foreign-currency invoice).
+    """
+    gross = f"{float(net) + float(vat):.2f}"
+    thirds = "".join(f"<Podmiot3><DaneIdentyfikacyjne>{ident}<Nazwa>Podmiot trzeci {n}</Nazwa></DaneIdentyfikacyjne>"
+                     f"<Rola>{role}</Rola></Podmiot3>" for n, (ident, role) in enumerate(third, start=1))
+    authorized = (f"<PodmiotUpowazniony><DaneIdentyfikacyjne><NIP>{authorized_nip}</NIP><Nazwa>Komornik</Nazwa>"
+                  "</DaneIdentyfikacyjne><Adres><KodKraju>PL</KodKraju><AdresL1>ul. Sądowa 1</AdresL1></Adres>"
+                  "<RolaPU>2</RolaPU></PodmiotUpowazniony>") if authorized_nip else ""
+    vat_w = f"<P_14_1W>{vat_pln}</P_14_1W>" if vat_pln is not None else ""
+    annex = ("<Zalacznik><BlokDanych><MetaDane><ZKlucz>Umowa</ZKlucz><ZWartosc>12/2026</ZWartosc></MetaDane>"
+             "</BlokDanych></Zalacznik>") if attachment else ""
+    return f"""<?xml version="1.0" encoding="UTF-8"?>
+<Faktura xmlns="http://crd.gov.pl/wzor/2025/06/25/13775/">
+<Naglowek><KodFormularza kodSystemowy="FA (3)" wersjaSchemy="1-0E">FA</KodFormularza>
+<WariantFormularza>3</WariantFormularza><DataWytworzeniaFa>{issue_date.isoformat()}T08:00:00Z</DataWytworzeniaFa>
+</Naglowek>
+<Podmiot1><DaneIdentyfikacyjne><NIP>{seller_nip}</NIP><Nazwa>Dostawca {seller_nip}</Nazwa></DaneIdentyfikacyjne>
+<Adres><KodKraju>PL</KodKraju><AdresL1>ul. Prosta 1, 00-001 Warszawa</AdresL1></Adres></Podmiot1>
+<Podmiot2><DaneIdentyfikacyjne>{buyer_id or f"<NIP>{buyer_nip}</NIP>"}<Nazwa>Odbiorca</Nazwa></DaneIdentyfikacyjne>
+<JST>2</JST><GV>2</GV></Podmiot2>{thirds}{authorized}
+<Fa><KodWaluty>{currency}</KodWaluty><P_1>{issue_date.isoformat()}</P_1><P_2>{escape(number)}</P_2>
+<P_13_1>{net}</P_13_1><P_14_1>{vat}</P_14_1>{vat_w}<P_15>{gross}</P_15>
+<Adnotacje><P_16>2</P_16><P_17>{1 if self_invoicing else 2}</P_17><P_18>2</P_18><P_18A>2</P_18A>
+<Zwolnienie><P_19N>1</P_19N></Zwolnienie><NoweSrodkiTransportu><P_22N>1</P_22N></NoweSrodkiTransportu><P_23>2</P_23>
+<PMarzy><P_PMarzyN>1</P_PMarzyN></PMarzy></Adnotacje><RodzajFaktury>{kind}</RodzajFaktury>
+<FaWiersz><NrWierszaFa>1</NrWierszaFa><P_7>Towar</P_7><P_8A>szt.</P_8A><P_8B>1</P_8B><P_9A>{net}</P_9A>
+<P_11>{net}</P_11><P_12>23</P_12></FaWiersz></Fa>{annex}</Faktura>""".encode("utf-8")
+
+
+def deliver(running: "RunningSimulator", xml: bytes, expected: int = 201, **body) -> dict:
+    """Deliver a purchase invoice through POST /sim/invoices; return the answer's JSON."""
+    response = running.http.post(f"{running.base_url}/sim/invoices",
+                                 json={"xml": base64.b64encode(xml).decode("ascii"), **body}, timeout=10)
+    assert response.status_code == expected, response.text
+    return response.json()
+
+
+def reader(running: "RunningSimulator", nip: str = OTHER_NIP, permissions: list[str] | None = None) -> dict:
+    """Log in to the NIP's context with a new KSeF token (InvoiceRead by default); return the bearer header."""
+    token = running.create_token(nip, permissions or ["InvoiceRead"])
+    with requests.Session() as http:
+        client = running.client(token, http, nip=nip)
+        client.authenticate()
+        return {"Authorization": f"Bearer {client.auth.tokens.access.token}"}

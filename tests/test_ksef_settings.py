@@ -370,15 +370,31 @@ def test_custom_environment_authenticates_against_a_simulator(db, store, company
         assert client.auth.tokens.access.token
 
 
-def test_environment_cannot_change_while_invoices_are_in_flight(db, company, tmp_path):
+def test_queued_invoices_follow_a_change_but_invoices_ksef_holds_block_it(db, company, tmp_path):
+    """Issue 11 item 5: a dead or mistyped KSeF address must not trap W invoices; only invoices KSeF holds a
+    reference for (being sent, O, waiting for the UPO) keep the environment and NIP as they are."""
     from ksef_local.store import outbox
+    from ksef_local.store.db import write
 
     from .factories import issued
 
     store = SecretStore(tmp_path / "sekrety", backend="file")
-    outbox.enqueue(db, [issued(db)], datetime.now(timezone.utc))
+    now = datetime.now(timezone.utc)
+    ids = [issued(db) for _ in range(5)]
+    outbox.enqueue(db, ids, now)
+    assert ksef_settings.save(db, store, {"environment": "TEST"}).environment == "TEST"
+    assert {outbox.current(db, i)["letter"] for i in ids} == {"W"}
+
+    for held, text in ((1, "w toku: 1 faktura)"), (2, "w toku: 2 faktury)"), (5, "w toku: 5 faktur)")):
+        with write(db):
+            for invoice_id in ids[:held]:
+                outbox.transition(db, outbox.current(db, invoice_id)["id"], now, "sent", None)
+        with pytest.raises(ValidationFailed) as caught:
+            ksef_settings.save(db, store, {"environment": "DEMO"})
+        assert text in caught.value.errors["environment"]
+        assert "A lub B" in caught.value.errors["environment"]
+        assert ksef_settings.load(db, store).environment == "TEST"
     with pytest.raises(ValidationFailed) as caught:
-        ksef_settings.save(db, store, {"environment": "TEST"})
-    assert "w trakcie wysyłki" in caught.value.errors["environment"]
-    assert ksef_settings.load(db, store).environment == "demo"
+        ksef_settings.save(db, store, {"nip": "5265877635"})   # a valid NIP: refused only for the invoices held
+    assert "w toku: 5 faktur)" in caught.value.errors["environment"]
     assert ksef_settings.save(db, store, {"batch_threshold": "20"}).batch_threshold == 20

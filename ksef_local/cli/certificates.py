@@ -23,7 +23,7 @@ from ksef_local.clock import utc_now
 from ksef_local.core.settings import describe, environment_key
 from ksef_local.desktop import launcher
 from ksef_local.errors import UserError
-from ksef_local.formats import pl_date
+from ksef_local.formats import pl_date, plural
 from ksef_local.ksef import certificates as ksef_certificates
 from ksef_local.ksef import errors as ksef_errors
 from ksef_local.ksef import messages
@@ -136,7 +136,7 @@ def _list(state, args: argparse.Namespace) -> int:
     print(f"Środowisko: {describe(settings)}, NIP {settings.nip or '(brak)'}")
     for item in items:
         print(f"{item['kind']:26} {item['serial']:18} ważny do {pl_date(item['valid_to'])}"
-              f" (zostało {item['days_left']} dni)  {item['subject']}")
+              f" (jeszcze {plural(item['days_left'], 'dzień')})  {item['subject']}")
     if not items:
         print("Brak certyfikatów: ksef-local certificates request -o plik.xml, potem submit.")
     for c in listed:

@@ -22,6 +22,7 @@ from ksef_local.core.settings import (
     KsefSettings,
 )
 from ksef_local.errors import ValidationFailed
+from ksef_local.formats import plural
 from ksef_local.forms import parties as party_forms
 
 PROD_CONFIRMATION = ("Potwierdź przełączenie na środowisko produkcyjne: faktury wysłane tam są prawnie "
@@ -46,7 +47,8 @@ def clean(form: Mapping[str, Any], current: KsefSettings, company_nip: str | Non
 
     Fields: environment, base_url, nip, batch_threshold, ksef_token (empty keeps the stored one),
     confirm_prod ("1" to switch to PROD). A missing field keeps its current value. in_flight: how many
-    invoices are in flight (W/O); they forbid switching the environment or NIP.
+    invoices KSeF may hold a reference for (outbox_work.in_flight_count); they forbid switching the
+    environment or NIP.
     """
     errors: dict[str, str] = {}
     environment = _text(form, "environment", current.environment)
@@ -63,9 +65,12 @@ def clean(form: Mapping[str, Any], current: KsefSettings, company_nip: str | Non
     threshold = _clean_threshold(_text(form, "batch_threshold", str(current.batch_threshold)), errors)
     switching = (environment, base_url, effective_nip) != (current.environment, current.base_url, current.nip)
     if switching and in_flight and not errors:
-        # Invoices in flight belong to the current environment's sessions; another KSeF would not know them.
-        errors["environment"] = (f"Nie można teraz zmienić środowiska KSeF ani NIP: {in_flight} faktur jest w trakcie "
-                                 "wysyłki (W/O). Poczekaj, aż dostaną status A lub B, i spróbuj ponownie.")
+        # KSeF holds references for these in the current environment's sessions; another KSeF would not know
+        # them. Invoices still queued (W) are not counted: they go wherever the settings say when sent.
+        errors["environment"] = ("Nie można teraz zmienić środowiska KSeF ani NIP, dopóki KSeF przetwarza wysłane"
+                                 f" faktury (w toku: {plural(in_flight, 'faktura')}). Program sprawdza je sam; gdy"
+                                 " dostaną status A lub B, zmień ustawienia ponownie. Faktury czekające w kolejce (W)"
+                                 " nie blokują zmiany – wyślą się według nowych ustawień.")
     token = _text(form, "ksef_token", "")
     if token:
         message = token_error(token)

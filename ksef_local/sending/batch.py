@@ -45,8 +45,10 @@ class BatchSender:
         prepared = batch.prepare_batch(files, crypto.new_session_key(client.random_bytes))
         ids = [r["id"] for r in group]
         with write(db):
+            self.remote.ensure_current(db)   # as OnlineSender.send: never to a KSeF the settings no longer name
             for r in group:
-                transition(db, r["id"], now, "sending", None, session_ref=None, tries=r["tries"] + 1)
+                transition(db, r["id"], now, "sending", None, session_ref=None, tries=r["tries"] + 1,
+                           environment=self.remote.environment_key or r["environment"])
         try:
             session = self.remote.call(db, now, "batchSession",
                                        lambda c: batch.open_batch_session(c, prepared, offline_mode=bool(mode)))
@@ -55,7 +57,7 @@ class BatchSender:
             raise
         ref = session.reference_number
         with write(db):
-            ksef_state.open_session(db, ref, "batch", now, offline_mode=mode)
+            ksef_state.open_session(db, ref, "batch", now, offline_mode=mode, environment=self.remote.environment_key)
             outbox_work.assign_session(db, ids, ref)
         try:
             self.remote.call(db, now, None, lambda c: batch.upload_parts(c, session, prepared))
@@ -67,7 +69,7 @@ class BatchSender:
 
     def _close(self, db, now: datetime, ref: str) -> None:
         try:
-            self.remote.call(db, now, "batchSession", lambda c: batch.close_batch_session(c, ref),
+            self.remote.call(db, now, "batchSessionClose", lambda c: batch.close_batch_session(c, ref),
                              passthrough=(errors.KsefNoSession, errors.KsefRequestInvalid))
         except (errors.KsefNoSession, errors.KsefRequestInvalid):
             self._abandon(db, now, ref)  # e.g. 21205: a part never arrived, so nothing is processed

@@ -21,12 +21,13 @@ FAILURES_TO_OPEN = 5          # consecutive transient failures before the circui
 CIRCUIT_SECONDS = 30.0        # first open period; doubles up to CIRCUIT_MAX
 CIRCUIT_MAX = 600.0
 BACKOFF_MAX = 60.0
+MISSING_PERMISSIONS = "missing-permissions"   # 403 reasonCode (OpenAPI ForbiddenProblemDetails)
 PAUSING = (errors.KsefTokenRevoked, errors.KsefUnauthenticated, errors.KsefUnauthorized, errors.KsefRequestInvalid)
 NO_CREDENTIALS = "Brak danych logowania do KSeF"
 CREDENTIAL_ERRORS = (errors.KsefUnauthenticated, errors.KsefUnauthorized, errors.KsefTokenRevoked)
 # Our own reachability check beside Latarnia, which goes down too: GET /security/public-key-certificates
-# needs no token and is limited only per IP (docs/ksef-protocol.md §2 and §6, group "public").
-PROBE_GROUP = "public"
+# needs no token and is limited only per IP (docs/ksef-protocol.md §2 and §6, group "anonymous").
+PROBE_GROUP = "anonymous"
 
 
 class Deferred(Exception):
@@ -67,6 +68,7 @@ class Remote:
         self.limits = limits
         self.epoch = 0
         self._client: KsefClient | None = None
+        self._stamp: str | None = None   # the settings the client was built from (ksef_state.credentials_stamp)
         self._healthy: bool | None = None
         self._probed_at: datetime | None = None
 
@@ -79,6 +81,7 @@ class Remote:
     def client(self, db, now: datetime) -> KsefClient:
         """The client for the current settings; without credentials the queue pauses with why."""
         if self._client is None:
+            self._stamp = ksef_state.credentials_stamp(db)
             try:
                 self._client = self.make_client()
             except UserError as exc:
@@ -88,11 +91,28 @@ class Remote:
             self._client.auth.on_progress = lambda text: ksef_state.login_progress(db, self.clock(), text)
         return self._client
 
+    def ensure_current(self, db) -> None:
+        """Raise Deferred("settings") when the settings changed (any process) since the client was built.
+
+        Called before every remote step, and inside the transaction that marks an invoice as being sent, so
+        a change saved by another process (ksef-local settings) can never send an invoice to the old KSeF.
+        """
+        if self._client is not None and ksef_state.credentials_stamp(db) != self._stamp:
+            self.reset()
+            raise Deferred("settings")
+
+    @property
+    def environment_key(self) -> str | None:
+        """Where the current client sends (None before it is built or when its maker does not say)."""
+        return self._client.environment_key if self._client is not None else None
+
     def call(self, db, now: datetime, group: str | None, action: Callable[[KsefClient], Any],
-             passthrough: tuple[type[errors.KsefError], ...] = (errors.KsefNoSession,)) -> Any:
+             passthrough: tuple[type[errors.KsefError], ...] = (errors.KsefNoSession,
+                                                                errors.KsefSessionUnavailable)) -> Any:
         """Make one remote call within the budget; classify failures (see the module docstring)."""
         if group is not None and ksef_state.budget_wait(db, group, now, self.limits) > 0:
             raise Deferred("budget")
+        self.ensure_current(db)
         client = self.client(db, now)
         if group is not None:
             # Time the request now, not at the start of the step: logging in may have taken a while.
@@ -155,6 +175,11 @@ class Remote:
         with write(db):
             ksef_state.set_meta(db, "reach", {"reachable": reachable, "checked_at": iso(now)})
 
+    def pause_for(self, db, now: datetime, exc: errors.KsefError) -> Deferred:
+        """Pause for an error a caller let pass through and found to need the user; return what to raise."""
+        self._pause_for(db, now, exc)
+        return Deferred("paused", exc)
+
     def _pause_for(self, db, now: datetime, exc: errors.KsefError) -> None:
         message = messages.user_message(exc, (ksef_state.get_meta(db, "latarnia") or {}).get("status"))
         cause = "credentials" if isinstance(exc, CREDENTIAL_ERRORS) else "request"
@@ -181,6 +206,7 @@ class Remote:
         """
         self._probed_at = now
         if self._client is None:
+            self._stamp = ksef_state.credentials_stamp(db)
             try:
                 self._client = self.make_client()
             except UserError:

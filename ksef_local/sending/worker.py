@@ -9,18 +9,21 @@ from datetime import datetime
 from typing import Callable
 
 from ksef_local.clock import utc_now
+from ksef_local.core.settings import environment_key
 from ksef_local.ksef.client import KsefClient
 from ksef_local.ksef.latarnia import LatarniaClient
 from ksef_local.sending.batch import BatchSender
 from ksef_local.sending.certificates import CertificateWork
 from ksef_local.sending.online import OnlineSender
 from ksef_local.sending.outages import OutageWatch
+from ksef_local.sending.reconcile import KsefFinder
 from ksef_local.sending.remote import Deferred, Remote
 from ksef_local.sending.statuses import StatusTracker
 from ksef_local.store import ksef_state, outbox
 from ksef_local.store.db import Databases, parse
 
 log = logging.getLogger("ksef_local.sender")
+WAKE_CHECK = 1.0   # seconds between looks at the database for work left by another process
 
 
 class Sender:
@@ -46,10 +49,13 @@ class Sender:
         self.remote = Remote(make_client, clock=clock, rng=rng or random.Random(), limits=limits)
         self.statuses = StatusTracker(self.remote, poll_interval)
         self.batches = BatchSender(self.remote, self.statuses, batch_threshold, poll_interval)
-        self.online = OnlineSender(self.remote, self.statuses, self.batches, poll_interval)
+        self.finder = KsefFinder(self.remote, self.statuses, poll_interval)
+        self.online = OnlineSender(self.remote, self.statuses, self.batches, self.finder, poll_interval)
         self.outages = OutageWatch(make_latarnia, latarnia_interval)
         # Tasks of the screens and certificate renewal need the settings and the secret store.
         self.certificates = CertificateWork(services, self.remote, clock, sleep) if services is not None else None
+        # Where the settings send now, to stop tracking sessions another KSeF opened before they changed.
+        self.environment_key = (lambda: environment_key(services.settings())) if services is not None else None
         self._credentials_stamp: str | None = None
         self._wake = threading.Event()
         self._reset = threading.Event()
@@ -88,6 +94,8 @@ class Sender:
 
     def _loop(self) -> None:
         while not self._stopping.is_set():
+            db = self.databases.get()
+            signal = ksef_state.wake_signal(db)   # before the step: work left during it wakes the wait below
             try:
                 did = self.run_once()
             except Exception:  # a bug must not kill the worker; it is logged and retried later
@@ -95,9 +103,17 @@ class Sender:
                 did = False
             if did:
                 continue
-            busy = outbox.pending_count(self.databases.get()) > 0
-            self._wake.wait(self.busy_wait if busy else self.idle_wait)
-            self._wake.clear()
+            self._idle(db, signal, self.busy_wait if outbox.pending_count(db) > 0 else self.idle_wait)
+
+    def _idle(self, db, signal: tuple, seconds: float) -> None:
+        """Wait until woken in this process, or until another process (ksef-local send, settings) leaves new
+        work or changed settings in the database (ksef_state.wake_signal, looked at every WAKE_CHECK s)."""
+        deadline = time.monotonic() + seconds
+        while not self._stopping.is_set():
+            left = deadline - time.monotonic()
+            if left <= 0 or self._wake.wait(min(WAKE_CHECK, left)) or ksef_state.wake_signal(db) != signal:
+                break
+        self._wake.clear()
 
     # -- one step -----------------------------------------------------------------------------------
 
@@ -114,6 +130,8 @@ class Sender:
             self.remote.reset()
             self.outages.reset()
             ksef_state.lift_credentials_pause(db)
+            if self.environment_key is not None:
+                ksef_state.forget_foreign_sessions(db, self.environment_key(), now)
         self.outages.poll(db, now)
         if self.certificates is not None and self.certificates.run_task(db, now):
             return True

@@ -1,7 +1,8 @@
 """Local KSeF simulator: `ksef-local simulator`, and an embeddable app for tests and the demo mode.
 
-Serves KSeF's API under /v2 like KSeF (designed from the official OpenAPI 2.6.0), plus Latarnia, the
-QR verification pages and simulator-only endpoints under /sim (not part of KSeF). See docs/simulator.md.
+Serves KSeF's API under /v2 like KSeF (designed from the official OpenAPI 2.6.0), for sending and for
+receiving invoices, plus Latarnia, the QR verification pages and simulator-only endpoints under /sim (not
+part of KSeF). See docs/simulator.md.
 """
 from __future__ import annotations
 
@@ -39,6 +40,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="jak odrzucać token po --tokens-until: 403, status 450 albo 21301 (domyślnie 403)")
     parser.add_argument("--ksef-cert-days", type=int, default=730, metavar="N",
                         help="ważność wydawanych certyfikatów KSeF w dniach (domyślnie 730)")
+    parser.add_argument("--storage-ms", type=int, metavar="N",
+                        help="po ilu milisekundach od przyjęcia faktura jest trwale zapisana i widoczna dla "
+                             "nabywcy; domyślnie jak --processing-ms")
 
 
 def options_from_args(args: argparse.Namespace) -> SimulatorOptions:
@@ -46,7 +50,7 @@ def options_from_args(args: argparse.Namespace) -> SimulatorOptions:
     return SimulatorOptions(host=args.host, port=args.port, limits=args.limits, processing_ms=args.processing_ms,
                             state_file=args.state, check_nip=args.check_nip, xades_delay_ms=args.xades_delay_ms,
                             tokens_until=args.tokens_until, tokens_refusal=args.tokens_refusal,
-                            ksef_certificate_days=args.ksef_cert_days)
+                            ksef_certificate_days=args.ksef_cert_days, storage_ms=args.storage_ms)
 
 
 def run(args: argparse.Namespace) -> int:

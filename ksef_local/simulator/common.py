@@ -41,6 +41,9 @@ class SimulatorOptions:
     tokens_until: date | None = None      # last Warsaw day on which KSeF tokens log in (tokens.py)
     tokens_refusal: str = "403"           # how token logins are refused afterwards: "403", "450" or "21301"
     ksef_certificate_days: int = 730      # validity of issued KSeF certificates (observed: two years)
+    storage_ms: int | None = None         # acceptance → permanent storage, and the HWM's lag; None = processing_ms
+    result_cap: int = 10_000              # metadata query results and export package invoices (OpenAPI: 10 000)
+    export_part_bytes: int = 50_000_000   # export package parts (OpenAPI: "maksymalnym rozmiarze 50 MB")
 
 
 class SimError(Exception):
@@ -102,6 +105,12 @@ class SimContext:
     @property
     def delay(self) -> timedelta:
         return timedelta(milliseconds=self.options.processing_ms)
+
+    @property
+    def storage_delay(self) -> timedelta:
+        """From acceptance to permanent storage (received.py)."""
+        ms = self.options.storage_ms
+        return self.delay if ms is None else timedelta(milliseconds=ms)
 
     def hex(self, length: int) -> str:
         return "".join(self.random.choice("0123456789ABCDEF") for _ in range(length))

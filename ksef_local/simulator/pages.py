@@ -8,9 +8,11 @@ from html import escape
 
 from flask import Flask, Response, jsonify, request
 
+from ksef_local.ksef import crypto
 from ksef_local.simulator import auth as sim_auth
 from ksef_local.simulator import batch as sim_batch
-from ksef_local.simulator import kod2
+from ksef_local.simulator import exports as sim_exports
+from ksef_local.simulator import kod2, received
 from ksef_local.simulator import upo as sim_upo
 from ksef_local.simulator.common import invalid
 from ksef_local.simulator.faults import latarnia_state
@@ -32,6 +34,13 @@ def register(app: Flask, sim) -> None:
     def upload_part(reference, ordinal):
         locked(sim_batch.upload_part, ctx, reference, ordinal, request.args.get("sig", ""), request.get_data())
         return Response(status=201)
+
+    @app.get("/storage/export/<reference>/<int:ordinal>")
+    def presigned_export_part(reference, ordinal):
+        data = locked(sim_exports.download_part, ctx, reference, ordinal, request.args.get("se", ""),
+                      request.args.get("sig", ""))
+        # InvoicePackagePart.url: the answer carries x-ms-meta-hash of the encrypted part
+        return Response(data, 200, {"x-ms-meta-hash": crypto.sha256_b64(data)}, content_type="application/octet-stream")
 
     @app.get("/storage/upo/<session_ref>/<upo_ref>")
     def presigned_upo(session_ref, upo_ref):
@@ -117,15 +126,16 @@ def _page(title: str, body: str) -> Response:
 
 
 def _find_invoice(ctx, nip: str, issue_date: str, digest: str) -> dict | None:
+    """Find an accepted invoice by seller, P_1 and hash in the received index (session or /sim deliveries)."""
     try:
         day = datetime.strptime(issue_date, "%d-%m-%Y").date().isoformat()
         invoice_hash = base64.b64encode(base64.urlsafe_b64decode(digest + "=" * (-len(digest) % 4))).decode("ascii")
     except ValueError:
         return None
-    for _, invoice in ctx.store.items("invoice"):
-        if invoice["ksefNumber"] and invoice["sellerNip"] == nip and invoice["issueDate"] == day \
-                and invoice["hash"] == invoice_hash:
-            return invoice
+    for _, record in ctx.store.items(received.KIND):
+        metadata = record["metadata"]
+        if (metadata["seller"]["nip"], metadata["issueDate"], metadata["invoiceHash"]) == (nip, day, invoice_hash):
+            return {"ksefNumber": metadata["ksefNumber"], "number": metadata["invoiceNumber"]}
     return None
 
 

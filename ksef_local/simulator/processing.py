@@ -10,9 +10,10 @@ from __future__ import annotations
 import io
 import tarfile
 import zipfile
-from datetime import datetime
+from datetime import date, datetime
 
 from ksef_local.ksef import crypto
+from ksef_local.simulator import received
 from ksef_local.simulator.common import SimContext, iso, parse_iso, warsaw_day
 from ksef_local.simulator.invoices import is_valid_nip, read_facts, xml_problems
 from ksef_local.simulator.records import MAX_INVOICES, new_invoice
@@ -122,6 +123,10 @@ def finalize_invoice(ctx: SimContext, invoice: dict, now: datetime) -> None:
     invoice["final"] = result
     invoice["acquisition"] = iso(now) if result["code"] == 200 else None
     ctx.store.put("invoice", invoice["reference"], invoice)
+    if result["code"] == 200:  # from now on the buyer and third parties can find it (received.py)
+        received.index_invoice(ctx, crypto.unb64(invoice["xml"]), ksef_number=invoice["ksefNumber"],
+                               invoicing=parse_iso(invoice["invoicingDate"]), acquisition=now, mode=invoice["mode"],
+                               corrected_hash=invoice.get("correctedHash"))
 
 
 def _decide(ctx: SimContext, invoice: dict, session: dict) -> dict:
@@ -137,29 +142,46 @@ def _decide(ctx: SimContext, invoice: dict, session: dict) -> dict:
     if facts.seller_nip != session["nip"]:
         return _status(410, f"Kontekst {session['nip']} nie ma uprawnień do wystawienia faktury sprzedawcy "
                             f"{facts.seller_nip}.")
-    semantic = _semantic_problems(ctx, facts, invoice)
+    invoicing_day = warsaw_day(parse_iso(invoice["invoicingDate"]))
+    semantic = semantic_problems(ctx, facts, invoicing_day)
     if semantic:
         return _status(450, *semantic)
-    key = f"{facts.seller_nip}|{facts.kind}|{facts.number}"
-    original = ctx.store.get("accepted", key)
-    if original is not None:
-        return {"code": 440, "description": INVOICE_TEXTS[440],
-                "details": [f"Duplikat faktury. Faktura o numerze KSeF: {original['ksefNumber']} została już "
-                            f"prawidłowo przesłana do systemu w sesji: {original['session']}"],
-                "extensions": {"originalSessionReferenceNumber": original["session"],
-                               "originalKsefNumber": original["ksefNumber"]}}
-    invoicing_day = warsaw_day(parse_iso(invoice["invoicingDate"]))
+    duplicate = duplicate_status(ctx, facts)
+    if duplicate is not None:
+        return duplicate
     ksef_number = ctx.ksef_number(facts.seller_nip, invoicing_day)
     offline = invoice["offlineMode"] or (facts.issue_date is not None and facts.issue_date < invoicing_day)
     invoice.update(ksefNumber=ksef_number, mode="Offline" if offline else "Online")
-    ctx.store.put("accepted", key, {"ksefNumber": ksef_number, "session": session["reference"],
-                                    "invoice": invoice["reference"]})
+    remember_accepted(ctx, facts, ksef_number, session["reference"], invoice["reference"])
     return {"code": 200, "description": INVOICE_TEXTS[200]}
 
 
-def _semantic_problems(ctx: SimContext, facts, invoice: dict) -> list[str]:
+def _business_key(facts) -> str:
+    return f"{facts.seller_nip}|{facts.kind}|{facts.number}"
+
+
+def remember_accepted(ctx: SimContext, facts, ksef_number: str, session: str | None, invoice: str | None) -> None:
+    """Record the business key of an accepted invoice (session None: delivered through /sim)."""
+    ctx.store.put("accepted", _business_key(facts), {"ksefNumber": ksef_number, "session": session,
+                                                     "invoice": invoice})
+
+
+def duplicate_status(ctx: SimContext, facts) -> dict | None:
+    """Return status 440 when the business key was already accepted (docs/ksef-protocol.md §11)."""
+    original = ctx.store.get("accepted", _business_key(facts))
+    if original is None:
+        return None
+    session = original["session"]  # None for an invoice delivered through /sim: no session to name
+    extensions = {"originalSessionReferenceNumber": session} if session else {}
+    return {"code": 440, "description": INVOICE_TEXTS[440],
+            "details": [f"Duplikat faktury. Faktura o numerze KSeF: {original['ksefNumber']} została już "
+                        f"prawidłowo przesłana do systemu" + (f" w sesji: {session}" if session else ".")],
+            "extensions": extensions | {"originalKsefNumber": original["ksefNumber"]}}
+
+
+def semantic_problems(ctx: SimContext, facts, invoicing_day: date) -> list[str]:
+    """Return 450-style problems: P_1 missing or later than the day received, NIP checksums with check_nip."""
     problems = []
-    invoicing_day = warsaw_day(parse_iso(invoice["invoicingDate"]))
     if facts.issue_date is None:
         problems.append("Brak poprawnej daty wystawienia faktury (P_1).")
     elif facts.issue_date > invoicing_day:

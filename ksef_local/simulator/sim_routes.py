@@ -2,13 +2,14 @@
 
 /sim/permissions grants permissions to a NIP, PESEL or certificate fingerprint; /sim/options changes the
 token cut-off and delays at run time; /sim/auth-outcome forces the next XAdES logins' status;
-/sim/certificates issues demonstration seal/signature certificates and shortens KSeF certificates.
+/sim/certificates issues demonstration seal/signature certificates and shortens KSeF certificates;
+/sim/invoices, /sim/invoices/bulk and /sim/demo-purchases deliver purchase invoices from any seller.
 """
 from __future__ import annotations
 
 from flask import Flask, Response, jsonify, request
 
-from ksef_local.simulator import democerts, enrollment, permissions, tokens, xades_auth
+from ksef_local.simulator import deliveries, demo_purchases, democerts, enrollment, permissions, tokens, xades_auth
 from ksef_local.simulator.common import SimContext, bad_request, invalid, parse_iso
 from ksef_local.simulator.processing import tick
 
@@ -53,6 +54,34 @@ def register(app: Flask, sim) -> None:
     @app.put("/sim/certificates/<serial>")
     def sim_shorten_certificate(serial):
         return answer(shorten, serial, _json())
+
+    # -- purchase invoices from any seller (deliveries.py, demo_purchases.py) ---------------------------
+
+    @app.post("/sim/invoices")
+    def sim_deliver_invoice():
+        return answer(deliveries.deliver, _json(), status=201)
+
+    @app.post("/sim/invoices/bulk")
+    def sim_deliver_bulk():
+        return answer(deliveries.deliver_bulk, _json(), status=201)
+
+    @app.post("/sim/demo-purchases")
+    def sim_demo_purchases():
+        with ctx.lock:
+            tick(ctx)
+            made, is_new = demo_purchases.demo_purchases(ctx, _json())
+        response = jsonify(made | {"created": is_new})
+        response.status_code = 201 if is_new else 200
+        return response
+
+    app.register_error_handler(deliveries.Refused, _refused)
+
+
+def _refused(exc: deliveries.Refused):
+    """A refused delivery: 422 with the status KSeF would give the invoice (StatusInfo of a session invoice)."""
+    response = jsonify({"status": exc.status})
+    response.status_code = 422
+    return response
 
 
 def shorten(ctx: SimContext, serial: str, body) -> dict:

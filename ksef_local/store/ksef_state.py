@@ -7,12 +7,14 @@ ksef_requests against KSeF's rate limits, so the budget survives a restart (docs
 from __future__ import annotations
 
 import json
+import secrets
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Callable
 
 import sqlite_utils
 
+from ksef_local.clock import utc_now
 from ksef_local.ksef import limits as ksef_limits
 from ksef_local.ksef.limits import Limits
 from ksef_local.store.db import iso, parse, write
@@ -84,7 +86,26 @@ def credentials_changed(db: sqlite_utils.Database, now: datetime) -> None:
     """Note that the KSeF settings or credentials changed (any process): the sender builds a new client and a
     pause caused by credentials lifts."""
     with write(db):
-        set_meta(db, "credentials_stamp", iso(now))
+        mark_credentials_changed(db, now)
+
+
+def mark_credentials_changed(db: sqlite_utils.Database, now: datetime) -> None:
+    """credentials_changed inside the caller's transaction (with the settings row it changes).
+
+    The stamp is unique even for two changes within one clock tick: the sender compares it for equality.
+    """
+    set_meta(db, "credentials_stamp", f"{iso(now)}#{secrets.token_hex(4)}")
+
+
+def note_work(db: sqlite_utils.Database, now: datetime) -> None:
+    """Tell the sender of any process that there is new work (inside write): it looks within a second."""
+    set_meta(db, "wake", f"{iso(now)}#{secrets.token_hex(4)}")
+
+
+def wake_signal(db: sqlite_utils.Database) -> tuple[str | None, str | None]:
+    """What the sender's idle wait watches: new work, and changed settings or credentials (any process)."""
+    found = dict(db.execute("SELECT key, value FROM ksef_meta WHERE key IN ('wake', 'credentials_stamp')").fetchall())
+    return found.get("wake"), found.get("credentials_stamp")
 
 
 def login_progress(db: sqlite_utils.Database, now: datetime, text: str | None) -> None:
@@ -114,6 +135,7 @@ def resume(db: sqlite_utils.Database, wake: Callable[[], None] | None = None) ->
     """Clear the pause (e.g. after a new token was saved) and wake the sender."""
     with write(db):
         db.execute("DELETE FROM ksef_meta WHERE key IN ('pause', 'backoff_until')")
+        note_work(db, utc_now())
         circuit = get_meta(db, "circuit")
         if circuit:
             set_meta(db, "circuit", {**circuit, "open_until": None, "failures": 0})
@@ -125,8 +147,8 @@ def resume(db: sqlite_utils.Database, wake: Callable[[], None] | None = None) ->
 
 # The sender's budget: the official table for the groups it uses, the minute and hour windows keeping one
 # request in reserve because KSeF's sliding windows and our clock do not line up exactly.
-SENDER_GROUPS = ("onlineSession", "invoiceSend", "batchSession", "invoiceStatus", "sessionInvoiceList",
-                 "sessionMisc", "public")
+SENDER_GROUPS = ("onlineSession", "onlineSessionClose", "invoiceSend", "batchSession", "batchSessionClose",
+                 "invoiceStatus", "sessionList", "sessionInvoiceList", "sessionMisc", "invoiceMetadata", "anonymous")
 
 
 PRD_LIMITS: Limits = {
@@ -163,10 +185,14 @@ def record_request(db: sqlite_utils.Database, group: str, now: datetime) -> None
 
 # -- sessions we opened ---------------------------------------------------------------------------------
 
-def open_session(db: sqlite_utils.Database, ref: str, kind: str, now: datetime, offline_mode: int = 0) -> None:
-    """Record a session KSeF opened for us (inside write): an online one is closed when the queue is empty."""
-    db.execute("INSERT INTO ksef_sessions (ref, kind, state, offline_mode, opened_at, updated_at)"
-               " VALUES (?, ?, 'open', ?, ?, ?)", [ref, kind, offline_mode, iso(now), iso(now)])
+def open_session(db: sqlite_utils.Database, ref: str, kind: str, now: datetime, offline_mode: int = 0,
+                 environment: str | None = None) -> None:
+    """Record a session KSeF opened for us (inside write): an online one is closed when the queue is empty.
+
+    environment: the settings key (core.settings.environment_key) of the KSeF that opened it.
+    """
+    db.execute("INSERT INTO ksef_sessions (ref, kind, state, offline_mode, opened_at, updated_at, environment)"
+               " VALUES (?, ?, 'open', ?, ?, ?, ?)", [ref, kind, offline_mode, iso(now), iso(now), environment])
 
 
 def set_session_state(db: sqlite_utils.Database, ref: str, state: str, now: datetime) -> None:
@@ -179,6 +205,18 @@ def stale_online_session(db: sqlite_utils.Database, current_ref: str) -> str | N
     found = db.execute("SELECT ref FROM ksef_sessions WHERE kind = 'online' AND state = 'open' AND ref != ?"
                        " LIMIT 1", [current_ref]).fetchone()
     return found[0] if found else None
+
+
+def forget_foreign_sessions(db: sqlite_utils.Database, environment: str, now: datetime) -> int:
+    """Stop tracking sessions another KSeF opened (the settings changed since); return how many.
+
+    The current client cannot close them, and they hold no invoice of ours: the settings refuse a change
+    while KSeF holds any (forms/ksef_settings.py). KSeF closes an online session itself after 12 hours.
+    Sessions recorded before environments were noted (NULL) are taken as the current one's.
+    """
+    with write(db):
+        return db.execute("UPDATE ksef_sessions SET state = 'done', updated_at = ? WHERE state IN ('open', 'closed')"
+                          " AND environment IS NOT NULL AND environment != ?", [iso(now), environment]).rowcount
 
 
 def session_kind_and_state(db: sqlite_utils.Database, ref: str | None) -> tuple[str, str] | None:

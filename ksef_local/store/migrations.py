@@ -263,6 +263,12 @@ def _m7_certificates_and_tasks(db: sqlite_utils.Database) -> None:
     )
 
 
+def _m8_session_environment(db: sqlite_utils.Database) -> None:
+    """The KSeF a session was opened in: after a change of settings the sender stops tracking the old
+    environment's sessions instead of asking the new one to close them (sending/online.py)."""
+    db.execute("ALTER TABLE ksef_sessions ADD COLUMN environment TEXT")
+
+
 def _folded_v9(text: str) -> str:
     """The folding of store/search.py as migration 9 knew it (a migration never changes with later code)."""
     folded = unicodedata.normalize("NFKD", text.casefold().replace("ł", "l"))
@@ -312,5 +318,6 @@ MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _m5_settings_and_offline_certificate,
     _m6_outbox_deadline_lifted,
     _m7_certificates_and_tasks,
+    _m8_session_environment,
     _m9_search_folds_polish_letters,
 ]

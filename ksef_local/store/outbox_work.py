@@ -68,10 +68,20 @@ def batch_waiting(db: sqlite_utils.Database, ref: str) -> list[dict[str, Any]]:
                  [ref])
 
 
+HELD_BY_KSEF = "state IN ('sending', 'unknown', 'sent', 'accepted')"   # KSeF may hold a reference for it
+
+
 def in_flight(db: sqlite_utils.Database) -> bool:
     """Is any invoice in a state where KSeF may hold a reference for it?"""
-    return db.execute("SELECT 1 FROM ksef_outbox WHERE state IN ('sending', 'unknown', 'sent', 'accepted')"
-                      " LIMIT 1").fetchone() is not None
+    return db.execute(f"SELECT 1 FROM ksef_outbox WHERE {HELD_BY_KSEF} LIMIT 1").fetchone() is not None
+
+
+def in_flight_count(db: sqlite_utils.Database) -> int:
+    """How many invoices KSeF may hold a reference for (being sent, received, not yet archived with a UPO).
+
+    Queued invoices (W) are not counted: KSeF knows nothing of them yet, so they follow changed settings.
+    """
+    return db.execute(f"SELECT COUNT(DISTINCT invoice_id) FROM ksef_outbox WHERE {HELD_BY_KSEF}").fetchone()[0]
 
 
 # -- small updates -----------------------------------------------------------------------------------------

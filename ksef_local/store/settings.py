@@ -18,7 +18,7 @@ from ksef_local.clock import utc_now
 from ksef_local.core.settings import CUSTOM, DEFAULT_BATCH_THRESHOLD, DEFAULT_ENVIRONMENT, ENVIRONMENTS, KsefSettings
 from ksef_local.forms import ksef_settings as ksef_form
 from ksef_local.store import db as dbmod
-from ksef_local.store import ksef_state, outbox, parties
+from ksef_local.store import ksef_state, outbox_work, parties
 from ksef_local.store.secrets import SecretStore, SecretStoreError, mask
 
 # -- reading ------------------------------------------------------------------------------------------
@@ -67,21 +67,27 @@ def secret_name(settings: KsefSettings) -> str | None:
 def save(db: sqlite_utils.Database, store: SecretStore, form: Mapping[str, Any]) -> KsefSettings:
     """Validate the form (forms/ksef_settings.py), store the token if a new one came, save the row.
 
-    On any error nothing changes: ValidationFailed carries a Polish message per field.
+    On any error nothing changes: ValidationFailed carries a Polish message per field. The form is checked
+    again under the write lock, with the row and the credentials stamp written in the same transaction: a
+    sender (of any process) either marked an invoice as being sent before, and the change is refused, or
+    sees the new settings before its next remote step (sending/remote.py, ensure_current).
     """
     current = load(db, store)
-    cleaned = ksef_form.clean(form, current, _company_nip(db), outbox.pending_count(db))
+    company_nip = _company_nip(db)
+    cleaned = ksef_form.clean(form, current, company_nip, outbox_work.in_flight_count(db))
     chosen = KsefSettings(environment=cleaned.environment, base_url=cleaned.base_url, nip=cleaned.nip,
                           batch_threshold=cleaned.batch_threshold)
     if cleaned.token:
         store.set(secret_name(chosen),
                   cleaned.token)  # before the row: a store failure leaves the settings as they were
+    now = utc_now()
     row = {"environment": cleaned.environment, "base_url": cleaned.base_url, "nip": cleaned.stored_nip,
-           "batch_threshold": cleaned.batch_threshold, "updated_at": utc_now().isoformat(timespec="seconds")}
+           "batch_threshold": cleaned.batch_threshold, "updated_at": now.isoformat(timespec="seconds")}
     with dbmod.write(db):
+        ksef_form.clean(form, current, company_nip, outbox_work.in_flight_count(db))
         db.execute("INSERT OR REPLACE INTO ksef_settings (id, environment, base_url, nip, batch_threshold,"
                    " updated_at) VALUES (1, :environment, :base_url, :nip, :batch_threshold, :updated_at)", row)
-    ksef_state.credentials_changed(db, utc_now())
+        ksef_state.mark_credentials_changed(db, now)
     return load(db, store)
 
 

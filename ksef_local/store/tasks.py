@@ -13,6 +13,7 @@ import sqlite_utils
 
 from ksef_local.store import db as dbmod
 from ksef_local.store.db import iso
+from ksef_local.store.ksef_state import note_work
 
 KINDS = ("signed_login", "connection_test", "renewal")
 FINAL = ("done", "failed")
@@ -52,6 +53,7 @@ def create(db: sqlite_utils.Database, kind: str, now: datetime, payload: bytes |
     with dbmod.write(db):
         db.execute("UPDATE ksef_tasks SET state = 'failed', result_title = 'Zastąpione nowszym poleceniem',"
                    " updated_at = ? WHERE kind = ? AND state = 'queued'", [iso(now), kind])
+        note_work(db, now)
         return db.execute("INSERT INTO ksef_tasks (kind, state, payload, progress, created_at, updated_at)"
                           " VALUES (?, 'queued', ?, 'Czeka na połączenie z KSeF', ?, ?)",
                           [kind, payload, iso(now), iso(now)]).lastrowid

@@ -41,7 +41,7 @@ def init_app(app: Flask) -> None:
     app.jinja_env.filters.update(
         pl_date=formats.pl_date, pl_datetime=formats.pl_datetime, grosze=formats.format_grosze,
         money=formats.format_money, number=formats.format_flexible, nip=formats.format_nip,
-        account=formats.format_account, file_size=formats.human_size,
+        account=formats.format_account, file_size=formats.human_size, plural=formats.plural,
         time_tag=moments.time_tag, local_times=moments.local_times,
     )
     app.jinja_env.globals.update(csrf_token=csrf_token, buyer_label=buyer_label, rates=money.RATES,
