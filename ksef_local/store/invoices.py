@@ -99,21 +99,26 @@ def draft_document(db: sqlite_utils.Database, invoice_id: int) -> Invoice:
 
 # --- drafts ------------------------------------------------------------------------------------------
 
-def create_draft(db: sqlite_utils.Database, today: date, kind: str = "VAT",
-                 corrected_id: int | None = None) -> int:
-    """Create a new draft with sensible defaults from the company profile; return its id."""
+def fresh_header(db: sqlite_utils.Database, today: date, kind: str) -> dict[str, Any]:
+    """A new draft's columns: today's dates, the company's place and account, a transfer due in 14 days."""
     company = parties.get_company(db)
     if company is None:
         raise UserError("Najpierw uzupełnij dane firmy (Ustawienia → Firma).")
-    row = {
+    return {
         "kind": kind, "status": "draft", "issue_date": today.isoformat(), "sale_date": today.isoformat(),
-        "place": company["place"], "payment_form": "6", "due_date": (today + timedelta(days=14)).isoformat(),
-        "bank_account": company["bank_account"], "created_at": utc_now().isoformat(),
-        "updated_at": utc_now().isoformat(),
+        "place": company["place"], "payment_form": "6",
+        # a correction usually refunds; the user adds a term when one is due
+        "due_date": None if kind == "KOR" else (today + timedelta(days=14)).isoformat(),
+        "bank_account": company["bank_account"],
     }
+
+
+def create_draft(db: sqlite_utils.Database, today: date, kind: str = "VAT",
+                 corrected_id: int | None = None) -> int:
+    """Create a new draft with sensible defaults from the company profile; return its id."""
+    now = utc_now().isoformat()
+    row = {**fresh_header(db, today, kind), "created_at": now, "updated_at": now}
     lines = [{"position": 1, "before": 0}]
-    if kind == "KOR":
-        row["due_date"] = None  # a correction usually refunds; the user adds a term when one is due
     if corrected_id is not None:
         row, lines = _correction_defaults(db, row, corrected_id)
     with dbmod.write(db):
