@@ -38,7 +38,7 @@ def row(page: Page, invoice_id: int):
 def test_send_by_button_and_context_menu_then_statuses(page: Page, sending, db):
     base, ids = sending
     page.goto(base + "/")
-    expect(page.locator("#pending-count")).to_have_text("0")
+    expect(page.locator("#pending-count")).to_have_text("3")   # issued, none in KSeF yet
     row(page, ids[0]).locator("input[name=zaznaczone]").check()
     row(page, ids[1]).locator("input[name=zaznaczone]").check()
     page.get_by_role("button", name="KSeF", exact=True).click()
@@ -47,6 +47,7 @@ def test_send_by_button_and_context_menu_then_statuses(page: Page, sending, db):
     for invoice_id in ids[:2]:
         expect(row(page, invoice_id).locator("td.ksef .letter")).to_have_text("A", timeout=20_000)
     expect(row(page, ids[2]).locator("td.ksef .letter")).to_have_text("")
+    expect(page.locator("#pending-count")).to_have_text("1")   # the counter follows the letters
 
     row(page, ids[2]).click(button="right")
     expect(page.get_by_role("menu", name="Faktura")).to_be_visible()
@@ -74,6 +75,22 @@ def test_send_by_button_and_context_menu_then_statuses(page: Page, sending, db):
     assert caught.value.suggested_filename.startswith("UPO_")
     expect(page.locator("input[name^=line_]")).to_have_count(0)
     assert invoices.get_invoice(db, ids[0])["ksef_status"] == "A"
+
+
+def test_the_invoice_page_follows_its_send_button_and_says_what_happens(page: Page, sending, db):
+    """Issue 11 item 7: the panel updated only after a reload and kept offering "Wyślij do KSeF"."""
+    base, ids = sending
+    page.goto(f"{base}/faktury/{ids[0]}")
+    panel = page.locator("#ksef-panel")
+    expect(panel).to_contain_text("Faktura nie była jeszcze wysyłana do KSeF")
+    expect(page.locator("details.card summary")).to_contain_text("zostaną wysłane do KSeF")
+    panel.get_by_role("button", name="Wyślij do KSeF").click()
+    expect(panel.get_by_role("button", name="Wyślij do KSeF")).to_have_count(0)
+    expect(page.locator("#ksef-letter")).to_have_text("A", timeout=20_000)
+    expect(panel).not_to_contain_text("nie była jeszcze wysyłana")
+    page.reload()
+    expect(page.locator("details.card summary")).to_contain_text("dokładnie te bajty wysłano do KSeF")
+    expect(page.locator("#ksef-why")).to_have_count(0)   # A: nothing to explain
 
 
 def token_login(app, db) -> str:

@@ -147,9 +147,14 @@ def test_connection_test_logs_in_and_checks_the_right_to_send(app, db, company):
             sender.run_once()
         assert not task.succeeded and task.result_title == "Brak uprawnienia do wysyłania faktur"
         assert "InvoiceWrite" in task.result_advice and "tokenem KSeF" in task.result_advice
+        assert "NIP 526-104-08-28" in task.result_advice   # as every screen writes a NIP
         ksef_settings.save(db, services.secrets, {"ksef_token": sim.create_token(COMPANY_NIP)})
         task = run_task(sender, db, tasks.create(db, "connection_test", sim.clock()), sim.clock)
         assert task.succeeded and task.result_title == "Połączenie z KSeF działa"
+        # "Odnów certyfikaty KSeF teraz" with a token login: nothing to renew, and it says what to do instead
+        renewal = run_task(sender, db, tasks.create(db, "renewal", sim.clock()), sim.clock)
+        assert not renewal.succeeded and renewal.result_title == "Nie ma certyfikatu KSeF do odnowienia"
+        assert "Przejdź na certyfikat" in renewal.result_advice
 
 
 def test_a_pause_caused_by_credentials_lifts_when_a_certificate_is_added(app, db, company):

@@ -15,6 +15,7 @@ NOW = datetime(2026, 3, 2, 9, 0, tzinfo=timezone.utc)
 TITLES = {
     errors.KsefUnauthorized: "Brak autoryzacji",
     errors.KsefNoSession: "Brak sesji",
+    errors.KsefSessionUnavailable: "Sesja KSeF chwilowo niedostępna",
     errors.KsefUnauthenticated: "Brak uwierzytelnienia",
     errors.KsefRateLimited: "Limit żądań osiągnięty",
     errors.KsefUnavailable: "Serwis KSeF nie odpowiada",
@@ -54,6 +55,7 @@ CASES = [
     ("400-21402", 400, legacy(21402, "Nieprawidłowy rozmiar pliku."), None, errors.KsefRequestInvalid),
     ("400-21173", 400, legacy(21173, "Brak sesji o wskazanym numerze referencyjnym."), None, errors.KsefNoSession),
     ("400-21180", 400, problem(21180, "Status sesji nie pozwala na wykonanie operacji."), None, errors.KsefNoSession),
+    ("400-21184", 400, problem(21184, "Sesja tymczasowo niedostępna."), None, errors.KsefSessionUnavailable),
     ("400-21304", 400, legacy(21304, "Brak uwierzytelnienia."), None, errors.KsefUnauthenticated),
     ("400-21111", 400, legacy(21111, "Nieprawidłowe wyzwanie autoryzacyjne."), None, errors.KsefUnauthenticated,
      "Wyzwanie logowania wygasło"),
@@ -177,7 +179,7 @@ def test_token_refusals_lead_to_the_certificate():
                   errors.error_for_auth_status(450, "opis", ("Token unieważniony",)),
                   errors.error_for_exception(21301, "Brak autoryzacji.", ("Token KSeF został unieważniony.",))):
         advice = messages.user_message(error).advice
-        assert "31.12.2026" in advice and "Przejdź na certyfikat" in advice and "nic nie zginie" in advice
+        assert "31.12.2026" in advice and "Przejdź na certyfikat" in advice and "czekają w kolejce" in advice
 
 
 @pytest.mark.parametrize("code", [410, 415, 430, 435, 450, 500, 550])
@@ -202,11 +204,13 @@ def test_every_error_class_has_exactly_one_row_and_connection_reminder_where_it_
     classes = {errors.KsefUnavailable, errors.KsefRateLimited, errors.KsefUnauthenticated, errors.KsefUnauthorized,
                errors.KsefTokenRevoked, errors.KsefNoSession, errors.KsefRequestInvalid, errors.KsefInvoiceRejected,
                errors.KsefDuplicateInvoice, errors.KsefSignatureRejected, errors.KsefCertificateRejected,
-               errors.KsefAuthMethodNotAllowed, errors.KsefCertificateRequestRejected}
+               errors.KsefAuthMethodNotAllowed, errors.KsefCertificateRequestRejected, errors.KsefSessionUnavailable}
     for cls in classes:
         assert messages.message_class(cls()) in messages.MESSAGES
-    for cls in (errors.KsefUnavailable, errors.KsefNoSession, errors.KsefUnauthenticated):
+    for cls in (errors.KsefUnavailable, errors.KsefUnauthenticated):
         assert messages.CHECK_CONNECTION in messages.MESSAGES[cls].advice
+    # "Brak sesji" is KSeF's side: the program looks the invoice up by hash, the user has nothing to check
+    assert "nic nie trzeba robić" in messages.MESSAGES[errors.KsefNoSession].advice
 
 
 @pytest.mark.parametrize("code", [9101, 9102, 9103, 9105, 21001, 21111, 21115, 21117, 21217, 21401, 21406,
@@ -236,3 +240,15 @@ def test_scrub_hides_tokens_keys_and_encrypted_content():
 def test_format_wait_in_polish():
     assert [messages.format_wait(s) for s in (0.2, 45, 61, 3600, 3725)] == ["1 s", "45 s", "2 min", "1 godz.",
                                                                             "1 godz. 3 min"]
+
+
+def test_a_403_without_timestamp_or_detail_is_still_understood():
+    """API 2.8: a 403 may come without `timestamp`; the reason code is what matters."""
+    missing = call(403, json={"title": "Forbidden", "status": 403, "reasonCode": "missing-permissions"},
+                   content_type="application/problem+json")
+    assert isinstance(missing, errors.KsefUnauthorized) and missing.reason_code == "missing-permissions"
+    assert messages.user_message(missing).title == "Brak autoryzacji"
+    method = call(403, json={"status": 403, "reasonCode": "auth-method-not-allowed", "detail": "Token"})
+    assert isinstance(method, errors.KsefAuthMethodNotAllowed)
+    bare = call(403, body="")
+    assert isinstance(bare, errors.KsefUnauthorized) and bare.http_status == 403

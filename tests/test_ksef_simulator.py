@@ -219,7 +219,7 @@ def test_sim_state_counts_requests_per_group_and_latarnia_messages(simulator):
         messages = http.get(f"{simulator.base_url}/latarnia/messages").json()
         status = http.get(f"{simulator.base_url}/latarnia/status").json()
     counts = simulator.state()["requests"]
-    assert counts["onlineSession"] == 1 and counts["public"] >= 5
+    assert counts["onlineSession"] == 1 and counts["anonymous"] >= 3 and counts["public"] >= 2
     assert [m["type"] for m in messages] == ["MAINTENANCE_ANNOUNCEMENT", "FAILURE_END"]
     assert status == {"status": "AVAILABLE", "messages": []}
 
@@ -253,6 +253,12 @@ def test_groups_follow_the_prd_table():
     assert group_of("GET", "/sessions/R/invoices/failed") == "sessionInvoiceList"
     assert group_of("GET", "/sessions/R/upo/U") == "sessionMisc"
     assert group_of("GET", "/auth/R") == "public"
+    # API 2.8: closing sessions and the endpoints without a token have groups of their own
+    assert group_of("POST", "/sessions/online/R/close") == "onlineSessionClose"
+    assert group_of("POST", "/sessions/batch/R/close") == "batchSessionClose"
+    assert group_of("POST", "/auth/challenge") == group_of("POST", "/auth/xades-signature") == "anonymous"
+    assert group_of("GET", "/security/public-key-certificates") == "anonymous"
+    assert group_of("GET", "/sessions") == "sessionList"
     assert group_of("GET", "/tokens") == "other"
 
 

@@ -1,4 +1,4 @@
-"""The purchase store on real SQLite files: migration 9, exact bytes checked against invoiceHash, the list's
+"""The purchase store on real SQLite files: migration 10, exact bytes checked against invoiceHash, the list's
 filters, one purchase with its lines, paid and seen marks, the sync's resume point and owed downloads."""
 from __future__ import annotations
 
@@ -27,12 +27,12 @@ def add(db, n: int, *, number: str | None = None, seller=SELLER, received=RECEIV
     return purchases.id_by_ksef_number(db, row["ksef_number"])
 
 
-def test_migration_9_keeps_the_tasks_and_accepts_the_new_kind(tmp_path):
+def test_migration_10_keeps_the_tasks_and_accepts_the_new_kind(tmp_path):
     database = dbmod.connect(tmp_path / "a.sqlite3")
-    dbmod.migrate(database, target=8)
+    dbmod.migrate(database, target=9)
     database.execute("INSERT INTO ksef_tasks (kind, state, created_at, updated_at) VALUES"
                      " ('renewal', 'done', 'x', 'x')")
-    assert dbmod.migrate(database) == 9
+    assert dbmod.migrate(database) == 10
     assert [r["kind"] for r in database.query("SELECT kind FROM ksef_tasks")] == ["renewal"]
     assert {"purchases", "purchase_downloads", "purchase_sync"} <= set(database.table_names())
     task_id = purchase_sync.request_sync(database, NOW)

@@ -100,7 +100,7 @@ def test_circuit_opens_after_repeated_503_and_new_invoices_are_offline(app, db, 
         health = ksef_state.health(db)
         assert health.circuit_open and health.reachable is False and health.next_attempt_at > r.clock()
         assert not sender.run_once()
-        assert r.sim.state()["requests"].get("public", 0) == 5   # 5 attempts, then the circuit held
+        assert r.sim.state()["requests"].get("anonymous", 0) == 5   # 5 attempts, then the circuit held
         outbox.enqueue(db, [later], r.clock())   # the UI passes no reachability: the circuit decides
         st = outbox.status(db, later)
         assert (st.offline_mode, st.offline_kind) == (True, "offline24") and st.offline_deadline
@@ -330,14 +330,14 @@ def test_reachability_check_keeps_to_its_request_budget_and_needs_no_token(app, 
         tokenless = r.sender(make_client=no_token)
         assert not tokenless.run_once()
         assert not ksef_state.is_paused(db)   # nothing waits, so a missing token is no reason to stop anything
-        for _ in range(60):   # e.g. logging in has used this second's public requests
-            ksef_state.record_request(db, "public", r.clock())
+        for _ in range(60):   # e.g. logging in has used this minute's requests without a token (API 2.8: 60/min)
+            ksef_state.record_request(db, "anonymous", r.clock())
         sender = r.sender()
         assert not sender.run_once()
-        assert ksef_state.health(db).reachable is None and "public" not in r.sim.state()["requests"]
-        r.clock.advance(1)
+        assert ksef_state.health(db).reachable is None and "anonymous" not in r.sim.state()["requests"]
+        r.clock.advance(60)
         assert sender.run_once()
-        assert ksef_state.health(db).reachable is True and r.sim.state()["requests"]["public"] == 1
+        assert ksef_state.health(db).reachable is True and r.sim.state()["requests"]["anonymous"] == 1
 
 
 def _watching_latarnia(r, http):

@@ -2,6 +2,7 @@
 cli/parser.py)."""
 from __future__ import annotations
 
+import multiprocessing
 import sys
 
 from ksef_local import config, simulator
@@ -17,6 +18,9 @@ from ksef_local.errors import UserError
 
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; return the process exit code."""
+    # In the frozen program a PDF worker (printing/render.py) starts as this executable with multiprocessing's
+    # arguments: this runs the worker and exits. Elsewhere it does nothing.
+    multiprocessing.freeze_support()
     args = build_parser().parse_args(argv)
     command = args.command or "run"
     if command == "simulator":

@@ -115,7 +115,7 @@ def status(home: Path, args: argparse.Namespace) -> int:
         if item["error"]:
             parts.append(item["error"])
         print("  ".join(p for p in parts if p))
-    print(f"Niewysłane do KSeF: {outbox.pending_count(db)}")
+    print(f"Niewysłane do KSeF: {outbox.unsent_count(db)}")
     return 0
 
 

@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import os
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Callable
+from urllib.parse import urlencode
 
 import requests
 
@@ -149,6 +150,23 @@ class KsefClient:
             if not continuation:
                 return result
         raise errors.KsefUnavailable("Lista faktur sesji nie kończy się; przerwano pobieranie")
+
+    def list_sessions(self, session_type: str, created_from: datetime, created_to: datetime,
+                      page_size: int = 100, max_pages: int = 10) -> list[str]:
+        """GET /sessions: references of this login's sessions of one type (Online, Batch) opened in a period,
+        newest first (docs/ksef-protocol.md §11: finding the session of an invoice found by its hash)."""
+        query = urlencode({"sessionType": session_type, "pageSize": page_size,
+                           "dateCreatedFrom": created_from.isoformat(), "dateCreatedTo": created_to.isoformat()})
+        found: list[str] = []
+        continuation: str | None = None
+        for _ in range(max_pages):
+            headers = {"x-continuation-token": continuation} if continuation else None
+            answer = self.call("GET", f"/sessions?{query}", headers=headers).json()
+            found.extend(item["referenceNumber"] for item in answer.get("sessions") or ())
+            continuation = answer.get("continuationToken")
+            if not continuation:
+                break
+        return found
 
     def find_invoice_by_hash(self, session_reference: str, invoice_hash: str) -> InvoiceStatus | None:
         """Reconcile after a lost answer: find our invoice in the session by SHA-256 (docs/ksef-protocol.md §11)."""

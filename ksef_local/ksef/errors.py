@@ -16,6 +16,7 @@
     ├── KsefTokenRevoked             auth status 450 "Token unieważniony"/"Token nieaktywny", 425,
     │                                21301 "Token KSeF został unieważniony."   → "Token unieważniony"
     ├── KsefNoSession                21173, 21180                              → "Brak sesji"
+    ├── KsefSessionUnavailable       21184 (API 2.8): the invoice was not taken; send it in a new session
     ├── KsefRequestInvalid           21405 and every other 400 exception code
     │   │                                                            → "Dokument nie jest zgodny ze schemą (json)"
     │   └── KsefCertificateRequestRejected  25001-25011 (KSeF certificates: limits, CSR, revoke)
@@ -88,6 +89,10 @@ class KsefNoSession(KsefError):
     """The session does not exist or its status does not allow the operation (21173, 21180)."""
 
 
+class KsefSessionUnavailable(KsefError):
+    """21184 "Sesja tymczasowo niedostępna" (API 2.8): KSeF did not take the invoice; a new session will."""
+
+
 class KsefRequestInvalid(KsefError):
     """KSeF rejected the request itself (21405 and other 400 exception codes)."""
 
@@ -126,6 +131,7 @@ _EXCEPTION_CODES: dict[int, type[KsefError]] = {
     21155: KsefRateLimited,      # Przekroczono dozwoloną liczbę faktur w sesji (§7.1)
     21173: KsefNoSession,
     21180: KsefNoSession,
+    21184: KsefSessionUnavailable,
     21182: KsefRateLimited,      # Osiągnięto limit trwających eksportów
     21301: KsefUnauthorized,
     21304: KsefUnauthenticated,

@@ -10,6 +10,8 @@ Limits = dict[str, tuple[int | None, int | None, int | None]]
 
 PRD_LIMITS: Limits = {
     "onlineSession": (10, 30, 120),
+    "onlineSessionClose": (20, 60, 240),   # API 2.8: closing sessions has groups of its own
+    "batchSessionClose": (20, 40, 120),
     "invoiceSend": (10, 30, 180),
     "batchSession": (10, 20, 60),
     "invoiceStatus": (30, 120, 1200),
@@ -21,6 +23,9 @@ PRD_LIMITS: Limits = {
     "invoiceExportStatus": (10, 60, 600),
     "invoiceDownload": (8, 16, 64),
     "other": (10, 30, 120),
-    "public": (60, None, None),  # per IP: challenge, token auth, public-key certificates
+    # API 2.8 "anonymous": the endpoints that need no token (challenge, logging in by a token or a signature,
+    # MF's public keys), counted per IP.
+    "anonymous": (None, 60, None),
+    "public": (60, None, None),  # ours, per IP: the other steps of logging in (status, redeem, refresh)
 }
 WINDOW_SECONDS = (1, 60, 3600)

@@ -21,6 +21,7 @@ from ksef_local.ksef.errors import (
     KsefNoSession,
     KsefRateLimited,
     KsefRequestInvalid,
+    KsefSessionUnavailable,
     KsefSignatureRejected,
     KsefTokenRevoked,
     KsefUnauthenticated,
@@ -30,9 +31,9 @@ from ksef_local.ksef.errors import (
 
 CHECK_CONNECTION = "Sprawdź też połączenie z internetem."
 # Where a certificate is the way out: every message about tokens ending points there.
-TO_CERTIFICATE = ("Przejdź na certyfikat w Ustawieniach KSeF: wystarczy raz podpisać plik Profilem Zaufanym albo "
-                  "podpisem kwalifikowanym, a program sam uzyska certyfikaty KSeF. Faktury czekają w kolejce – "
-                  "nic nie zginie.")
+TO_CERTIFICATE = ("Przejdź na certyfikat (przycisk „Przejdź na certyfikat” albo Ustawienia KSeF → Certyfikaty KSeF):"
+                  " wystarczy raz podpisać plik Profilem Zaufanym albo podpisem kwalifikowanym, a program sam"
+                  " uzyska certyfikaty KSeF. Faktury czekają w kolejce.")
 TOKENS_END = "Tokeny KSeF działają tylko do 31.12.2026; od 1.01.2027 KSeF przyjmuje logowanie wyłącznie certyfikatem."
 SIGN_AGAIN = "Pobierz nowy plik do podpisania, podpisz go bez zmieniania treści i wczytaj w ciągu 10 minut."
 
@@ -56,9 +57,15 @@ MESSAGES: dict[type[KsefError], UserMessage] = {
     ),
     KsefNoSession: UserMessage(
         "Brak sesji",
-        "Sesja z KSeF wygasła lub nie została poprawnie ustanowiona. Program próbuje najpierw sam otworzyć "
-        "nową sesję; jeśli to nie pomoże, wyloguj się i zaloguj ponownie, aby odświeżyć sesję. "
-        + CHECK_CONNECTION,
+        "KSeF nie rozpoznał sesji, w której program wysłał fakturę (sesja wygasła albo KSeF chwilowo jej nie "
+        "widzi). Program najpierw sprawdza w KSeF, czy faktura już tam jest, i wyśle ją w nowej sesji tylko "
+        "wtedy, gdy jej tam nie ma – nic nie trzeba robić. Jeśli trwa to ponad godzinę, sprawdź komunikaty "
+        "KSeF (Latarnia) i zgłoś problem pomocy technicznej KSeF, podając szczegóły poniżej.",
+    ),
+    KsefSessionUnavailable: UserMessage(
+        "Sesja KSeF chwilowo niedostępna",
+        "KSeF nie przyjął faktury, bo sesja była chwilowo niedostępna. Program wyśle ją sam w nowej sesji – "
+        "nic nie trzeba robić.",
     ),
     KsefUnauthenticated: UserMessage(
         "Brak uwierzytelnienia",

@@ -69,7 +69,7 @@ class BatchSender:
 
     def _close(self, db, now: datetime, ref: str) -> None:
         try:
-            self.remote.call(db, now, "batchSession", lambda c: batch.close_batch_session(c, ref),
+            self.remote.call(db, now, "batchSessionClose", lambda c: batch.close_batch_session(c, ref),
                              passthrough=(errors.KsefNoSession, errors.KsefRequestInvalid))
         except (errors.KsefNoSession, errors.KsefRequestInvalid):
             self._abandon(db, now, ref)  # e.g. 21205: a part never arrived, so nothing is processed

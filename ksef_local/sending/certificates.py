@@ -19,7 +19,7 @@ from typing import Callable
 from ksef_local.clock import warsaw_day
 from ksef_local.core.settings import environment_key
 from ksef_local.errors import UserError
-from ksef_local.formats import pl_date
+from ksef_local.formats import format_nip, pl_date
 from ksef_local.ksef import certificates as ksef_certificates
 from ksef_local.ksef import errors, messages
 from ksef_local.ksef.client import KsefClient
@@ -62,8 +62,14 @@ class CertificateWork:
             elif task.kind == "signed_login":
                 title, advice, detail = self._signed_login(db, payload or b"", progress)
             else:
-                title, advice, detail = self._renew(db, now, force=True, progress=progress) or (
-                    "Certyfikaty KSeF są aktualne", "Nie trzeba niczego odnawiać.", "")
+                renewed = self._renew(db, now, force=True, progress=progress)
+                if renewed is None:   # forced, so there was nothing to renew: no KSeF certificate logs in
+                    tasks.finish(db, task.id, self.clock(), False, "Nie ma certyfikatu KSeF do odnowienia",
+                                 "Program nie loguje się certyfikatem KSeF, więc nie ma czego odnawiać. "
+                                 "Przejdź na certyfikat: wystarczy raz podpisać plik, a program sam uzyska "
+                                 "certyfikaty KSeF i będzie je odnawiał.")
+                    return True
+                title, advice, detail = renewed
         except _NoInvoiceWrite as exc:
             tasks.finish(db, task.id, self.clock(), False, exc.title, exc.advice, describe(exc, at=self.clock()))
         except errors.KsefError as exc:
@@ -95,7 +101,7 @@ class CertificateWork:
         except errors.KsefUnauthorized as exc:
             if getattr(exc, "reason_code", None) != "missing-permissions":
                 raise
-            nip = self.services.settings().nip
+            nip = format_nip(self.services.settings().nip)
             return_title = "Brak uprawnienia do wysyłania faktur"
             raise _NoInvoiceWrite(return_title, f"Logowanie {how} działa, ale KSeF nie pozwala wysyłać faktur dla "
                                                 f"NIP {nip} (brak uprawnienia InvoiceWrite). Nadaj je w Aplikacji "
@@ -104,7 +110,7 @@ class CertificateWork:
         client.close_online_session(session.reference_number)
         warnings = "\n".join(f"Ostrzeżenie KSeF: {text}" for text in client.transport.warnings)
         return ("Połączenie z KSeF działa",
-                f"Zalogowano {how} i KSeF pozwala wysyłać faktury dla NIP {self.services.settings().nip} "
+                f"Zalogowano {how} i KSeF pozwala wysyłać faktury dla NIP {format_nip(self.services.settings().nip)} "
                 "(uprawnienie InvoiceWrite).", warnings)
 
     def _signed_login(self, db, document: bytes, progress) -> tuple[str, str, str]:

@@ -11,10 +11,11 @@ from datetime import datetime, timedelta
 
 from ksef_local.clock import warsaw_day
 from ksef_local.core.model import OfflineKind
-from ksef_local.ksef import errors
+from ksef_local.ksef import errors, messages
 from ksef_local.ksef.models import OnlineSession
 from ksef_local.sending.batch import BatchSender
-from ksef_local.sending.remote import Deferred, Remote
+from ksef_local.sending.reconcile import RESEND_BACKOFF_MAX, KsefFinder
+from ksef_local.sending.remote import Deferred, Remote, describe
 from ksef_local.sending.statuses import StatusTracker
 from ksef_local.store import ksef_state, outbox_work
 from ksef_local.store.db import iso, parse, write
@@ -27,10 +28,12 @@ RECONCILE_WAIT = 30.0         # how long an open session may lack our invoice be
 class OnlineSender:
     """Online sessions and the invoices sent in them."""
 
-    def __init__(self, remote: Remote, statuses: StatusTracker, batches: BatchSender, poll_interval: float) -> None:
+    def __init__(self, remote: Remote, statuses: StatusTracker, batches: BatchSender, finder: KsefFinder,
+                 poll_interval: float) -> None:
         self.remote = remote
         self.statuses = statuses
         self.batches = batches
+        self.finder = finder
         self.poll_interval = poll_interval
         self._session: OnlineSession | None = None
         self._epoch = remote.epoch
@@ -55,9 +58,9 @@ class OnlineSender:
 
     def _close(self, db, now: datetime, ref: str) -> None:
         try:
-            self.remote.call(db, now, "onlineSession", lambda c: c.close_online_session(ref))
-        except errors.KsefNoSession:
-            pass  # already closed or expired (12 h): either way it is closed
+            self.remote.call(db, now, "onlineSessionClose", lambda c: c.close_online_session(ref))
+        except (errors.KsefNoSession, errors.KsefSessionUnavailable):
+            pass  # already closed or expired (12 h), or unusable: KSeF closes it itself after 12 h
         with write(db):
             ksef_state.set_session_state(db, ref, "closed", now)
 
@@ -121,11 +124,11 @@ class OnlineSender:
         try:
             sent = self.remote.call(db, now, "invoiceSend",
                                     lambda c: c.send_invoice(session, xml, offline_mode=is_offline))
-        except errors.KsefNoSession:
-            self._session = None
-            with write(db):
-                ksef_state.set_session_state(db, session.reference_number, "closed", now)
-                transition(db, r["id"], now, "queued", None, session_ref=None, unknown_since=None)
+        except errors.KsefSessionUnavailable as exc:
+            self._not_taken(db, now, r, session.reference_number, exc)
+            return True
+        except errors.KsefNoSession as exc:
+            self._no_session(db, now, r, session.reference_number, exc)
             return True
         except Deferred as deferred:
             with write(db):
@@ -144,6 +147,28 @@ class OnlineSender:
                        next_attempt_at=next_attempt(now, self.poll_interval), tries=0)
         return True
 
+    def _not_taken(self, db, now: datetime, r: dict, ref: str, exc: errors.KsefError) -> None:
+        """21184: KSeF did not take the invoice; send it in a new session, a little later each time."""
+        self._session = None   # left open in ksef_sessions: close_stale_sessions closes it when it can
+        delay = min(300.0, 2.0 ** min(r["tries"], 8))
+        with write(db):
+            transition(db, r["id"], now, "queued", f"KSeF: sesja {ref} chwilowo niedostępna ({exc.code}) – faktury"
+                       " nie przyjęto; zostanie wysłana w nowej sesji", code=exc.code, session_ref=None,
+                       unknown_since=None, next_attempt_at=next_attempt(now, delay))
+
+    def _no_session(self, db, now: datetime, r: dict, ref: str, exc: errors.KsefError) -> None:
+        """21173/21180 to the invoice's POST: KSeF may have taken it all the same. Never resend blindly: the
+        invoice waits as "unknown" and is looked for by its hash (reconcile) before anything else."""
+        self._session = None
+        message = messages.user_message(exc)
+        with write(db):
+            ksef_state.set_session_state(db, ref, "closed", now)
+            transition(db, r["id"], now, "unknown", f"KSeF: {exc.code} {message.title} (sesja {ref}) – sprawdzimy"
+                       " po skrócie, czy faktura dotarła do KSeF, zanim wyślemy ją ponownie", code=exc.code,
+                       ksef_code=exc.code, error_title=message.title, error_advice=message.advice,
+                       error_detail=describe(exc, ref, None, now),
+                       next_attempt_at=next_attempt(now, min(RESEND_BACKOFF_MAX, 30.0 * 2 ** min(r["tries"], 5))))
+
     # -- reconciling -----------------------------------------------------------------------------------
 
     def reconcile(self, db, now: datetime) -> bool:
@@ -152,9 +177,8 @@ class OnlineSender:
         if r is None:
             return False
         session = ksef_state.session_kind_and_state(db, r["session_ref"])
-        if session is None:
-            self._requeue(db, now, r, None)
-            return True
+        if session is None:   # restored from a backup, or sent in a session we no longer know
+            return self.finder.locate(db, now, r)
         if session[0] == "batch":
             return self.batches.recover(db, now, r["session_ref"])
         ref = r["session_ref"]
@@ -171,8 +195,10 @@ class OnlineSender:
                 mark_checked(db, r["id"])
             self.statuses.apply(db, now, row(db, r["id"]), listed)
             return True
+        if gone:   # KSeF does not know the session (any more): look for the invoice in the whole of KSeF
+            return self.finder.locate(db, now, r)
         since = parse(r["unknown_since"] or r["updated_at"])
-        if not gone and session[1] == "open" and (now - since).total_seconds() < RECONCILE_WAIT:
+        if session[1] == "open" and (now - since).total_seconds() < RECONCILE_WAIT:
             with write(db):
                 outbox_work.update(db, r["id"], next_attempt_at=next_attempt(now, max(self.poll_interval, 5.0)))
                 mark_checked(db, r["id"])
@@ -181,6 +207,11 @@ class OnlineSender:
         return True
 
     def _requeue(self, db, now: datetime, r: dict, note: str | None) -> None:
+        """Back to the queue: at once after one lost answer, later and later when KSeF keeps not taking it."""
+        tries = r["tries"]
         with write(db):
             outbox_work.requeue(db, now, r["id"], note)
+            if tries >= 2:
+                outbox_work.update(db, r["id"], next_attempt_at=next_attempt(
+                    now, min(RESEND_BACKOFF_MAX, 30.0 * 2 ** min(tries - 2, 5))))
             mark_checked(db, r["id"])

@@ -21,12 +21,13 @@ FAILURES_TO_OPEN = 5          # consecutive transient failures before the circui
 CIRCUIT_SECONDS = 30.0        # first open period; doubles up to CIRCUIT_MAX
 CIRCUIT_MAX = 600.0
 BACKOFF_MAX = 60.0
+MISSING_PERMISSIONS = "missing-permissions"   # 403 reasonCode (OpenAPI ForbiddenProblemDetails)
 PAUSING = (errors.KsefTokenRevoked, errors.KsefUnauthenticated, errors.KsefUnauthorized, errors.KsefRequestInvalid)
 NO_CREDENTIALS = "Brak danych logowania do KSeF"
 CREDENTIAL_ERRORS = (errors.KsefUnauthenticated, errors.KsefUnauthorized, errors.KsefTokenRevoked)
 # Our own reachability check beside Latarnia, which goes down too: GET /security/public-key-certificates
-# needs no token and is limited only per IP (docs/ksef-protocol.md §2 and §6, group "public").
-PROBE_GROUP = "public"
+# needs no token and is limited only per IP (docs/ksef-protocol.md §2 and §6, group "anonymous").
+PROBE_GROUP = "anonymous"
 
 
 class Deferred(Exception):
@@ -122,7 +123,8 @@ class Remote:
         return self._client.environment_key if self._client is not None else None
 
     def call(self, db, now: datetime, group: str | None, action: Callable[[KsefClient], Any],
-             passthrough: tuple[type[errors.KsefError], ...] = (errors.KsefNoSession,)) -> Any:
+             passthrough: tuple[type[errors.KsefError], ...] = (errors.KsefNoSession,
+                                                                errors.KsefSessionUnavailable)) -> Any:
         """Make one remote call within the budget; classify failures (see the module docstring)."""
         if group is not None and ksef_state.budget_wait(db, group, now, self.limits) > 0:
             raise Deferred("budget")
@@ -188,6 +190,11 @@ class Remote:
     def _set_reach(self, db, now: datetime, reachable: bool) -> None:
         with write(db):
             ksef_state.set_meta(db, "reach", {"reachable": reachable, "checked_at": iso(now)})
+
+    def pause_for(self, db, now: datetime, exc: errors.KsefError) -> Deferred:
+        """Pause for an error a caller let pass through and found to need the user; return what to raise."""
+        self._pause_for(db, now, exc)
+        return Deferred("paused", exc)
 
     def _pause_for(self, db, now: datetime, exc: errors.KsefError) -> None:
         message = messages.user_message(exc, (ksef_state.get_meta(db, "latarnia") or {}).get("status"))

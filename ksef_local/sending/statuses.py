@@ -40,10 +40,13 @@ class StatusTracker:
                 return True
             answer = self.remote.call(db, now, "invoiceStatus", lambda c: c.invoice_status(ref, first["invoice_ref"]))
         except errors.KsefNoSession:
+            # KSeF took these invoices (they have references) and now does not know their session: they are
+            # looked for by hash in the whole of KSeF (sending/reconcile.py), never sent again blindly.
             with write(db):
                 for r in same:
-                    outbox_work.requeue(db, now, r["id"],
-                                        f"KSeF nie zna sesji {ref} – faktura zostanie wysłana ponownie")
+                    transition(db, r["id"], now, "unknown", f"KSeF nie zna sesji {ref} – sprawdzimy po skrócie,"
+                               " czy faktura jest w KSeF, zanim cokolwiek wyślemy ponownie", unknown_since=iso(now),
+                               next_attempt_at=iso(now))
                     mark_checked(db, r["id"])
             return True
         self.apply(db, now, first, answer)

@@ -17,6 +17,7 @@ from ksef_local.sending.certificates import CertificateWork
 from ksef_local.sending.online import OnlineSender
 from ksef_local.sending.outages import OutageWatch
 from ksef_local.sending.purchases import PurchaseSync
+from ksef_local.sending.reconcile import KsefFinder
 from ksef_local.sending.remote import Deferred, Remote
 from ksef_local.sending.statuses import StatusTracker
 from ksef_local.store import ksef_state, outbox
@@ -51,7 +52,8 @@ class Sender:
         self.remote = Remote(make_client, clock=clock, rng=rng or random.Random(), limits=limits)
         self.statuses = StatusTracker(self.remote, poll_interval)
         self.batches = BatchSender(self.remote, self.statuses, batch_threshold, poll_interval)
-        self.online = OnlineSender(self.remote, self.statuses, self.batches, poll_interval)
+        self.finder = KsefFinder(self.remote, self.statuses, poll_interval)
+        self.online = OnlineSender(self.remote, self.statuses, self.batches, self.finder, poll_interval)
         self.outages = OutageWatch(make_latarnia, latarnia_interval)
         # Purchase invoices from KSeF, after every piece of sending work (sending/purchases.py); the launcher
         # turns it on, so tests of sending alone see only sending's requests.

@@ -26,7 +26,7 @@ from ksef_local.simulator import sessions as sim_sessions
 from ksef_local.simulator import sim_routes, xades_auth
 from ksef_local.simulator import upo as sim_upo
 from ksef_local.simulator.common import SimContext, SimError, SimulatorOptions, invalid, iso
-from ksef_local.simulator.faults import Faults
+from ksef_local.simulator.faults import SESSION_FAULTS, Faults, session_fault
 from ksef_local.simulator.limits import RateLimiter, group_of
 from ksef_local.simulator.processing import tick
 from ksef_local.simulator.store import MemoryStore, SqliteStore
@@ -89,7 +89,7 @@ def _before(sim: Simulator):
 def _subject(group: str) -> str:
     """Rate-limit key: client IP, plus the context read from the bearer token (unverified, keying only)."""
     ip = request.remote_addr or "-"
-    if group == "public":
+    if group in ("public", "anonymous"):
         return ip
     try:
         payload = (request.headers.get("Authorization", "").split(" ", 1)[1]).split(".")[1]
@@ -103,7 +103,7 @@ def _apply_faults(sim: Simulator, path: str):
     plan = sim.faults.plan
     if plan.latency_ms:
         sim.faults.wait(plan.latency_ms / 1000)
-    kind = plan.next_fault(path)
+    kind = plan.next_fault(path, request.method)
     if kind is None:
         return None
     if kind == "502":
@@ -112,6 +112,12 @@ def _apply_faults(sim: Simulator, path: str):
     if kind in ("500", "503"):
         return Response(json.dumps({"title": TITLES.get(int(kind), "Error"), "status": int(kind)}), int(kind),
                         content_type="application/json")
+    if kind in SESSION_FAULTS:
+        error = session_fault(kind, path)
+        if plan.after_processing:
+            g.replace_answer = (sim.ctx, error)   # processed as usual, then answered with the error
+            return None
+        return error_response(sim.ctx, error)
     if kind == "drop" and plan.after_processing:
         g.drop_after = True  # the request is processed, only the answer is lost (docs/field-notes.md)
         return None
@@ -124,6 +130,9 @@ def _apply_faults(sim: Simulator, path: str):
 def _after(response: Response) -> Response:
     if g.get("drop_after"):
         _drop_connection()
+    replaced = g.get("replace_answer")
+    if replaced is not None and response.status_code < 300:
+        return error_response(*replaced)
     return response
 
 
@@ -278,6 +287,10 @@ def _register_api(app: Flask, sim: Simulator) -> None:
     @route("/sessions/batch/<reference>/close", ["POST"])
     def close_batch(reference):
         sim_batch.close_batch(ctx, _bearer(), reference)
+
+    @route("/sessions", ["GET"])
+    def list_sessions():
+        return sim_sessions.list_sessions(ctx, _bearer(), request.args, request.headers.get("x-continuation-token"))
 
     @route("/sessions/<reference>", ["GET"])
     def session_status(reference):

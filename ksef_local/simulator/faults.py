@@ -5,9 +5,11 @@ import random
 import threading
 from dataclasses import dataclass, field
 
-from ksef_local.simulator.common import SimContext, invalid, iso
+from ksef_local.simulator.common import SimContext, SimError, bad_request, invalid, iso
 
-FAULT_KINDS = ("500", "502", "503", "timeout", "drop")
+# HTTP failures, and two KSeF answers about a session (API 2.8: 21184 means the invoice was not taken).
+SESSION_FAULTS = ("21173", "21184")
+FAULT_KINDS = ("500", "502", "503", "timeout", "drop") + SESSION_FAULTS
 LATARNIA_STATES = ("AVAILABLE", "MAINTENANCE", "FAILURE", "TOTAL_FAILURE")
 
 
@@ -21,17 +23,22 @@ class FaultPlan:
     latency_ms: int = 0
     timeout_seconds: float = 30.0
     path_prefix: str | None = None
+    path_suffix: str | None = None
+    method: str | None = None
     after_processing: bool = False
     rng: random.Random = field(default_factory=lambda: random.Random(0), repr=False)
 
     def as_json(self) -> dict:
         return {"fault": self.kind, "count": self.remaining, "share": self.share, "latencyMs": self.latency_ms,
                 "timeoutSeconds": self.timeout_seconds, "pathPrefix": self.path_prefix,
+                "pathSuffix": self.path_suffix, "method": self.method,
                 "afterProcessing": self.after_processing}
 
-    def next_fault(self, path: str) -> str | None:
+    def next_fault(self, path: str, method: str = "GET") -> str | None:
         """Return the fault for this request (and use up one of count), or None."""
-        if self.kind is None or (self.path_prefix and not path.startswith(self.path_prefix)):
+        if self.kind is None or (self.path_prefix and not path.startswith(self.path_prefix)) \
+                or (self.path_suffix and not path.endswith(self.path_suffix)) \
+                or (self.method and method != self.method):
             return None
         if self.remaining is not None:
             if self.remaining <= 0:
@@ -64,8 +71,9 @@ class Faults:
             raise invalid("Pole 'share' musi być liczbą od 0 do 1.")
         self.plan = FaultPlan(str(kind) if kind is not None else None, count, share,
                               int(body.get("latencyMs", 0)), float(body.get("timeoutSeconds", 30.0)),
-                              body.get("pathPrefix"), bool(body.get("afterProcessing", False)),
-                              random.Random(body.get("seed", 0)))
+                              body.get("pathPrefix"), body.get("pathSuffix"),
+                              str(body["method"]).upper() if body.get("method") else None,
+                              bool(body.get("afterProcessing", False)), random.Random(body.get("seed", 0)))
         if "latarnia" in body:
             set_latarnia(ctx, body["latarnia"])
         return self.plan.as_json()
@@ -73,6 +81,23 @@ class Faults:
     def wait(self, seconds: float) -> None:
         """Sleep, but wake up at once when the simulator stops."""
         self.stopping.wait(seconds)
+
+
+def session_fault(kind: str, path: str) -> SimError:
+    """The 400 KSeF gives for a session it does not find (21173) or cannot use just now (21184).
+
+    With afterProcessing the request is processed first and only its answer is replaced: KSeF took the
+    invoice but the client hears "no session" (how a client that resends blindly makes duplicates).
+    """
+    parts = path.split("/")   # /v2/sessions/{ref}/… or /v2/sessions/online/{ref}/…
+    reference = "-"
+    if len(parts) > 3 and parts[2] == "sessions":
+        reference = parts[4] if parts[3] in ("online", "batch") and len(parts) > 4 else parts[3]
+    if kind == "21173":
+        return bad_request(21173, "Brak sesji o wskazanym numerze referencyjnym.",
+                           f"Sesja o numerze referencyjnym {reference} nie została odnaleziona.")
+    return bad_request(21184, "Sesja tymczasowo niedostępna.",
+                       f"Sesja o numerze referencyjnym {reference} jest chwilowo niedostępna; otwórz nową sesję.")
 
 
 def latarnia_state(ctx: SimContext) -> dict:

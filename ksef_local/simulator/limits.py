@@ -16,10 +16,10 @@ from ksef_local.ksef.limits import PRD_LIMITS
 # (method, path under /v2, group); first match wins. Group names as in GET /rate-limits.
 _GROUPS: tuple[tuple[str, re.Pattern, str], ...] = tuple((m, re.compile(p), g) for m, p, g in (
     ("POST", r"^/sessions/online$", "onlineSession"),
-    ("POST", r"^/sessions/online/[^/]+/close$", "onlineSession"),
+    ("POST", r"^/sessions/online/[^/]+/close$", "onlineSessionClose"),
     ("POST", r"^/sessions/online/[^/]+/invoices$", "invoiceSend"),
     ("POST", r"^/sessions/batch$", "batchSession"),
-    ("POST", r"^/sessions/batch/[^/]+/close$", "batchSession"),
+    ("POST", r"^/sessions/batch/[^/]+/close$", "batchSessionClose"),
     ("GET", r"^/sessions$", "sessionList"),
     ("GET", r"^/sessions/[^/]+/invoices(/failed)?$", "sessionInvoiceList"),
     ("GET", r"^/sessions/[^/]+/invoices/[^/]+$", "invoiceStatus"),
@@ -28,9 +28,10 @@ _GROUPS: tuple[tuple[str, re.Pattern, str], ...] = tuple((m, re.compile(p), g) f
     ("POST", r"^/invoices/exports$", "invoiceExport"),
     ("GET", r"^/invoices/exports/[^/]+$", "invoiceExportStatus"),
     ("GET", r"^/invoices/ksef/[^/]+$", "invoiceDownload"),
-    ("POST", r"^/auth/(challenge|ksef-token|xades-signature|token/redeem|token/refresh)$", "public"),
+    ("POST", r"^/auth/(challenge|ksef-token|xades-signature)$", "anonymous"),
+    ("GET", r"^/security/public-key-certificates$", "anonymous"),
+    ("POST", r"^/auth/token/(redeem|refresh)$", "public"),
     ("GET", r"^/auth/(?!sessions$)[^/]+$", "public"),
-    ("GET", r"^/security/public-key-certificates$", "public"),
 ))
 LIMITS = PRD_LIMITS
 _WINDOWS = ((1, "sekundę"), (60, "minutę"), (3600, "godzinę"))

@@ -218,6 +218,83 @@ def session_invoices(ctx: SimContext, bearer: str | None, reference: str, base_u
     return answer
 
 
+SESSION_TYPES = {"Online": "online", "Batch": "batch"}
+
+
+def _common_status(session: dict) -> str:
+    """CommonSessionStatus of the OpenAPI from a session's numeric status."""
+    code = session["status"]
+    if code in (100, 150, 170):
+        return "InProgress"
+    if code == 200:
+        return "Succeeded"
+    return "Cancelled" if code == 440 else "Failed"   # 440: batch time out, or an online session with no invoice
+
+
+def list_sessions(ctx: SimContext, bearer: str | None, args, continuation: str | None) -> dict:
+    """GET /sessions: this context's sessions of one type, newest first, filtered by dates and statuses.
+
+    KSeF shows an InvoiceWrite login only the sessions its own subject opened; the simulator keys sessions by
+    context only, so it shows all of the context's (as for Introspection).
+    """
+    claims = access_claims(ctx, bearer, READ_STATUS)
+    kind = SESSION_TYPES.get(args.get("sessionType", ""))
+    if kind is None:
+        raise invalid("Parametr 'sessionType' jest wymagany: Online albo Batch.")
+    try:
+        page_size = int(args.get("pageSize", 10))
+    except ValueError as exc:
+        raise invalid("Parametr 'pageSize' musi być liczbą.") from exc
+    if not 10 <= page_size <= 1000:
+        raise invalid("Parametr 'pageSize' musi mieścić się w zakresie 10-1000.")
+    bounds = {}
+    for name in ("dateCreatedFrom", "dateCreatedTo", "dateClosedFrom", "dateClosedTo", "dateModifiedFrom",
+                 "dateModifiedTo"):
+        if args.get(name):
+            try:
+                bounds[name] = parse_iso(args[name])
+            except ValueError as exc:
+                raise invalid(f"Parametr '{name}' musi być datą i czasem ISO 8601.") from exc
+    statuses = set(args.getlist("statuses"))
+    found = []
+    for _, session in ctx.store.items("session"):
+        if session["nip"] != claims["civ"] or session["kind"] != kind:
+            continue
+        if session["status"] == 100 and ctx.now() >= parse_iso(session["validUntil"]):
+            expire_session(ctx, session)
+        moments = {"Created": session["created"], "Closed": session["closed"], "Modified": session["updated"]}
+        if any(not _within(moments[name[4:-4] if name.endswith("From") else name[4:-2]], name, bound)
+               for name, bound in bounds.items()):
+            continue
+        if statuses and _common_status(session) not in statuses:
+            continue
+        found.append(session)
+    found.sort(key=lambda item: item["created"], reverse=True)
+    start = _decode_continuation(continuation)
+    page = found[start:start + page_size]
+    answer: dict = {"sessions": [_session_item(ctx, item) for item in page]}
+    if start + page_size < len(found):
+        answer["continuationToken"] = base64.urlsafe_b64encode(str(start + page_size).encode()).decode("ascii")
+    return answer
+
+
+def _within(moment: str | None, name: str, bound) -> bool:
+    if moment is None:
+        return False
+    return parse_iso(moment) >= bound if name.endswith("From") else parse_iso(moment) <= bound
+
+
+def _session_item(ctx: SimContext, session: dict) -> dict:
+    finals = [invoice["final"]["code"] for invoice in (ctx.store.get("invoice", ref) for ref in session["invoices"])
+              if invoice["final"] is not None]
+    status = {"code": session["status"], "description": session_text(session, session["status"])}
+    return {"referenceNumber": session["reference"], "status": status, "dateCreated": session["created"],
+            "dateUpdated": session["updated"], "validUntil": session["validUntil"],
+            "totalInvoiceCount": len(session["invoices"]),
+            "successfulInvoiceCount": sum(1 for code in finals if code == 200),
+            "failedInvoiceCount": sum(1 for code in finals if code != 200)}
+
+
 def _decode_continuation(token: str | None) -> int:
     if not token:
         return 0

@@ -21,6 +21,7 @@ from pathlib import Path
 
 from ksef_local.errors import UserError
 from ksef_local.store import db as dbmod
+from ksef_local.store import outbox
 
 log = logging.getLogger(__name__)
 
@@ -301,6 +302,7 @@ def restore(db_path: Path, backup_path: Path, now: datetime, folder: Path | None
             live.close()
         _bring_up_to_date(db_path)
         _keep_used_numbers(db_path, safety)
+        _verify_before_sending(db_path, now)
     except sqlite3.Error as exc:
         raise BackupError(f"Nie udało się przywrócić kopii ({exc}). Bieżąca baza jest zachowana w kopii "
                           f"{safety.name}.") from exc
@@ -338,6 +340,16 @@ def _keep_used_numbers(db_path: Path, safety: Path) -> None:
         live.execute("DETACH DATABASE before_restore")
     finally:
         live.close()
+
+
+def _verify_before_sending(db_path: Path, now: datetime) -> None:
+    """Invoices the copy shows as not yet in KSeF may have been sent after it was made: the sender looks
+    for each by hash before sending anything (store/outbox.verify_after_restore, sending/reconcile.py)."""
+    live = dbmod.connect(db_path)
+    try:
+        outbox.verify_after_restore(live, now)
+    finally:
+        live.conn.close()
 
 
 def _bring_up_to_date(db_path: Path) -> None:

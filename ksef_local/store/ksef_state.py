@@ -147,8 +147,8 @@ def resume(db: sqlite_utils.Database, wake: Callable[[], None] | None = None) ->
 
 # The sender's budget: the official table for the groups it uses, the minute and hour windows keeping one
 # request in reserve because KSeF's sliding windows and our clock do not line up exactly.
-SENDER_GROUPS = ("onlineSession", "invoiceSend", "batchSession", "invoiceStatus", "sessionInvoiceList",
-                 "sessionMisc", "public")
+SENDER_GROUPS = ("onlineSession", "onlineSessionClose", "invoiceSend", "batchSession", "batchSessionClose",
+                 "invoiceStatus", "sessionList", "sessionInvoiceList", "sessionMisc", "anonymous")
 # Reading invoices back (the purchase sync, and sending's search for its own invoices by hash): the same
 # budget, so a 429 or a pause holds both.
 RECEIVING_GROUPS = ("invoiceMetadata", "invoiceDownload", "invoiceExport", "invoiceExportStatus")

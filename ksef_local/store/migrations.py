@@ -5,6 +5,7 @@ migrate()). A migration is history: once released it never changes; a new need i
 """
 from __future__ import annotations
 
+import unicodedata
 from typing import Callable
 
 import sqlite_utils
@@ -268,7 +269,48 @@ def _m8_session_environment(db: sqlite_utils.Database) -> None:
     db.execute("ALTER TABLE ksef_sessions ADD COLUMN environment TEXT")
 
 
-def _m9_purchases(db: sqlite_utils.Database) -> None:
+def _folded_v9(text: str) -> str:
+    """The folding of store/search.py as migration 9 knew it (a migration never changes with later code)."""
+    folded = unicodedata.normalize("NFKD", text.casefold().replace("ł", "l"))
+    return "".join(c for c in folded if not unicodedata.combining(c))
+
+
+def _fold_sql_v9(column: str) -> str:
+    return f"replace(replace({column}, 'ł', 'l'), 'Ł', 'L')"
+
+
+def _m9_search_folds_polish_letters(db: sqlite_utils.Database) -> None:
+    """Search without Polish letters: "wisn" finds "Wiśniewski", "Poznan" finds "Poznań", "lodz" finds "Łódź".
+
+    The invoice search index is rebuilt with unicode61's remove_diacritics 2, which folds ą, ć, ę, ń, ó, ś,
+    ź and ż (sqlite.org/fts5.html#unicode61_tokenizer) but not ł, which has no decomposition in Unicode: the
+    triggers fold ł and Ł in SQL. The index now holds those folded words, so it is contentless (content='')
+    rather than a copy of invoices; nothing reads its columns, search takes the rowids. The buyers' search
+    keys are rebuilt with the same folding (store/search.py).
+    """
+    for trigger in ("invoices_ai", "invoices_ad", "invoices_au"):
+        db.execute(f"DROP TRIGGER {trigger}")
+    db.execute("DROP TABLE invoices_fts")
+    db.execute(
+        "CREATE VIRTUAL TABLE invoices_fts USING fts5(number, buyer_name, buyer_nip,"
+        " content='', tokenize='unicode61 remove_diacritics 2')"
+    )
+    old = ", ".join(_fold_sql_v9(f"old.{c}") for c in ("number", "buyer_name", "buyer_nip"))
+    new = ", ".join(_fold_sql_v9(f"new.{c}") for c in ("number", "buyer_name", "buyer_nip"))
+    insert = f"INSERT INTO invoices_fts (rowid, number, buyer_name, buyer_nip) VALUES (new.id, {new});"
+    delete = ("INSERT INTO invoices_fts (invoices_fts, rowid, number, buyer_name, buyer_nip)"
+              f" VALUES ('delete', old.id, {old});")
+    db.execute(f"CREATE TRIGGER invoices_ai AFTER INSERT ON invoices BEGIN {insert} END")
+    db.execute(f"CREATE TRIGGER invoices_ad AFTER DELETE ON invoices BEGIN {delete} END")
+    db.execute("CREATE TRIGGER invoices_au AFTER UPDATE OF number, buyer_name, buyer_nip ON invoices"
+               f" BEGIN {delete} {insert} END")
+    columns = ", ".join(_fold_sql_v9(c) for c in ("number", "buyer_name", "buyer_nip"))
+    db.execute(f"INSERT INTO invoices_fts (rowid, number, buyer_name, buyer_nip) SELECT id, {columns} FROM invoices")
+    for buyer_id, key in db.execute("SELECT id, search_key FROM buyers").fetchall():
+        db.execute("UPDATE buyers SET search_key = ? WHERE id = ?", [_folded_v9(key), buyer_id])
+
+
+def _m10_purchases(db: sqlite_utils.Database) -> None:
     """Purchase invoices (faktury zakupowe) read back from KSeF, with their exact bytes.
 
     purchases: one row per KSeF number (UNIQUE: a sync never duplicates), the XML as downloaded (a BLOB, so
@@ -346,5 +388,6 @@ MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _m6_outbox_deadline_lifted,
     _m7_certificates_and_tasks,
     _m8_session_environment,
-    _m9_purchases,
+    _m9_search_folds_polish_letters,
+    _m10_purchases,
 ]

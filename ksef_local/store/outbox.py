@@ -28,7 +28,7 @@ from ksef_local.core import calendar_pl
 from ksef_local.core.model import OfflineKind, OutboxState
 from ksef_local.formats import pl_date
 from ksef_local.store.db import iso, parse, write
-from ksef_local.store.ksef_state import get_meta, note_work
+from ksef_local.store.ksef_state import get_meta, note_work, set_meta
 from ksef_local.store.ksef_state import reachable as reachable_now
 
 LETTERS = {"W": "wysyłanie", "O": "przyjęta do przetwarzania w KSeF", "A": "przyjęta i zarchiwizowana w KSeF",
@@ -73,6 +73,7 @@ class OutboxStatus:
     error_detail: str | None
     updated_at: datetime
     ksef_code: int | None = None
+    next_attempt_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -171,6 +172,7 @@ def enqueue(db: sqlite_utils.Database, invoice_ids: list[int], now: datetime,
     with write(db):
         if reachable is None:
             reachable = reachable_now(db, now)
+        restored = get_meta(db, "restored")
         for invoice_id in dict.fromkeys(invoice_ids):
             invoice = fetch_rows(db, "SELECT id, status, number, issue_date, xml_sha256, ksef_status FROM invoices"
                                 " WHERE id = ?", [invoice_id])
@@ -191,19 +193,25 @@ def enqueue(db: sqlite_utils.Database, invoice_ids: list[int], now: datetime,
             issued_on = date.fromisoformat(inv["issue_date"])
             kind = _offline_kind(db, reachable, issued_on, today)
             deadline = offline_deadline(kind, issued_on) if kind else None
+            # An invoice an older, restored copy holds may have been sent after that copy was made.
+            verify = invoice_id <= (restored or {}).get("max_invoice_id", 0)
             cursor = db.execute(
                 "INSERT INTO ksef_outbox (invoice_id, state, letter, xml_sha256, invoice_hash, offline_mode,"
-                " offline_kind, offline_deadline, next_attempt_at, enqueued_at, updated_at, environment)"
-                " VALUES (?, 'queued', 'W', ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [invoice_id, inv["xml_sha256"], invoice_hash_b64(inv["xml_sha256"]), int(kind is not None), kind,
-                 deadline.isoformat() if deadline else None, iso(now), iso(now), iso(now), environment])
+                " offline_kind, offline_deadline, next_attempt_at, enqueued_at, updated_at, environment,"
+                " unknown_since) VALUES (?, ?, 'W', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [invoice_id, OutboxState.UNKNOWN if verify else OutboxState.QUEUED, inv["xml_sha256"],
+                 invoice_hash_b64(inv["xml_sha256"]), int(kind is not None), kind,
+                 deadline.isoformat() if deadline else None, iso(now), iso(now), iso(now), environment,
+                 (restored or {}).get("at") if verify else None])
             text = "Dodano do kolejki wysyłki do KSeF"
             if previous:
                 text += " (ponowna wysyłka po odrzuceniu)"
             if kind:
                 text += f"; tryb {OFFLINE_NAMES[kind]}"
                 text += f", termin wysłania {pl_date(deadline)}" if deadline else ""
-            transition(db, cursor.lastrowid, now, "queued", text)
+            if verify:
+                text += ". " + RESTORED_NOTE
+            transition(db, cursor.lastrowid, now, OutboxState.UNKNOWN if verify else OutboxState.QUEUED, text)
             result.queued.append(invoice_id)
         if result.queued:
             note_work(db, now)   # the running app's sender, maybe in another process, starts within a second
@@ -217,7 +225,8 @@ def _status(r: dict[str, Any]) -> OutboxStatus:
         r["letter"], r["state"], r["ksef_number"], r["session_ref"], r["invoice_ref"], r["invoicing_mode"],
         bool(r["offline_mode"]), r["offline_kind"],
         date.fromisoformat(r["offline_deadline"]) if r["offline_deadline"] else None,
-        r["error_title"], r["error_advice"], r["error_detail"], parse(r["updated_at"]), r["ksef_code"])
+        r["error_title"], r["error_advice"], r["error_detail"], parse(r["updated_at"]), r["ksef_code"],
+        parse(r["next_attempt_at"]))
 
 
 def status(db: sqlite_utils.Database, invoice_id: int) -> OutboxStatus | None:
@@ -242,8 +251,15 @@ def history(db: sqlite_utils.Database, invoice_id: int) -> list[Event]:
 
 
 def pending_count(db: sqlite_utils.Database) -> int:
-    """Invoices waiting for KSeF (W or O): the "niewysłane do KSeF" counter."""
+    """Invoices the sender still works on (W or O)."""
     return db.execute("SELECT COUNT(*) FROM invoices WHERE ksef_status IN ('W', 'O')").fetchone()[0]
+
+
+def unsent_count(db: sqlite_utils.Database) -> int:
+    """The "Niewysłane do KSeF" counter: issued invoices KSeF has not received, as the list shows them (no
+    letter yet, or W). O, A and B have reached KSeF."""
+    return db.execute("SELECT COUNT(*) FROM invoices WHERE status = 'issued'"
+                      " AND (ksef_status IS NULL OR ksef_status = 'W')").fetchone()[0]
 
 
 def offline_waiting(db: sqlite_utils.Database) -> list[OfflineWaiting]:
@@ -294,6 +310,30 @@ def refresh_progress(db: sqlite_utils.Database) -> tuple[int, int]:
     done, total = db.execute("SELECT COALESCE(SUM(refresh = 2), 0), COALESCE(SUM(refresh > 0), 0)"
                              " FROM ksef_outbox").fetchone()
     return int(done), int(total)
+
+
+RESTORED_NOTE = ("Przywrócono kopię zapasową – zanim faktura zostanie wysłana, sprawdzimy w KSeF po skrócie, czy nie"
+                 " wysłano jej już po zrobieniu tej kopii")
+
+
+def verify_after_restore(db: sqlite_utils.Database, now: datetime) -> int:
+    """After a backup was restored: every invoice that may have gone to KSeF since the copy was made is
+    looked for by hash before anything is sent (sending/reconcile.py); return how many rows were marked.
+
+    Rows waiting (W) become "unknown"; invoices the copy holds but never queued are marked when queued
+    (enqueue, by the "restored" fact: the highest invoice id of the copy).
+    """
+    with write(db):
+        waiting = [r["id"] for r in fetch_rows(db, "SELECT id FROM ksef_outbox WHERE state IN"
+                                                   " ('queued', 'sending', 'unknown')")]
+        for outbox_id in waiting:
+            transition(db, outbox_id, now, OutboxState.UNKNOWN, RESTORED_NOTE, unknown_since=iso(now),
+                       next_attempt_at=iso(now))
+        highest = db.execute("SELECT COALESCE(MAX(id), 0) FROM invoices").fetchone()[0]
+        set_meta(db, "restored", {"at": iso(now), "max_invoice_id": highest})
+        if waiting:
+            note_work(db, now)
+    return len(waiting)
 
 
 def mark_checked(db: sqlite_utils.Database, outbox_id: int) -> None:

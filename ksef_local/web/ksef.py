@@ -2,6 +2,8 @@
 "Statusy w KSeF" with progress, the health banner, the history panel and the UPO."""
 from __future__ import annotations
 
+from datetime import datetime
+
 from flask import Blueprint, Response, request, url_for
 
 from ksef_local import clock, formats
@@ -83,9 +85,14 @@ def _progress_context(count_requested: int | None = None) -> dict:
 
 @bp.route("/ksef/wiersz/<int:invoice_id>")
 def cell(invoice_id: int):
-    """The KSeF cell of one list row; it polls while the invoice is W or O."""
+    """The KSeF cell of one list row; it polls while the invoice is W or O. When its letter changed since the
+    page showed it ("byla"), the banner and the counters refresh too (event ksef-changed)."""
     row = invoices.get_invoice(db(), invoice_id)
-    return render("ksef/_cell.html", r=row, st=outbox.status(db(), invoice_id), today=clock.today())
+    st = outbox.status(db(), invoice_id)
+    response = render("ksef/_cell.html", r=row, st=st, today=clock.today())
+    if request.args.get("byla", "") != (st.letter if st else ""):
+        response.headers["HX-Trigger"] = "ksef-changed"
+    return response
 
 
 @bp.route("/ksef/baner")
@@ -102,7 +109,7 @@ def banner_context() -> dict:
         if text:
             warnings.append((waiting, text))
     progress = ksef_state.get_meta(db(), "login_progress") or {}
-    return {"health": ksef_state.health(db()), "pending": outbox.pending_count(db()), "deadline_warnings": warnings,
+    return {"health": ksef_state.health(db()), "pending": outbox.unsent_count(db()), "deadline_warnings": warnings,
             "login": services().login_method(), "login_progress": progress.get("text"),
             "renewal_warning": (ksef_state.get_meta(db(), "renewal") or {}).get("warning"),
             "pause_cause": ksef_state.pause_cause(db())}
@@ -120,7 +127,30 @@ def panel_context(invoice_id: int) -> dict:
         warning = calendar_pl.deadline_warning(st.offline_deadline, clock.today())
     return {"inv": invoices.get_invoice(db(), invoice_id), "st": st, "events": outbox.history(db(), invoice_id),
             "has_upo": outbox.upo(db(), invoice_id) is not None, "deadline_warning": warning,
-            "letters": outbox.LETTERS}
+            "letters": outbox.LETTERS, "why": why_waiting(st, ksef_state.health(db()), utc_now())}
+
+
+def why_waiting(st: outbox.OutboxStatus | None, health: ksef_state.Health, now: datetime) -> str | None:
+    """In plain Polish, why an invoice is not yet A: what the sender is doing or waiting for."""
+    if st is None or st.letter not in ("W", "O"):
+        return None
+    if health.paused:
+        return (f"Wysyłka do KSeF jest wstrzymana: {health.pause_title} – {health.pause_advice} "
+                "Co zrobić, podpowiada komunikat nad listą faktur.")
+    if health.circuit_open or health.reachable is False or \
+            (health.latarnia_status and health.latarnia_status != "AVAILABLE"):
+        later = f" Kolejna próba około {formats.pl_datetime(health.next_attempt_at)}." \
+            if health.next_attempt_at and health.next_attempt_at > now else ""
+        return "KSeF nie odpowiada – faktura czeka w kolejce i wyśle się sama, gdy KSeF odpowie." + later
+    if st.state in ("unknown", "sending"):
+        return "Program sprawdza w KSeF, czy faktura już tam dotarła – nie wyśle jej drugi raz."
+    if st.state == "sent":
+        return "KSeF przetwarza fakturę; numer KSeF pojawi się za chwilę."
+    if st.state == "accepted":
+        return "KSeF nadał numer; program pobiera UPO (Urzędowe Poświadczenie Odbioru)."
+    if st.next_attempt_at and (st.next_attempt_at - now).total_seconds() > 5:
+        return f"Faktura czeka w kolejce; kolejna próba wysłania {formats.pl_datetime(st.next_attempt_at)}."
+    return "Faktura czeka w kolejce i zaraz zostanie wysłana."
 
 
 @bp.route("/faktury/<int:invoice_id>/upo")
