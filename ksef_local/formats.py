@@ -66,6 +66,15 @@ def pl_date(value: str | date | None) -> str:
     return f"{value:%d.%m.%Y}"
 
 
+MONTH_NAMES = ("styczeń", "luty", "marzec", "kwiecień", "maj", "czerwiec", "lipiec", "sierpień", "wrzesień",
+               "październik", "listopad", "grudzień")
+
+
+def pl_month(value: str) -> str:
+    """A month as its Polish name and year: "2026-11" → "listopad 2026"."""
+    return f"{MONTH_NAMES[int(value[5:7]) - 1]} {value[:4]}"
+
+
 def pl_datetime(value: str | datetime | None, seconds: bool = False) -> str:
     """24.11.2026 09:30 (with seconds: 24.11.2026 09:30:05), an aware moment shown in the computer's local time."""
     if not value:
@@ -106,6 +115,9 @@ PLURALS: dict[str, tuple[str, str, str]] = {
     "certyfikat": ("certyfikat", "certyfikaty", "certyfikatów"),
     "wniosek": ("wniosek", "wnioski", "wniosków"),
     "pozycja": ("pozycja", "pozycje", "pozycji"),
+    "nowa faktura zakupowa": ("nowa faktura zakupowa", "nowe faktury zakupowe", "nowych faktur zakupowych"),
+    "faktura sprzedaży": ("faktura sprzedaży", "faktury sprzedaży", "faktur sprzedaży"),
+    "faktura zakupowa": ("faktura zakupowa", "faktury zakupowe", "faktur zakupowych"),
 }
 
 

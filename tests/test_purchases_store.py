@@ -32,7 +32,7 @@ def test_migration_10_keeps_the_tasks_and_accepts_the_new_kind(tmp_path):
     dbmod.migrate(database, target=9)
     database.execute("INSERT INTO ksef_tasks (kind, state, created_at, updated_at) VALUES"
                      " ('renewal', 'done', 'x', 'x')")
-    assert dbmod.migrate(database) == 10
+    assert dbmod.migrate(database, target=10) == 10
     assert [r["kind"] for r in database.query("SELECT kind FROM ksef_tasks")] == ["renewal"]
     assert {"purchases", "purchase_downloads", "purchase_sync"} <= set(database.table_names())
     task_id = purchase_sync.request_sync(database, NOW)

@@ -13,7 +13,7 @@ import sqlite_utils
 
 from ksef_local import formats
 from ksef_local.errors import UserError
-from ksef_local.printing import pdf, qr
+from ksef_local.printing import pdf, qr, render
 from ksef_local.printing.document import ACCEPTED, KsefState, PrintJob, printed_at
 from ksef_local.services import Services
 from ksef_local.store import purchases
@@ -32,10 +32,13 @@ def prepare_purchase(db: sqlite_utils.Database, purchase_id: int, *, qr_host: st
 
 
 def render_purchase_pdf(db: sqlite_utils.Database, purchase_id: int, *, qr_host: str | None,
-                        now: datetime | None = None) -> bytes:
-    """The PDF of one purchase invoice."""
+                        now: datetime | None = None, limits: render.Limits = render.LIMITS) -> bytes:
+    """The PDF of one purchase invoice; a long one renders in a worker process and one too long for any PDF is
+    refused in Polish, as our own invoices are (printing/render.py)."""
     job = prepare_purchase(db, purchase_id, qr_host=qr_host)
-    return pdf.html_to_pdf(pdf.html_for(job, printed_at(now)))
+    lines = [len(job.invoice.lines)]
+    render.check_size(lines, limits)
+    return render.render([pdf.html_for(job, printed_at(now))], render.weight(lines), limits)
 
 
 def purchase_filename(row: dict) -> str:

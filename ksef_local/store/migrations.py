@@ -2,6 +2,8 @@
 
 Migration N runs in its own BEGIN IMMEDIATE transaction and then sets PRAGMA user_version = N (store/db.py
 migrate()). A migration is history: once released it never changes; a new need is a new migration.
+Migrations 10 and on (purchase invoices and what follows them) are in store/migrations_purchases.py, so that
+neither module outgrows the 400 lines of docs/architecture.md.
 """
 from __future__ import annotations
 
@@ -9,6 +11,8 @@ import unicodedata
 from typing import Callable
 
 import sqlite_utils
+
+from ksef_local.store import migrations_purchases
 
 
 def _m1_company_and_buyers(db: sqlite_utils.Database) -> None:
@@ -310,75 +314,6 @@ def _m9_search_folds_polish_letters(db: sqlite_utils.Database) -> None:
         db.execute("UPDATE buyers SET search_key = ? WHERE id = ?", [_folded_v9(key), buyer_id])
 
 
-def _m10_purchases(db: sqlite_utils.Database) -> None:
-    """Purchase invoices (faktury zakupowe) read back from KSeF, with their exact bytes.
-
-    purchases: one row per KSeF number (UNIQUE: a sync never duplicates), the XML as downloaded (a BLOB, so
-    backups carry it) with the facts the list shows read from it; received_at is when KSeF gave the number
-    (acquisitionDate, the legal receipt date: ksef-docs pobieranie-faktur/przyrostowe-pobieranie-faktur.md).
-    purchase_downloads: KSeF numbers found by the metadata query and still to download; the resume point
-    advances in the same transaction that writes them here, so no invoice below it can be lost.
-    purchase_sync: the resume point (a PermanentStorage moment) per KSeF environment, context NIP and
-    subject type, and the page of the window being read.
-    ksef_tasks gains the kind "purchases_sync" ("Pobierz teraz"); SQLite cannot change a CHECK, so the
-    table is rebuilt with its rows.
-    """
-    db.execute(
-        """CREATE TABLE purchases (
-            id INTEGER PRIMARY KEY,
-            ksef_number TEXT NOT NULL UNIQUE,
-            environment TEXT NOT NULL, context_nip TEXT NOT NULL,
-            subject TEXT NOT NULL CHECK (subject IN ('Subject2', 'Subject3')),
-            kind TEXT NOT NULL, number TEXT NOT NULL,
-            seller_nip TEXT NOT NULL, seller_name TEXT NOT NULL,
-            issue_date TEXT NOT NULL, sale_date TEXT, currency TEXT NOT NULL,
-            net_total INTEGER NOT NULL, vat_total INTEGER NOT NULL, gross_total INTEGER NOT NULL,
-            vat_pln INTEGER NOT NULL,
-            due_date TEXT, bank_account TEXT,
-            received_at TEXT NOT NULL, received_day TEXT NOT NULL, stored_at TEXT,
-            invoice_hash TEXT NOT NULL, xml BLOB NOT NULL, metadata TEXT NOT NULL,
-            paid INTEGER NOT NULL DEFAULT 0, paid_date TEXT,
-            seen_at TEXT, search_key TEXT NOT NULL,
-            downloaded_at TEXT NOT NULL,
-            CHECK (paid = 0 OR paid_date IS NOT NULL))"""
-    )
-    db.execute("CREATE INDEX purchases_received ON purchases(received_day, id)")
-    db.execute("CREATE INDEX purchases_issued ON purchases(issue_date, id)")
-    db.execute("CREATE INDEX purchases_seller ON purchases(seller_nip)")
-    db.execute("CREATE INDEX purchases_unseen ON purchases(seen_at) WHERE seen_at IS NULL")
-    db.execute(
-        """CREATE TABLE purchase_downloads (
-            ksef_number TEXT PRIMARY KEY,
-            environment TEXT NOT NULL, context_nip TEXT NOT NULL,
-            subject TEXT NOT NULL CHECK (subject IN ('Subject2', 'Subject3')),
-            metadata TEXT NOT NULL,
-            tries INTEGER NOT NULL DEFAULT 0, next_attempt_at TEXT NOT NULL,
-            error_title TEXT, error_advice TEXT, error_detail TEXT,
-            found_at TEXT NOT NULL)"""
-    )
-    db.execute(
-        """CREATE TABLE purchase_sync (
-            environment TEXT NOT NULL, context_nip TEXT NOT NULL,
-            subject TEXT NOT NULL CHECK (subject IN ('Subject2', 'Subject3')),
-            covered_from TEXT NOT NULL, cursor TEXT NOT NULL,
-            page_offset INTEGER NOT NULL DEFAULT 0, window_to TEXT,
-            cycle_started_at TEXT, cycle_done_at TEXT, updated_at TEXT NOT NULL,
-            PRIMARY KEY (environment, context_nip, subject))"""
-    )
-    db.execute(
-        """CREATE TABLE ksef_tasks_new (
-            id INTEGER PRIMARY KEY,
-            kind TEXT NOT NULL CHECK (kind IN ('signed_login', 'connection_test', 'renewal', 'purchases_sync')),
-            state TEXT NOT NULL CHECK (state IN ('queued', 'running', 'done', 'failed')),
-            payload BLOB, progress TEXT, result_title TEXT, result_advice TEXT, result_detail TEXT,
-            created_at TEXT NOT NULL, updated_at TEXT NOT NULL)"""
-    )
-    db.execute("INSERT INTO ksef_tasks_new SELECT id, kind, state, payload, progress, result_title, result_advice,"
-               " result_detail, created_at, updated_at FROM ksef_tasks")
-    db.execute("DROP TABLE ksef_tasks")
-    db.execute("ALTER TABLE ksef_tasks_new RENAME TO ksef_tasks")
-
-
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _m1_company_and_buyers,
     _m2_invoices,
@@ -389,5 +324,6 @@ MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _m7_certificates_and_tasks,
     _m8_session_environment,
     _m9_search_folds_polish_letters,
-    _m10_purchases,
+    migrations_purchases.m10_purchases,
+    migrations_purchases.m11_purchase_search_and_month_packages,
 ]

@@ -218,6 +218,13 @@ def status(db: sqlite_utils.Database) -> SyncStatus:
                       tasks.latest(db, TASK), sync_start(db))
 
 
+def covered_since(db: sqlite_utils.Database, environment: str) -> datetime | None:
+    """From when the sync has read this KSeF environment (the earliest start of its subjects), None before the
+    first sync."""
+    found = db.execute("SELECT min(covered_from) FROM purchase_sync WHERE environment = ?", [environment]).fetchone()
+    return parse(found[0]) if found else None
+
+
 # -- the setting and the button -----------------------------------------------------------------------------
 
 def sync_start(db: sqlite_utils.Database) -> date | None:

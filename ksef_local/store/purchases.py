@@ -22,7 +22,9 @@ from ksef_local.fa3.purchase import parse_purchase
 from ksef_local.ksef import crypto
 from ksef_local.ksef.models import parse_datetime
 from ksef_local.store import db as dbmod
+from ksef_local.store import ksef_state
 from ksef_local.store.db import iso
+from ksef_local.store.search import fold, polish_order
 
 PAGE_SIZE = 50
 SORTS = {
@@ -117,13 +119,14 @@ def known_numbers(db: sqlite_utils.Database, numbers: Iterable[str]) -> set[str]
 def list_purchases(db: sqlite_utils.Database, *, month: str | None = None, month_of: str = "received",
                    seller_nip: str | None = None, paid: bool | None = None, q: str | None = None,
                    sort: str = "otrzymano", desc: bool = True, page: int = 1, per_page: int = PAGE_SIZE,
-                   environment: str | None = None) -> tuple[list[dict[str, Any]], int]:
+                   environment: str | None = None, overdue_on: date | None = None) -> tuple[list[dict[str, Any]], int]:
     """One page of purchases (without the XML) and how many match.
 
     month "2026-11" filters by the day KSeF received the invoice (month_of="received", the VAT deduction's
     month) or by its issue date (month_of="issued"); q matches every word in the number, the seller's name
-    or NIP and the KSeF number, ignoring case (Polish letters too); environment (core.settings.environment_key)
-    shows only what came from that KSeF, so demo invoices never mix with production ones.
+    or NIP and the KSeF number, ignoring case and Polish letters ("lodz" finds "Łódź", store/search.py);
+    environment (core.settings.environment_key) shows only what came from that KSeF, so demo invoices never
+    mix with production ones; overdue_on keeps the unpaid ones whose due date is before that day.
     """
     where, params = ["1"], []
     if month:
@@ -141,6 +144,9 @@ def list_purchases(db: sqlite_utils.Database, *, month: str | None = None, month
     if environment:
         where.append("environment = ?")
         params.append(environment)
+    if overdue_on is not None:
+        where.append("paid = 0 AND due_date < ?")
+        params.append(overdue_on.isoformat())
     for word in _fold(q or "").split():
         # A NIP typed with dashes (526-104-08-28) matches the stored digits; a KSeF number keeps its dashes.
         where.append("(instr(search_key, ?) > 0 OR instr(search_key, ?) > 0)")
@@ -160,7 +166,7 @@ def sellers(db: sqlite_utils.Database, environment: str | None = None) -> list[d
         f"SELECT seller_nip AS nip, (SELECT p2.seller_name FROM purchases p2 WHERE p2.seller_nip = p.seller_nip"
         f" ORDER BY p2.received_at DESC LIMIT 1) AS name, count(*) AS count FROM purchases p {where}"
         " GROUP BY seller_nip", params))
-    return sorted(found, key=lambda seller: (_fold(seller["name"]), seller["nip"]))   # SQLite folds ASCII only
+    return sorted(found, key=lambda seller: (polish_order(seller["name"]), seller["nip"]))   # SQLite: ASCII only
 
 
 # -- one purchase ---------------------------------------------------------------------------------------------
@@ -224,21 +230,60 @@ def count_after(db: sqlite_utils.Database, purchase_id: int) -> int:
     return db.execute("SELECT count(*) FROM purchases WHERE id > ?", [purchase_id]).fetchone()[0]
 
 
-def mark_seen(db: sqlite_utils.Database, now: datetime, ids: Iterable[int] | None = None) -> int:
-    """The user saw these purchases (all, without ids); return how many were new."""
+def mark_seen(db: sqlite_utils.Database, now: datetime, ids: Iterable[int] | None = None,
+              environment: str | None = None) -> int:
+    """The user saw these purchases (without ids: all, or all of one KSeF environment); return how many were new."""
     with dbmod.write(db):
         if ids is None:
-            return db.execute("UPDATE purchases SET seen_at = ? WHERE seen_at IS NULL", [iso(now)]).rowcount
+            where, params = (" AND environment = ?", [environment]) if environment else ("", [])
+            return db.execute(f"UPDATE purchases SET seen_at = ? WHERE seen_at IS NULL{where}",
+                              [iso(now), *params]).rowcount
         chosen = list(ids)
         marks = ",".join("?" * len(chosen)) or "NULL"
         return db.execute(f"UPDATE purchases SET seen_at = ? WHERE seen_at IS NULL AND id IN ({marks})",
                           [iso(now), *chosen]).rowcount
 
 
+def announce(db: sqlite_utils.Database, environment: str) -> int:
+    """How many unseen purchases of this environment arrived since the last announcement, noting them as
+    announced in the same transaction: a desktop notification says so once, whichever page asks first."""
+    with dbmod.write(db):
+        since = ksef_state.get_meta(db, "purchases_announced_id") or 0
+        count, latest = db.execute("SELECT count(*), max(id) FROM purchases WHERE id > ? AND seen_at IS NULL AND"
+                                   " environment = ?", [since, environment]).fetchone()
+        if count:
+            ksef_state.set_meta(db, "purchases_announced_id", latest)
+    return count
+
+
+def months_with_purchases(db: sqlite_utils.Database, environment: str | None = None) -> list[str]:
+    """The months (YYYY-MM) in which purchases of this environment were received, newest first."""
+    where, params = ("WHERE environment = ?", [environment]) if environment else ("", [])
+    return [r[0] for r in db.execute(f"SELECT DISTINCT substr(received_day, 1, 7) AS month FROM purchases {where}"
+                                     " ORDER BY month DESC", params)]
+
+
+@dataclass(frozen=True)
+class Unpaid:
+    """What the purchase screen says about paying: unpaid invoices, the overdue ones, sums per currency."""
+
+    count: int
+    overdue: int
+    sums: tuple[tuple[str, int], ...]   # (currency, grosze), PLN first
+
+
+def unpaid(db: sqlite_utils.Database, environment: str, today: date) -> Unpaid:
+    rows = db.execute("SELECT currency, count(*), sum(gross_total), sum(due_date < ?) FROM purchases"
+                      " WHERE paid = 0 AND environment = ? GROUP BY currency", [today.isoformat(), environment]
+                      ).fetchall()
+    sums = tuple(sorted(((r[0], r[2]) for r in rows), key=lambda item: (item[0] != "PLN", item[0])))
+    return Unpaid(sum(r[1] for r in rows), sum(r[3] or 0 for r in rows), sums)
+
+
 # -- search -------------------------------------------------------------------------------------------------
 
 def _fold(text: str) -> str:
-    return " ".join(text.casefold().split())
+    return " ".join(fold(text).split())
 
 
 def _search_key(*parts: str | None) -> str:

@@ -14,3 +14,16 @@ def fold(text: str) -> str:
     """Return the text case-folded, without diacritics and with ł as l."""
     folded = unicodedata.normalize("NFKD", text.casefold().replace("ł", "l"))
     return "".join(c for c in folded if not unicodedata.combining(c))
+
+
+# The Polish alphabet puts each letter with a diacritic right after its base letter as a letter of its own
+# (a < ą < b, z < ź < ż: the Polish tailoring of Unicode collation, CLDR common/collation/pl.xml).
+_AFTER_BASE = str.maketrans({"ą": "a\U0010fffe", "ć": "c\U0010fffe", "ę": "e\U0010fffe", "ł": "l\U0010fffe",
+                             "ń": "n\U0010fffe", "ó": "o\U0010fffe", "ś": "s\U0010fffe", "ź": "z\U0010fffe",
+                             "ż": "z\U0010ffff"})
+
+
+def polish_order(text: str) -> str:
+    """A sort key that orders names as a Polish dictionary does: "Łódzka" before "Łódź Serwis", "Łódź" after
+    "Lublin" and before "Łomża", whatever the case."""
+    return " ".join(text.casefold().split()).translate(_AFTER_BASE)

@@ -35,15 +35,11 @@ def _list_args() -> dict[str, Any]:
     }
 
 
-MONTH_NAMES = ("styczeń", "luty", "marzec", "kwiecień", "maj", "czerwiec", "lipiec", "sierpień", "wrzesień",
-               "październik", "listopad", "grudzień")
-
-
 def month_choices(today: date, chosen: str | None, with_invoices: list[str]) -> list[tuple[str, str]]:
     """The months to filter by as (YYYY-MM, "listopad 2026"), newest first: those with invoices, the current
     one (where a new invoice lands) and the chosen one (a link may name any month)."""
     values = {*with_invoices, f"{today:%Y-%m}", *([chosen] if chosen else [])}
-    return [(v, f"{MONTH_NAMES[int(v[5:]) - 1]} {v[:4]}") for v in sorted(values, reverse=True)]
+    return [(v, formats.pl_month(v)) for v in sorted(values, reverse=True)]
 
 
 @bp.route("/")
