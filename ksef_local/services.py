@@ -1,13 +1,14 @@
 """The app's services, without Flask: the data folder, per-thread databases, the secret store, the KSeF
 settings and the factories of KSeF clients. The web app, the command line and the sender share them.
 
-The launcher adds what runs beside the app: the background sender (``sender``, so screens can wake it) and
-the demo mode's built-in simulator (``simulator_url``).
+The launcher adds what runs beside the app: the background sender (``sender``, so screens can wake it), the
+worker of the accountant's month packages (``exporter``) and the demo mode's built-in simulator
+(``simulator_url``); the entry point adds how a desktop notification is shown (``notifier``, desktop/).
 """
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import sqlite_utils
 
@@ -32,7 +33,11 @@ class Services:
         self.databases = dbmod.Databases(config.database_path(home))
         self.secrets = SecretStore(home)
         self.sender = None  # set by the launcher (desktop/launcher.py) or a test
+        self.exporter = None  # the month packages' worker (accounting/worker.py), set by the launcher
         self.simulator_url: str | None = None  # the demo mode's simulator, when running
+        # Shows a desktop notification (title, text) → whether it was shown; None: the page shows it, if it can
+        # (desktop/notifications.py decides, cli/run.py sets it).
+        self.notifier: Callable[[str, str], bool] | None = None
 
     def db(self) -> sqlite_utils.Database:
         return self.databases.get()
@@ -85,6 +90,11 @@ class Services:
         """Wake the background sender, when the launcher started one."""
         if self.sender is not None:
             self.sender.wake()
+
+    def wake_exporter(self) -> None:
+        """Wake the month packages' worker, when the launcher started one."""
+        if self.exporter is not None:
+            self.exporter.wake()
 
     def reset_client(self) -> None:
         """Forget the sender's client after the settings changed (environment, NIP or token)."""

@@ -85,6 +85,23 @@ def stored(db) -> dict[str, bytes]:
     return {r[0]: bytes(r[1]) for r in db.execute("SELECT ksef_number, xml FROM purchases")}
 
 
+def add_purchase(db, n: int, *, number: str | None = None, seller: Party = SELLER, received: datetime = RECEIVED,
+                 environment: str = "demo", **xml_options) -> int:
+    """Store purchase invoice n as the sync would (its metadata from the simulator's shape); return its id."""
+    from ksef_local.store import db as dbmod
+    from ksef_local.store import purchases
+
+    number = number or f"FV/{n}/11/2026"
+    xml = purchase_xml(number, seller=seller, **xml_options)
+    row = purchases.purchase_row(xml, metadata_for(xml, ksef_number(n, seller.nip), received=received,
+                                                   number=number, seller_nip=seller.nip),
+                                 environment=environment, context_nip=BUYER_NIP, subject="Subject2",
+                                 now=received + timedelta(minutes=1))
+    with dbmod.write(db):
+        assert purchases.insert(db, row)
+    return purchases.id_by_ksef_number(db, row["ksef_number"])
+
+
 # -- a purchase sync in a subprocess (for the kill -9 test): python -m tests.purchase_support DB URL TOKEN NIP N --
 
 def _subprocess_main(db_path: str, base_url: str, token: str, nip: str, export_above: str) -> None:

@@ -17,7 +17,7 @@ RANKS = [
     ("ksef_local.fa3", "ksef_local.ksef", "ksef_local.forms"),
     ("ksef_local.store",),
     ("ksef_local.services", "ksef_local.credentials"),
-    ("ksef_local.sending", "ksef_local.printing", "ksef_local.web", "ksef_local.simulator"),
+    ("ksef_local.sending", "ksef_local.printing", "ksef_local.accounting", "ksef_local.web", "ksef_local.simulator"),
     ("ksef_local.app", "ksef_local.cli", "ksef_local.desktop", "ksef_local.__main__"),
 ]
 ENTRY_POINTS = ("ksef_local.cli", "ksef_local.desktop")

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+from ksef_local.accounting.worker import Exporter
 from ksef_local.core.settings import DEMO_MODE
 from ksef_local.credentials import ensure_demo_credentials, ensure_demo_purchases
 from ksef_local.desktop.lock import try_lock
@@ -108,14 +109,26 @@ def start_simulator(state: Services, processing_ms: int = 1000, limits: str = "p
 
 
 def start_background(app, *, simulator: bool | str = True, sender: bool = True, processing_ms: int = 1000,
-                     limits: str = "prod", **sender_kwargs) -> Background:
+                     limits: str = "prod", exporter: bool = False, **sender_kwargs) -> Background:
     """Start the demo simulator and the sender for an app built by create_app.
 
     simulator="if-sending" starts the simulator only when this process gets to run the sender (the
     command line needs it only then); the app always starts it, so "Testuj połączenie" works in demo mode.
+    exporter: the worker of the accountant's month packages, for the app that serves the screens (a command
+    line process must not take the screens' requests and leave them unfinished when it exits).
     """
     state = app.extensions["ksef_local"]
     background = Background(state)
+    if exporter:
+        packages = Exporter(state)
+        state.exporter = packages
+        packages.start()
+
+        def stop_exporter() -> None:
+            packages.stop()
+            state.exporter = None
+
+        background.stops.append(stop_exporter)
     lock = try_lock(state.home / SENDER_LOCK) if sender else None
     if sender and lock is None:
         log.info("another process is sending to KSeF from this data folder; not starting a second sender")

@@ -1,0 +1,1 @@
+"""What goes to the accountant: the month's package (ZIP of XML, PDF, UPO and the CSV register) and its worker."""
