@@ -92,6 +92,7 @@ class FakeWebview:
     def __init__(self, fail: str | None = None) -> None:
         self.fail = fail
         self.calls: list[tuple] = []
+        self.settings = {"ALLOW_DOWNLOADS": False}
 
     def create_window(self, title, url, **kwargs):
         self.calls.append(("create_window", title, url))
@@ -107,6 +108,7 @@ def test_show_window_titles_the_window_and_uses_qt_on_linux(monkeypatch):
     webview = FakeWebview()
     assert desktop.show_window("http://127.0.0.1:1/?wejscie=x", load=lambda: webview, platform="linux") is None
     assert webview.calls == [("create_window", "ksef-local", "http://127.0.0.1:1/?wejscie=x"), ("start", "qt")]
+    assert webview.settings["ALLOW_DOWNLOADS"] is True   # "Pobierz XML" and the month's ZIP save to a file
 
 
 def test_show_window_reports_a_missing_backend():

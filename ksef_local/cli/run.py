@@ -8,7 +8,7 @@ from pathlib import Path
 from waitress import create_server
 
 from ksef_local.app import create_app, database_problem
-from ksef_local.desktop import instance, launcher
+from ksef_local.desktop import instance, launcher, notifications
 from ksef_local.desktop import window as desktop
 from ksef_local.web.security import new_entry_url
 
@@ -38,7 +38,9 @@ def run(home: Path, headless: bool, port: int, browser: bool = False) -> int:
             print(damaged, file=sys.stderr, flush=True)
         server = create_server(app, host="127.0.0.1", port=port, threads=8, ident="ksef-local")
         app.config["SERVER_PORT"] = server.effective_port  # Host must name exactly this port (DNS rebinding)
-        background = None if damaged else launcher.start_background(app)
+        if not damaged:
+            app.extensions["ksef_local"].notifier = notifications.notifier_for(mode)
+        background = None if damaged else launcher.start_background(app, exporter=True)
         base_url = f"http://127.0.0.1:{server.effective_port}"
         # Every opening gets its own one-time code: the window, the browser, the fallback to a browser.
         print(f"ksef-local działa pod adresem {new_entry_url(app, base_url)}", flush=True)

@@ -109,6 +109,9 @@ def show_window(url: str, load: Callable[[], object] = load_webview, platform: s
     gui = gui_for(platform)
     if gui == "qt":
         prepare_qt()
+    # Downloads ("Pobierz XML", UPO, the accountant's ZIP) are off in pywebview by default (settings
+    # ALLOW_DOWNLOADS, pywebview.flowrl.com/api/#webview-settings): on, they ask where to save the file.
+    webview.settings["ALLOW_DOWNLOADS"] = True
     try:
         webview.create_window(TITLE, url, width=1280, height=800, min_size=(800, 500))
         webview.start(gui=gui)
