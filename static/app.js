@@ -1,5 +1,5 @@
-// ksef-local: the row context menu on the invoice list ("Wyślij do KSeF" on right-click).
-// No inline script anywhere (Content-Security-Policy); everything else is htmx.
+// ksef-local: the row context menu on the invoice list ("Wyślij do KSeF" on right-click), and saving a month package
+// for the accountant once it is ready. No inline script anywhere (Content-Security-Policy); everything else is htmx.
 (function () {
   "use strict";
 
@@ -48,5 +48,15 @@
 
   document.addEventListener("keydown", function (event) {
     if (event.key === "Escape") { hideMenu(); }
+  });
+
+  // "Pobierz paczkę ZIP" (templates/accounting/_export.html): the answer that ends the waiting carries the link
+  // marked data-auto-download, which saves the file once by itself; the link stays for saving it again.
+  document.addEventListener("htmx:load", function (event) {
+    var link = event.detail.elt && event.detail.elt.querySelector && event.detail.elt.querySelector("a[data-auto-download]");
+    if (link) {
+      link.removeAttribute("data-auto-download");
+      link.click();
+    }
   });
 })();

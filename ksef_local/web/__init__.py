@@ -12,7 +12,19 @@ from ksef_local.core.settings import top_badge
 from ksef_local.errors import UserError
 from ksef_local.store import outbox, parties
 from ksef_local.store import settings as ksef_settings
-from ksef_local.web import backup, buyers, certificates, company, invoices, ksef, moments, printing, settings
+from ksef_local.web import (
+    accounting,
+    backup,
+    buyers,
+    certificates,
+    company,
+    invoices,
+    ksef,
+    moments,
+    printing,
+    purchases,
+    settings,
+)
 from ksef_local.web.responses import db, http_error, user_error
 from ksef_local.web.security import check_request, csrf_token, security_headers
 
@@ -39,17 +51,19 @@ def init_app(app: Flask) -> None:
     for code in (400, 403, 404, 405, 413):
         app.register_error_handler(code, http_error)
     app.jinja_env.filters.update(
-        pl_date=formats.pl_date, pl_datetime=formats.pl_datetime, grosze=formats.format_grosze,
-        money=formats.format_money, number=formats.format_flexible, nip=formats.format_nip,
+        pl_date=formats.pl_date, pl_datetime=formats.pl_datetime, pl_month=formats.pl_month,
+        grosze=formats.format_grosze, money=formats.format_money, number=formats.format_flexible,
+        nip=formats.format_nip,
         account=formats.format_account, file_size=formats.human_size, plural=formats.plural,
         time_tag=moments.time_tag, local_times=moments.local_times,
     )
     app.jinja_env.globals.update(csrf_token=csrf_token, buyer_label=buyer_label, rates=money.RATES,
                                  ksef_letters=outbox.LETTERS)
     for blueprint in (company.bp, buyers.bp, invoices.bp, ksef.bp, settings.bp, certificates.bp, backup.bp,
-                      printing.bp):
+                      printing.bp, purchases.bp, accounting.bp):
         app.register_blueprint(blueprint)
 
     @app.context_processor
     def _globals() -> dict[str, Any]:
-        return {"company": getattr(g, "company", None), "environment_badge": environment_badge}
+        return {"company": getattr(g, "company", None), "environment_badge": environment_badge,
+                "purchases_counter": purchases.counter_context}
