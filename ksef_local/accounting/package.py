@@ -174,7 +174,6 @@ def build(services: Services, month: str, destination: Path, *, environment: str
     report = progress or (lambda done, all_: True)
     if not report(0, total):
         raise Cancelled()
-    destination.parent.mkdir(parents=True, exist_ok=True)
     handle, partial_name = tempfile.mkstemp(prefix=f".{destination.name}.", suffix=".part", dir=destination.parent)
     partial = Path(partial_name)
     try:

@@ -1,5 +1,5 @@
-"""The ksef-local command line: run, import, send, status, settings, pdf, certificates, purchases, simulator (see
-cli/parser.py)."""
+"""The ksef-local command line: run, import, send, status, settings, pdf, certificates, purchases, export, simulator
+(see cli/parser.py)."""
 from __future__ import annotations
 
 import multiprocessing
@@ -7,6 +7,7 @@ import sys
 
 from ksef_local import config, simulator
 from ksef_local.cli import certificates as certificate_commands
+from ksef_local.cli import export as export_command
 from ksef_local.cli import invoices as invoice_commands
 from ksef_local.cli import ksef as ksef_commands
 from ksef_local.cli import printing as printing_commands
@@ -30,8 +31,10 @@ def main(argv: list[str] | None = None) -> int:
         return invoice_commands.import_files(home, args.files)
     if command == "pdf":
         return printing_commands.pdf_command(home, args)
-    if command in ("send", "status", "settings", "certificates", "purchases"):
+    if command in ("send", "status", "settings", "certificates", "purchases", "export"):
         try:
+            if command == "export":
+                return export_command.command(home, args)
             if command == "certificates":
                 return certificate_commands.command(home, args)
             if command == "purchases":

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from ksef_local import config, simulator
 from ksef_local.cli import certificates as certificates_cli
+from ksef_local.cli import export as export_cli
 from ksef_local.cli import printing as printing_cli
 from ksef_local.cli import purchases as purchases_cli
 from ksef_local.version import VERSION
@@ -63,6 +64,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     buys = sub.add_parser("purchases", help="faktury zakupowe z KSeF: pobieranie, lista, XML, PDF")
     purchases_cli.add_arguments(buys)
+
+    export = sub.add_parser("export", help="paczka dla księgowej: faktury miesiąca (XML, PDF, UPO) i zestawienie CSV",
+                            description="Zapisz paczkę ZIP z fakturami jednego miesiąca: faktury sprzedaży (według "
+                            "daty wystawienia) i zakupowe (według daty otrzymania w KSeF) w XML i PDF, UPO wysłanych "
+                            "faktur i zestawienie rejestr_RRRR-MM.csv. Kody wyjścia: 0 zapisano, 1 nie udało się "
+                            "zapisać pliku, 2 nieprawidłowy albo pusty miesiąc.")
+    export_cli.add_arguments(export)
 
     sim = sub.add_parser("simulator", help="uruchom lokalny symulator KSeF")
     simulator.add_arguments(sim)
