@@ -98,8 +98,6 @@ class Exporter:
         if export is None:
             return False
         folder = folder_of(self.services)
-        folder.mkdir(parents=True, exist_ok=True)
-        _clear(folder)
         company = parties.get_company(db) or {}
         destination = folder / package_name(export.month, company.get("nip"))
 
@@ -107,6 +105,8 @@ class Exporter:
             return not self._stopping.is_set() and month_exports.progress(db, export.id, done, total, self.clock())
 
         try:
+            folder.mkdir(parents=True, exist_ok=True)
+            _clear(folder)
             made = build(self.services, export.month, destination, environment=export.environment, progress=report,
                          demo_url=self.demo_url)
         except Cancelled:
