@@ -186,6 +186,7 @@ def test_the_worker_makes_the_newest_request_and_the_screen_offers_its_file(app,
     answer = client.post("/dla-ksiegowej/paczka", data={"miesiac": "2026-11"}, htmx=True)
     export_id = int(re.search(r'id="export-(\d+)"', answer.text).group(1))
     assert "Przygotowuję paczkę za listopad 2026" in answer.text and "every 1s" in answer.text
+    assert '<div id="messages" hx-swap-oob="innerHTML"></div>' in answer.text   # an earlier refusal goes away
     assert month_exports.get(db, older).result_title == "Zastąpione nowszym poleceniem"
     assert worker.run_once() and not worker.run_once()        # one request, then nothing to do
     done = month_exports.get(db, export_id)
@@ -222,6 +223,11 @@ def test_the_screen_refuses_a_bad_or_empty_month_and_an_unknown_package(client, 
     page = client.get("/dla-ksiegowej").text
     assert "według daty wystawienia" in page and "według daty otrzymania, czyli daty" in page
     assert re.search(r'<option value="2026-11"[^>]*>listopad 2026 – sprzedaż: 2, zakupy: 2</option>', page)
+    # a link may name the month; the command line's example names it too; a bad one is refused in Polish
+    chosen = client.get("/dla-ksiegowej?miesiac=2026-11").text
+    assert re.search(r'<option value="2026-11" selected>', chosen) and "ksef-local export 2026-11 -o" in chosen
+    refused = client.get("/dla-ksiegowej?miesiac=2026-13")
+    assert refused.status_code == 400 and "Nieprawidłowy miesiąc" in refused.text
 
 
 def test_a_package_the_program_left_unfinished_says_so_at_the_next_start(services, db, month):

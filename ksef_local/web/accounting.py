@@ -12,7 +12,7 @@ from ksef_local.accounting.package import empty_month
 from ksef_local.accounting.worker import package_path
 from ksef_local.core.settings import describe
 from ksef_local.errors import UserError
-from ksef_local.forms.purchases import parse_month
+from ksef_local.forms.purchases import optional_month, parse_month
 from ksef_local.store import invoice_list, month_exports, purchases
 from ksef_local.web.purchases import environment
 from ksef_local.web.responses import db, render, services
@@ -48,7 +48,7 @@ def _export_context(export: month_exports.MonthExport | None, auto: bool = False
 @bp.route("")
 def index():
     today, env = clock.today(), environment()
-    chosen = request.args.get("miesiac") or previous_month(today)
+    chosen = optional_month(request.args.get("miesiac")) or previous_month(today)   # a bad one: Polish 400
     latest = month_exports.latest(db())
     return render("accounting/index.html", months=month_options(today, env), chosen=chosen,
                   badge=describe(services().settings()), **_export_context(latest))
@@ -63,7 +63,8 @@ def request_package():
         raise UserError(empty_month(month), 422)
     export_id = month_exports.request(db(), month, env, clock.utc_now())
     services().wake_exporter()
-    return render("accounting/_export.html", **_export_context(month_exports.get(db(), export_id), auto=True))
+    return render("accounting/_export.html", **_export_context(month_exports.get(db(), export_id), auto=True),
+                  clear_messages=True)
 
 
 @bp.route("/paczka/<int:export_id>")
