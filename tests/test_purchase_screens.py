@@ -157,7 +157,7 @@ def test_refusals_unknown_id_bad_month_and_no_csrf_token(client, db, bought):
         response = client.get(url)
         assert response.status_code == 404 and "Nie ma takiej faktury zakupowej w programie." in response.text
     assert client.post("/zakupy/9999/zaplata", data={"data_zaplaty": "01.01.2026"}).status_code == 404
-    for month in ("2026-13", "listopad", "2026-1"):
+    for month in ("2026-13", "listopad", "2026-1", "２０２６-１１"):   # fullwidth digits are not a month either
         response = client.get(f"/zakupy?miesiac={month}")
         assert response.status_code == 400 and "Nieprawidłowy miesiąc" in response.text
     refused = client.raw.post(f"/zakupy/{bought['paper']}/zaplata", data={"data_zaplaty": "01.01.2026"})
@@ -166,6 +166,25 @@ def test_refusals_unknown_id_bad_month_and_no_csrf_token(client, db, bought):
     # an htmx request's error comes as a Polish message for the page's message area
     htmx = client.get("/zakupy/9999", headers={"HX-Request": "true"})
     assert htmx.status_code == 404 and htmx.headers["HX-Retarget"] == "#messages"
+
+
+def search_box(html: str) -> str:
+    return re.search(r'<input type="search" name="q" value="([^"]*)"', html).group(1)
+
+
+@pytest.mark.parametrize("typed", ["zolta laka " * 500, "zolta\x00 laka\x07", "\tzolta\n laka  ", "a " * 3000, "\x00"])
+def test_the_search_reads_odd_input_as_the_sales_list_does(client, bought, typed):
+    """One rule for every list's search box: very long text, control characters and hundreds of words give the
+    same search on the purchase list as on the sales list (whatever that rule becomes), and never an error."""
+    sales, bought_list = client.get("/", query_string={"q": typed}), client.get("/zakupy", query_string={"q": typed})
+    assert sales.status_code == bought_list.status_code == 200
+    assert search_box(bought_list.text) == search_box(sales.text)
+    assert len(search_box(bought_list.text)) <= 200
+
+
+def test_page_and_seller_parameters_take_only_ascii_digits(client, bought):
+    assert row_ids(client.get("/zakupy?strona=²").text) == row_ids(client.get("/zakupy").text)   # page 1
+    assert len(row_ids(client.get("/zakupy?sprzedawca=" + "５" * 10).text)) == 3                   # no seller filter
 
 
 def test_seller_text_from_ksef_is_escaped(client, db, company):

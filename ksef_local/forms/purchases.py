@@ -8,7 +8,7 @@ from datetime import date
 from ksef_local.errors import UserError, ValidationFailed
 from ksef_local.forms.editor import parse_date
 
-MONTH = re.compile(r"(\d{4})-(\d{2})")
+MONTH = re.compile(r"([0-9]{4})-([0-9]{2})")   # not \d: it takes fullwidth and other scripts' digits too
 # KSeF has received invoices since 1 January 2022, when it opened for voluntary use (ustawa z 29.10.2021,
 # Dz.U. 2021 poz. 2076): nothing older can be read from it.
 KSEF_SINCE = date(2022, 1, 1)

@@ -41,17 +41,22 @@ def poll_seconds() -> int:
 
 # -- the list -------------------------------------------------------------------------------------------------
 
+def _digits(text: str) -> bool:
+    """ASCII digits only: str.isdigit() also takes "²" and fullwidth digits, which int() then refuses or reads."""
+    return text.isascii() and text.isdigit()
+
+
 def _filters() -> dict[str, Any]:
     args = request.args
     page = args.get("strona", "1")
     seller = args.get("sprzedawca", "")
     return {
         "month": optional_month(args.get("miesiac")), "month_of": "wystawiono" if args.get("wg") == "wystawiono"
-        else "otrzymano", "seller": seller if seller.isdigit() and len(seller) == 10 else None,
+        else "otrzymano", "seller": seller if _digits(seller) and len(seller) == 10 else None,
         "paid": args.get("zaplata") if args.get("zaplata") in PAID_FILTERS else None,
         "q": args.get("q", "").strip()[:200] or None, "sort": args.get("sort") if args.get("sort") in purchases.SORTS
         else "otrzymano", "desc": args.get("kier", "desc") != "asc",
-        "page": int(page) if page.isdigit() and 0 < int(page) < 1_000_000 else 1,
+        "page": int(page) if _digits(page) and len(page) < 7 and int(page) > 0 else 1,
     }
 
 
