@@ -50,6 +50,7 @@ bench: $(TEST_STAMP)
 	$(BIN)/python benchmarks/pdf.py
 	$(BIN)/python benchmarks/pdf_concurrency.py
 	$(BIN)/python benchmarks/sending.py
+	$(BIN)/python benchmarks/purchases_sync.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis build dist
