@@ -124,6 +124,7 @@ def test_a_new_user_gets_purchase_invoices_marks_one_paid_and_sends_the_month_to
 
     # The list: four new ones, marked; the visit empties the counter.
     page.get_by_role("link", name=re.compile("^Zakupy")).click()
+    page.wait_for_load_state()   # htmx listens only after the deferred scripts: the filters below need it
     expect(page.get_by_role("heading", name="Faktury zakupowe")).to_be_visible()
     expect(rows(page)).to_have_count(4)
     expect(page.locator("#purchase-table .new-tag")).to_have_count(4)
