@@ -1,9 +1,10 @@
 """The ksef-local command line: run, import, send, status, settings, pdf, simulator (see cli/parser.py)."""
 from __future__ import annotations
 
+import sqlite3
 import sys
 
-from ksef_local import config, simulator
+from ksef_local import config, disk, simulator
 from ksef_local.cli import certificates as certificate_commands
 from ksef_local.cli import invoices as invoice_commands
 from ksef_local.cli import ksef as ksef_commands
@@ -14,23 +15,33 @@ from ksef_local.errors import UserError
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the command line; return the process exit code."""
+    """Run the command line; return the process exit code (2 when the user has something to fix)."""
     args = build_parser().parse_args(argv)
     command = args.command or "run"
     if command == "simulator":
         return simulator.run(args)
+    try:
+        return _dispatch(command, args)
+    except UserError as exc:
+        print(exc.message, file=sys.stderr)
+        return 2
+    except (sqlite3.OperationalError, OSError) as exc:  # a full disk, a read-only folder: say so in Polish
+        message = disk.describe(exc)
+        if message is None:
+            raise
+        print(message, file=sys.stderr)
+        return 2
+
+
+def _dispatch(command: str, args) -> int:
     home = config.data_dir(args.data_dir)
     if command == "import":
         return invoice_commands.import_files(home, args.files)
     if command == "pdf":
         return printing_commands.pdf_command(home, args)
-    if command in ("send", "status", "settings", "certificates"):
-        try:
-            if command == "certificates":
-                return certificate_commands.command(home, args)
-            return getattr(ksef_commands, command)(home, args)
-        except UserError as exc:
-            print(exc.message, file=sys.stderr)
-            return 2
+    if command == "certificates":
+        return certificate_commands.command(home, args)
+    if command in ("send", "status", "settings"):
+        return getattr(ksef_commands, command)(home, args)
     return run_command.run(home, headless=getattr(args, "headless", False), port=getattr(args, "port", 0),
                            browser=getattr(args, "browser", False))

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+from ksef_local import disk
 from ksef_local.errors import UserError
 from ksef_local.store import db as dbmod
 from ksef_local.store import outbox
@@ -179,13 +180,14 @@ def make_backup(db_path: Path, folder: Path, now: datetime, reason: str) -> Path
     if not db_path.exists():
         raise BackupError("Nie ma jeszcze bazy danych, więc nie ma czego kopiować.")
     try:
-        folder.mkdir(parents=True, exist_ok=True)
+        disk.make_dir(folder)
     except OSError as exc:
         raise BackupError(f"Nie można utworzyć folderu kopii zapasowych {folder} ({exc}).") from exc
     final = _free_name(folder, now, reason)
     temporary = folder / f".{final.name}.tmp"
     try:
         temporary.unlink(missing_ok=True)
+        disk.create_file(temporary)  # private (0600) like every file of the data folder
         dst = sqlite3.connect(temporary, isolation_level=None)
         try:
             _copy(db_path, dst)

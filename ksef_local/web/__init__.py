@@ -1,6 +1,7 @@
 """The screens: one blueprint per screen, registered by init_app with the shared security, errors and filters."""
 from __future__ import annotations
 
+import sqlite3
 from typing import Any
 
 from flask import Flask, g
@@ -13,7 +14,7 @@ from ksef_local.errors import UserError
 from ksef_local.store import outbox, parties
 from ksef_local.store import settings as ksef_settings
 from ksef_local.web import backup, buyers, certificates, company, invoices, ksef, printing, settings
-from ksef_local.web.responses import db, http_error, user_error
+from ksef_local.web.responses import db, disk_error, http_error, user_error
 from ksef_local.web.security import check_request, csrf_token, security_headers
 
 
@@ -37,6 +38,8 @@ def init_app(app: Flask) -> None:
     app.register_error_handler(UserError, user_error)
     for code in (400, 403, 404, 405, 413):
         app.register_error_handler(code, http_error)
+    for failure in (sqlite3.OperationalError, OSError):  # a full disk, a read-only folder: a page, not a 500
+        app.register_error_handler(failure, disk_error)
     app.jinja_env.filters.update(
         pl_date=formats.pl_date, pl_datetime=formats.pl_datetime, grosze=formats.format_grosze,
         money=formats.format_money, number=formats.format_flexible, nip=formats.format_nip,

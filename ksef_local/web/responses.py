@@ -7,6 +7,7 @@ from typing import Any
 import sqlite_utils
 from flask import Response, current_app, make_response, redirect, render_template, request
 
+from ksef_local import disk
 from ksef_local.errors import UserError, ValidationFailed
 from ksef_local.fa3 import MAX_DOCUMENT_BYTES
 from ksef_local.services import Services
@@ -67,3 +68,17 @@ def http_error(exc) -> Response:
     if exc.code == 404 and exc.description and not exc.description.startswith("The requested URL"):
         message = exc.description
     return user_error(UserError(message, status=exc.code or 400))
+
+
+def disk_error(exc: Exception) -> Response:
+    """Render a full disk or a read-only data folder in Polish; any other error stays an error (a 500).
+
+    The write that failed was rolled back (store/db.write), so nothing changed; an htmx request keeps what
+    the user typed in the page, because the message goes to the page's message area.
+    """
+    home = current_app.extensions["ksef_local"].home if "ksef_local" in current_app.extensions else None
+    message = disk.describe(exc, home)
+    if message is None:
+        raise exc
+    current_app.logger.error("write failed: %s", exc)
+    return user_error(UserError(message, status=disk.status_of(message)))
