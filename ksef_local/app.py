@@ -9,7 +9,7 @@ from flask import Flask
 from ksef_local import config
 from ksef_local.clock import local_now
 from ksef_local.services import Services
-from ksef_local.store import backup
+from ksef_local.store import backup, numbering
 from ksef_local.store import db as dbmod
 from ksef_local.version import VERSION
 from ksef_local.web import damaged, init_app
@@ -44,6 +44,7 @@ def create_app(home: Path | str | None = None, testing: bool = False, launch_sec
         return app
     services = Services(home_path)
     dbmod.migrate(services.db(), before_migration=backup.before_migration(home_path, db_path, now))
+    numbering.sync(services.db(), home_path)  # every number the journal knows stays used (never twice)
     app.extensions["ksef_local"] = services
     init_app(app)
     return app

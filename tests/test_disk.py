@@ -20,7 +20,7 @@ from ksef_local.app import create_app, database_problem
 from ksef_local.cli import main
 from ksef_local.desktop import instance, launcher
 from ksef_local.desktop.lock import try_lock
-from ksef_local.store import backup, invoices, parties
+from ksef_local.store import backup, invoices, numbering, parties
 from ksef_local.store import db as dbmod
 from ksef_local.store.secrets import SecretStore
 
@@ -59,7 +59,7 @@ def test_a_new_data_folder_and_everything_in_it_is_private(home, company):
     instance.claim(home).release()
     names = set(modes(home))
     assert {"ksef-local.sqlite3", "ksef-local.sqlite3-wal", "ksef-local.sqlite3-shm", "kopie",
-            launcher.SENDER_LOCK, instance.LOCK_FILE} <= names
+            numbering.JOURNAL, launcher.SENDER_LOCK, instance.LOCK_FILE} <= names
     assert any(name.startswith("kopie/") for name in names) and any(name.startswith("secrets") for name in names)
     assert not_private(home) == {}
     assert mode(home) == 0o700 and mode(config.database_path(home)) == 0o600
@@ -197,6 +197,7 @@ def test_a_full_disk_while_issuing_keeps_the_draft_and_uses_no_number(app, compa
     row = invoices.get_invoice(db, invoice_id)
     assert row["status"] == "draft" and row["number"] is None
     assert db.execute("SELECT count(*) FROM used_numbers").fetchone()[0] == 0
+    assert numbering.read(numbering.journal_path(app.extensions["ksef_local"].home)) == []  # no gap either
 
 
 def test_other_database_errors_stay_errors(app, company, monkeypatch):

@@ -16,7 +16,7 @@ from ksef_local.core.model import Party
 from ksef_local.errors import UserError
 from ksef_local.fa3 import MAX_DOCUMENT_BYTES
 from ksef_local.store import db as dbmod
-from ksef_local.store import parties
+from ksef_local.store import numbering, parties
 from ksef_local.store.invoices import insert_row
 
 
@@ -68,10 +68,11 @@ def import_xml(db: sqlite_utils.Database, data: bytes, filename: str = "") -> in
         "xml_sha256": hashlib.sha256(data).hexdigest(), "created_at": now, "updated_at": now, "issued_at": now,
     }
     with dbmod.write(db):
-        if db.execute("SELECT 1 FROM used_numbers WHERE number = ?", [summary.number]).fetchone():
+        # A number kept from a lost database (used_numbers without its invoice) may be imported back.
+        if db.execute("SELECT 1 FROM invoices WHERE number = ? UNION SELECT 1 FROM used_numbers WHERE number = ?"
+                      " AND invoice_id IS NOT NULL", [summary.number, summary.number]).fetchone():
             raise UserError(f"Faktura o numerze {summary.number} już jest w programie. Nie importuję jej drugi raz.",
                             409)
         invoice_id = insert_row(db, "invoices", row)
-        db.execute("INSERT INTO used_numbers (number, kind, invoice_id, used_at) VALUES (?, ?, ?, ?)",
-                   [summary.number, summary.kind, invoice_id, now])
+        numbering.mark_used(db, summary.number, summary.kind, invoice_id, now)
     return invoice_id
