@@ -100,6 +100,8 @@ PLURALS: dict[str, tuple[str, str, str]] = {
     "certyfikat": ("certyfikat", "certyfikaty", "certyfikatów"),
     "wniosek": ("wniosek", "wnioski", "wniosków"),
     "pozycja": ("pozycja", "pozycje", "pozycji"),
+    "kopia zapasowa": ("kopia zapasowa", "kopie zapasowe", "kopii zapasowych"),
+    "numer": ("numer", "numery", "numerów"),
 }
 
 

@@ -7,7 +7,8 @@ from pathlib import Path
 
 from waitress import create_server
 
-from ksef_local.app import create_app, database_problem
+from ksef_local import config, disk
+from ksef_local.app import create_app, database_problem, on_repaired
 from ksef_local.desktop import instance, launcher
 from ksef_local.desktop import window as desktop
 from ksef_local.web.security import entry_url
@@ -15,8 +16,11 @@ from ksef_local.web.security import entry_url
 
 def run(home: Path, headless: bool, port: int, browser: bool = False) -> int:
     mode, why = desktop.choose_mode(browser=browser, headless=headless)
-    held = instance.claim(home)
-    if held is None:  # another launch serves this data folder: show it rather than start a second sender
+    # A folder the program cannot write to has no room for the instance lock: serve only the page that
+    # says so (create_app finds the same problem), without claiming the folder.
+    unwritable = disk.write_problem(home, config.database_path(home))
+    held = None if unwritable else instance.claim(home)
+    if held is None and not unwritable:  # another launch serves this folder: show it, not a second sender
         running = instance.find_running(home)
         if running is None:
             print("ksef-local już działa dla tego folderu danych, ale nie odpowiada. Zamknij go albo poczekaj "
@@ -24,25 +28,29 @@ def run(home: Path, headless: bool, port: int, browser: bool = False) -> int:
             return 1
         desktop.open_running(entry_url(running.base_url, running.secret), mode)
         return 0
-    background = None
+    backgrounds: list[launcher.Background] = []
     try:
         launch_secret = secrets.token_urlsafe(32)
         app = create_app(home, launch_secret=launch_secret)
         damaged = database_problem(app)
-        if damaged:  # the app then serves only a page that explains it and lists the backups
+        if damaged:  # the app then serves only a page that explains it (and repairs, then starts the rest)
             print(damaged, file=sys.stderr, flush=True)
+            on_repaired(app, lambda full: backgrounds.append(launcher.start_background(full)))
         server = create_server(app, host="127.0.0.1", port=port, threads=8, ident="ksef-local")
         app.config["SERVER_PORT"] = server.effective_port  # Host must name exactly this port (DNS rebinding)
-        background = None if damaged else launcher.start_background(app)
+        if not damaged:
+            backgrounds.append(launcher.start_background(app))
         url = entry_url(f"http://127.0.0.1:{server.effective_port}", launch_secret)
         print(f"ksef-local działa pod adresem {url}", flush=True)
         print(f"Folder danych: {home}", flush=True)
-        held.publish(server.effective_port, launch_secret)
+        if held is not None:
+            held.publish(server.effective_port, launch_secret)
         if why:
             print(why, flush=True)
         desktop.serve(server, url, mode)
     finally:
-        if background is not None:
+        for background in backgrounds:
             background.stop()  # the sender finishes its current step; nothing is left half-written
-        held.release()
+        if held is not None:
+            held.release()
     return 0

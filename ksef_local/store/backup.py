@@ -154,7 +154,8 @@ def _free_name(folder: Path, now: datetime, reason: str) -> Path:
     return candidate
 
 
-def _fsync(path: Path) -> None:
+def fsync(path: Path) -> None:
+    """Flush a file (or a folder, after a rename in it) to the disk."""
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
@@ -164,7 +165,8 @@ def _fsync(path: Path) -> None:
         os.close(fd)
 
 
-def _copy(src_path: Path, dst: sqlite3.Connection) -> None:
+def copy_into(src_path: Path, dst: sqlite3.Connection) -> None:
+    """Copy a database file into an open connection with the online backup API (read-only on the source)."""
     src = _open_ro(src_path)
     try:
         src.backup(dst)
@@ -190,7 +192,7 @@ def make_backup(db_path: Path, folder: Path, now: datetime, reason: str) -> Path
         disk.create_file(temporary)  # private (0600) like every file of the data folder
         dst = sqlite3.connect(temporary, isolation_level=None)
         try:
-            _copy(db_path, dst)
+            copy_into(db_path, dst)
             # The copy carries the source's WAL flag; a backup should be one self-contained file.
             dst.execute("PRAGMA journal_mode = DELETE")
         finally:
@@ -199,9 +201,9 @@ def make_backup(db_path: Path, folder: Path, now: datetime, reason: str) -> Path
         if problem:
             raise BackupError(f"Nie udało się zrobić poprawnej kopii zapasowej: {problem} "
                               "Dotychczasowe kopie zostały zachowane.")
-        _fsync(temporary)
+        fsync(temporary)
         os.replace(temporary, final)
-        _fsync(folder)
+        fsync(folder)
     except sqlite3.Error as exc:
         raise BackupError(f"Nie udało się zrobić kopii zapasowej bazy danych ({exc}).") from exc
     except OSError as exc:
@@ -299,7 +301,7 @@ def restore(db_path: Path, backup_path: Path, now: datetime, folder: Path | None
         live = sqlite3.connect(db_path, timeout=10, isolation_level=None)
         try:
             live.execute("PRAGMA busy_timeout = 10000")
-            _copy(backup_path, live)
+            copy_into(backup_path, live)
         finally:
             live.close()
         finish_restore(db_path, now, keep_from=[safety])
