@@ -11,7 +11,7 @@ from ksef_local import config, disk
 from ksef_local.app import create_app, database_problem, on_repaired
 from ksef_local.desktop import instance, launcher
 from ksef_local.desktop import window as desktop
-from ksef_local.web.security import entry_url
+from ksef_local.web.security import new_entry_url
 
 
 def run(home: Path, headless: bool, port: int, browser: bool = False) -> int:
@@ -26,7 +26,12 @@ def run(home: Path, headless: bool, port: int, browser: bool = False) -> int:
             print("ksef-local już działa dla tego folderu danych, ale nie odpowiada. Zamknij go albo poczekaj "
                   "chwilę i spróbuj ponownie.", file=sys.stderr, flush=True)
             return 1
-        desktop.open_running(entry_url(running.base_url, running.secret), mode)
+        url = instance.entry_url_of(running)
+        if url is None:
+            print("ksef-local już działa dla tego folderu danych, ale nie udało się otworzyć jego okna. Zamknij "
+                  "go i uruchom ponownie.", file=sys.stderr, flush=True)
+            return 1
+        desktop.open_running(url, mode)
         return 0
     backgrounds: list[launcher.Background] = []
     try:
@@ -40,14 +45,16 @@ def run(home: Path, headless: bool, port: int, browser: bool = False) -> int:
         app.config["SERVER_PORT"] = server.effective_port  # Host must name exactly this port (DNS rebinding)
         if not damaged:
             backgrounds.append(launcher.start_background(app))
-        url = entry_url(f"http://127.0.0.1:{server.effective_port}", launch_secret)
-        print(f"ksef-local działa pod adresem {url}", flush=True)
+        base_url = f"http://127.0.0.1:{server.effective_port}"
+        # Every opening gets its own one-time code: the window, the browser, the fallback to a browser.
+        print(f"ksef-local działa pod adresem {new_entry_url(app, base_url)}", flush=True)
         print(f"Folder danych: {home}", flush=True)
+        print("Adres otwiera program jeden raz; nowy poda ponowne uruchomienie ksef-local run.", flush=True)
         if held is not None:
             held.publish(server.effective_port, launch_secret)
         if why:
             print(why, flush=True)
-        desktop.serve(server, url, mode)
+        desktop.serve(server, lambda: new_entry_url(app, base_url), mode)
     finally:
         for background in backgrounds:
             background.stop()  # the sender finishes its current step; nothing is left half-written
