@@ -11,6 +11,7 @@ from ksef_local import config
 from ksef_local.app import create_app, database_problem
 from ksef_local.store import backup, invoices, numbering, parties, recovery
 from ksef_local.store import db as dbmod
+from ksef_local.web.security import new_entry_url
 
 from .conftest import Client
 from .factories import TODAY, issued
@@ -148,7 +149,7 @@ def test_the_repair_has_the_same_security_as_every_page(home, history):
     refused = client.get("/")
     assert refused.status_code == 403 and str(home) not in refused.text
     assert client.post("/naprawa/przywroc", data={"nazwa": history["backup"]}).status_code == 403
-    client.get(f"/?klucz={SECRET}")
+    client.get(new_entry_url(app, ""))
     page = client.get("/")
     assert page.status_code == 503 and str(home) in page.text
     no_token = client.post("/naprawa/przywroc", data={"nazwa": history["backup"]})
