@@ -65,7 +65,8 @@ def from_grosze(value: int) -> Decimal:
     return (Decimal(value) / 100).quantize(GROSZ)
 
 
-_NUMBER_RE = re.compile(r"^-?\d+([.,]\d+)?$")
+# ASCII digits only: \d would also take "５" (fullwidth) and other scripts' digits (docs/fa3-notes.md §1).
+_NUMBER_RE = re.compile(r"-?[0-9]+([.,][0-9]+)?")
 
 
 def parse_decimal(text: str | None) -> Decimal | None:
@@ -78,7 +79,7 @@ def parse_decimal(text: str | None) -> Decimal | None:
     cleaned = str(text).strip().replace("\u00a0", "").replace(" ", "").replace("\u202f", "")
     if not cleaned:
         return None
-    if not _NUMBER_RE.match(cleaned):
+    if not _NUMBER_RE.fullmatch(cleaned):
         raise ValueError(text)
     try:
         return Decimal(cleaned.replace(",", "."))
