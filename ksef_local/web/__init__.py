@@ -13,6 +13,7 @@ from ksef_local.errors import UserError
 from ksef_local.store import outbox, parties
 from ksef_local.store import settings as ksef_settings
 from ksef_local.web import backup, buyers, certificates, company, invoices, ksef, printing, settings
+from ksef_local.web.params import RecordIdConverter
 from ksef_local.web.responses import db, http_error, user_error
 from ksef_local.web.security import check_request, csrf_token, security_headers
 
@@ -32,6 +33,8 @@ def environment_badge() -> tuple[str, bool]:
 
 def init_app(app: Flask) -> None:
     """Register the security checks, the error pages, the template filters and every screen."""
+    # Before any blueprint adds its rules: every <int:…> is a record id, bounded (web/params.py).
+    app.url_map.converters["int"] = RecordIdConverter
     app.before_request(check_request)
     app.after_request(security_headers)
     app.register_error_handler(UserError, user_error)

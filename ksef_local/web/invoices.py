@@ -12,7 +12,7 @@ from ksef_local.core.model import BUYER_KINDS, CORRECTION_TYPES, EXEMPTION_KINDS
 from ksef_local.errors import UserError, ValidationFailed
 from ksef_local.forms import parties as party_forms
 from ksef_local.store import imports, invoice_list, invoices, outbox, parties
-from ksef_local.web import ksef
+from ksef_local.web import ksef, params
 from ksef_local.web.responses import db, is_htmx, navigate, render
 
 bp = Blueprint("invoices", __name__)
@@ -21,17 +21,15 @@ bp = Blueprint("invoices", __name__)
 # --- the list ----------------------------------------------------------------------------------------
 
 def _list_args() -> dict[str, Any]:
+    """The list's filters from the address; one the list's own links never make is a Polish 400/404."""
     args = request.args
-    month = args.get("miesiac", "")
-    if month and not (len(month) == 7 and month[4] == "-" and month[:4].isdigit() and month[5:].isdigit()
-                      and 1 <= int(month[5:]) <= 12):
-        month = ""
-    page = args.get("strona", "1")
+    page_max = params.MAX_RECORD_ID // invoice_list.PAGE_SIZE  # the page's offset must fit SQLite's INTEGER
     return {
-        "month": month or None, "status": args.get("status") or None,
-        "buyer_id": int(args["kontrahent"]) if args.get("kontrahent", "").isdigit() else None,
-        "q": args.get("q", "").strip()[:200] or None, "sort": args.get("sort", "data"),
-        "desc": args.get("kier", "desc") != "asc", "page": int(page) if page.isdigit() and int(page) > 0 else 1,
+        "month": params.month(args.get("miesiac")), "status": args.get("status") or None,
+        "buyer_id": params.positive_int(args.get("kontrahent"), params.BUYER_NOT_FOUND, 404),
+        "q": params.search_text(args.get("q")) or None, "sort": args.get("sort", "data"),
+        "desc": args.get("kier", "desc") != "asc",
+        "page": params.positive_int(args.get("strona"), params.PAGE_ERROR, maximum=page_max) or 1,
     }
 
 
@@ -182,7 +180,7 @@ def delete(invoice_id: int):
 
 @bp.route("/faktury/<int:invoice_id>/nabywcy")
 def buyer_search(invoice_id: int):
-    found = parties.search_buyers(db(), request.args.get("q", ""), limit=10)
+    found = parties.search_buyers(db(), params.search_text(request.args.get("q")), limit=10)
     return render("invoices/_buyer_results.html", buyers=found, inv=invoices.get_invoice(db(), invoice_id))
 
 

@@ -27,6 +27,11 @@ def entry_url(base_url: str, launch_secret: str) -> str:
     return f"{base_url.rstrip('/')}/?{urlencode({ENTRY_PARAM: launch_secret})}"
 
 
+def _same(sent: str, expected: str) -> bool:
+    """Compare in constant time; as bytes, because hmac.compare_digest() raises TypeError for non-ASCII str."""
+    return hmac.compare_digest(sent.encode("utf-8", "surrogatepass"), expected.encode("utf-8"))
+
+
 def csrf_token() -> str:
     return hmac.new(current_app.config["SECRET_KEY"].encode(), b"csrf", "sha256").hexdigest()
 
@@ -54,10 +59,10 @@ def _check_launch_secret() -> Response | None:
     secret = current_app.config.get("LAUNCH_SECRET")
     if not secret or request.endpoint == "static":
         return None
-    if hmac.compare_digest(request.cookies.get(COOKIE, ""), secret):
+    if _same(request.cookies.get(COOKIE, ""), secret):
         return None
     offered = request.args.get(ENTRY_PARAM, "")
-    if request.method == "GET" and offered and hmac.compare_digest(offered, secret):
+    if request.method == "GET" and offered and _same(offered, secret):
         # Hand-off: set the cookie and drop the secret from the address bar at once.
         response = redirect(request.path)
         response.set_cookie(COOKIE, secret, httponly=True, samesite="Strict", path="/")
@@ -71,7 +76,7 @@ def _check_origin_and_csrf() -> None:
     if origin and origin != "null" and urlsplit(origin).netloc != request.host:
         abort(403, "Żądanie z innej strony zostało odrzucone.")
     sent = request.headers.get("X-CSRF-Token") or request.form.get("csrf_token") or ""
-    if not hmac.compare_digest(sent, csrf_token()):
+    if not _same(sent, csrf_token()):
         abort(403, "Brak lub nieprawidłowy token formularza: odśwież stronę i spróbuj jeszcze raz.")
 
 
