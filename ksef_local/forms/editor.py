@@ -15,7 +15,7 @@ from typing import Any, Mapping
 from ksef_local.core import money
 from ksef_local.core.model import CORRECTION_TYPES, EXEMPTION_KINDS, PAYMENT_FORMS
 from ksef_local.errors import ValidationFailed
-from ksef_local.formats import decimal_places, format_flexible
+from ksef_local.formats import decimal_places, format_flexible, format_money
 from ksef_local.forms import parties as party_forms
 from ksef_local.forms.text import multi_line, record_id, single_line
 from ksef_local.ksef.ksef_number import is_valid_ksef_number
@@ -102,9 +102,48 @@ def parse_draft_form(form: Mapping[str, Any]) -> DraftInput:
     errors: dict[str, str] = {}
     fields = _parse_header(form, errors)
     lines = _parse_lines(form, errors)
+    if not errors:
+        errors = _amount_errors(fields, lines)
     if errors:
         raise ValidationFailed(errors)
     return DraftInput(fields, lines)
+
+
+def _amount_errors(fields: Mapping[str, Any], lines: list[dict[str, Any]]) -> dict[str, str]:
+    """Refuse amounts an FA(3) invoice cannot carry (docs/fa3-notes.md §3.1), though each number typed fits.
+
+    A line's quantity × price and its discount, and every sum of each state (the lines before and after a
+    correction): rate sums, the total due and, for a foreign currency, the VAT converted to PLN.
+    """
+    limit = money.MAX_AMOUNT
+    currency = fields["currency"]
+    errors: dict[str, str] = {}
+    states: dict[int, list[money.LineInput]] = {0: [], 1: []}
+    for i, ln in enumerate(lines):
+        line = money.LineInput(ln["name"], ln["unit"], Decimal(ln["quantity"]), Decimal(ln["unit_price"]),
+                               ln["rate"], Decimal(ln["discount_percent"]) if ln["discount_percent"] else None)
+        amounts = money.line_amounts(line)
+        if abs(amounts.gross_before_discount) > limit:
+            errors[f"line_unit_price-{i}"] = (
+                f"Pozycja {i + 1}: ilość × cena to {format_money(amounts.gross_before_discount, currency)}, a kwota "
+                f"na fakturze FA(3) może mieć najwyżej {format_money(limit, currency)}. Sprawdź ilość i cenę.")
+        elif amounts.discount > money.MAX_DISCOUNT:
+            errors[f"line_discount_percent-{i}"] = (
+                f"Pozycja {i + 1}: rabat to {format_money(amounts.discount, currency)}, a rabat pozycji na fakturze "
+                f"FA(3) może mieć najwyżej {format_money(money.MAX_DISCOUNT, currency)}. Sprawdź rabat i cenę.")
+        states[ln["before"]].append(line)
+    if errors:
+        return errors
+    rate = money.parse_decimal(fields["exchange_rate"]) if currency != "PLN" else None
+    for before, group in states.items():
+        which = "Suma pozycji przed korektą" if before else "Suma faktury"
+        if money.largest_amount(money.compute_totals(group, fields["price_mode"])) > limit:
+            errors["lines"] = (f"{which} przekracza {format_money(limit, currency)}: tyle najwyżej może mieć kwota "
+                               "na fakturze FA(3). Sprawdź ilości i ceny.")
+        elif rate and money.largest_amount(money.compute_totals(group, fields["price_mode"], rate)) > limit:
+            errors["exchange_rate"] = (f"VAT przeliczony na złote przekracza {format_money(limit)}: tyle najwyżej "
+                                       "może mieć kwota na fakturze FA(3). Sprawdź kurs waluty i kwoty.")
+    return errors
 
 
 def _parse_header(form: Mapping[str, Any], errors: dict[str, str]) -> dict[str, Any]:

@@ -36,6 +36,13 @@ def _too_big(size: int) -> str:
             f"Faktura FA(3) bez załączników może mieć najwyżej {MAX_DOCUMENT_BYTES // 1_000_000} MB.")
 
 
+def _check_sums(summary: fa3.ImportSummary) -> None:
+    """Refuse sums no FA(3) amount can hold: each P_13_x fits the XSD, their sum need not (docs/fa3-notes.md §3.1)."""
+    if max(abs(summary.net), abs(summary.vat), abs(summary.gross)) > money.MAX_AMOUNT:
+        raise UserError(f"Sumy kwot na tej fakturze przekraczają {formats.format_pl(money.MAX_AMOUNT)}: tyle "
+                        "najwyżej może mieć kwota na fakturze FA(3). Program nie może zapisać takiej faktury.")
+
+
 def import_xml(db: sqlite_utils.Database, data: bytes, filename: str = "") -> int:
     """Import an FA(3) invoice made elsewhere as an issued, read-only invoice; return its id.
 
@@ -47,6 +54,7 @@ def import_xml(db: sqlite_utils.Database, data: bytes, filename: str = "") -> in
     if problems:
         raise UserError("Pliku nie można zaimportować: " + " ".join(p.message for p in problems[:5]))
     summary = fa3.parse_summary(data)
+    _check_sums(summary)
     company = parties.get_company(db)
     if company is None:
         raise UserError("Najpierw uzupełnij dane firmy (Ustawienia → Firma).")
