@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from datetime import date
+from functools import partial
 from typing import Any
 
 from flask import Blueprint, Response, request, url_for
@@ -12,7 +13,7 @@ from ksef_local.core.model import BUYER_KINDS, CORRECTION_TYPES, EXEMPTION_KINDS
 from ksef_local.errors import UserError, ValidationFailed
 from ksef_local.forms import parties as party_forms
 from ksef_local.store import imports, invoice_list, invoices, outbox, parties
-from ksef_local.web import ksef, params
+from ksef_local.web import ksef, params, uploads
 from ksef_local.web.responses import db, is_htmx, navigate, render
 
 bp = Blueprint("invoices", __name__)
@@ -220,26 +221,22 @@ def download_xml(invoice_id: int):
 
 @bp.route("/import", methods=["GET", "POST"])
 def import_files():
-    results: list[dict[str, Any]] = []
+    """Import the chosen FA(3) files one by one and report every file (web/uploads.py: how many at once)."""
+    results: list[imports.ImportResult] = []
     if request.method == "POST":
         files = [f for f in request.files.getlist("pliki") if f and f.filename]
         if not files:
             raise UserError("Wybierz co najmniej jeden plik XML.")
-        for upload in files:
-            results.append(_import_one(upload))
-    ok = sum(1 for r in results if r["ok"])
-    return render("invoices/import.html", results=results, imported=ok,
+        if len(files) > uploads.MAX_IMPORT_FILES:
+            raise UserError(uploads.too_many_files_message(), 413)
+        results = list(imports.import_each(db(), ((f.filename, partial(_read_upload, f)) for f in files)))
+    ok = sum(1 for r in results if r.ok)
+    return render("invoices/import.html", results=results, imported=ok, max_files=uploads.MAX_IMPORT_FILES,
                   status=200 if ok == len(results) else 422)
 
 
-def _import_one(upload) -> dict[str, Any]:
+def _read_upload(upload) -> bytes:
     try:
-        data = upload.read()  # the request itself is capped by MAX_CONTENT_LENGTH
+        return imports.read_limited(upload.stream)
     finally:
-        upload.close()  # large uploads are spooled to a temporary file
-    try:
-        invoice_id = imports.import_xml(db(), data, upload.filename)
-    except UserError as exc:
-        return {"name": upload.filename, "ok": False, "message": exc.message}
-    row = invoices.get_invoice(db(), invoice_id)
-    return {"name": upload.filename, "ok": True, "id": invoice_id, "number": row["number"]}
+        upload.close()  # a large upload is spooled to a temporary file
