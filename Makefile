@@ -48,6 +48,7 @@ bench: $(TEST_STAMP)
 	$(BIN)/python benchmarks/ksef_client_cost.py
 	$(BIN)/python benchmarks/ksef_simulator_throughput.py
 	$(BIN)/python benchmarks/pdf.py
+	$(BIN)/python benchmarks/pdf_concurrency.py
 	$(BIN)/python benchmarks/sending.py
 
 clean:

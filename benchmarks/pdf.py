@@ -15,14 +15,13 @@ import time
 from datetime import date, datetime, timezone
 from pathlib import Path
 
-from ksef_local.forms import parties as party_forms
-
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from werkzeug.datastructures import MultiDict  # noqa: E402
 
-from ksef_local import printing
-from ksef_local.app import create_app
+from ksef_local import printing  # noqa: E402
+from ksef_local.app import create_app  # noqa: E402
+from ksef_local.forms import parties as party_forms  # noqa: E402
 from ksef_local.store import invoices, outbox, parties  # noqa: E402
 
 TODAY = date(2026, 11, 24)

@@ -1,5 +1,5 @@
 """How the program logs in to KSeF, per environment and context NIP: which credential, adding one, and the
-demo mode's own.
+demo mode's own (and the demo company's purchase invoices, made where its credentials are).
 
 A certificate comes first (tokens log in only until 31.12.2026: Dz.U. 2025 poz. 1815, § 13): a KSeF
 Authentication certificate, else an imported qualified seal or signature, else the demo mode's
@@ -9,6 +9,7 @@ credentials lifts by itself.
 """
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -23,10 +24,12 @@ from ksef_local.errors import UserError
 from ksef_local.forms.certificates import PrivateKey, load_files
 from ksef_local.ksef import certificates as ksef_certificates
 from ksef_local.ksef.auth import CertificateCredentials, Credentials, TokenCredentials
-from ksef_local.store import certificates, ksef_state
+from ksef_local.store import certificates, ksef_state, parties
 from ksef_local.store import settings as ksef_settings
+from ksef_local.store.db import write
 from ksef_local.store.secrets import SecretStore
 
+log = logging.getLogger(__name__)
 SIM_TIMEOUT = 10.0
 TOKENS_UNTIL = "31.12.2026"
 NO_CREDENTIALS = ("Brak danych logowania do KSeF dla środowiska {where}: dodaj certyfikat (zalecane) albo token "
@@ -151,4 +154,37 @@ def ensure_demo_credentials(db: sqlite_utils.Database, secrets: SecretStore, set
         if session is None:
             http.close()
     add_login_certificate(db, secrets, settings, certificate, key, origin="demo")  # type: ignore[arg-type]
+    return True
+
+
+def ensure_demo_purchases(db: sqlite_utils.Database, settings: KsefSettings, simulator_url: str | None, *,
+                          session: requests.Session | None = None) -> bool:
+    """In demo mode, have the built-in simulator deliver a few purchase invoices to the demo company, once per
+    NIP (POST /sim/demo-purchases, itself idempotent: docs/simulator.md); the purchase sync then brings them in
+    like any other. Called where the demo credentials are (first run, company saved later, NIP changed).
+    A failure only means an empty inbox in the demo: it is logged, never raised. Return whether it was asked.
+    """
+    if settings.environment != DEMO_MODE or not settings.nip or not simulator_url:
+        return False
+    done = ksef_state.get_meta(db, "demo_purchases") or []
+    if settings.nip in done:
+        return False
+    company = parties.get_company(db)
+    body = {"buyerNip": settings.nip} | ({"buyerName": company["name"]} if company else {})
+    http = session or requests.Session()
+    try:
+        response = http.post(f"{simulator_url.rstrip('/')}/sim/demo-purchases", json=body, timeout=SIM_TIMEOUT)
+    except requests.RequestException as exc:
+        log.warning("demo purchase invoices: the simulator did not answer (%s)", type(exc).__name__)
+        return False
+    finally:
+        if session is None:
+            http.close()
+    if response.status_code not in (200, 201):
+        log.warning("demo purchase invoices: the simulator answered %s", response.status_code)
+        return False
+    with write(db):
+        latest = ksef_state.get_meta(db, "demo_purchases") or []
+        ksef_state.set_meta(db, "demo_purchases", sorted(set(latest) | {settings.nip}))
+        ksef_state.note_work(db, utc_now())
     return True

@@ -32,10 +32,15 @@ def format_pl(value: Decimal | None, places: int = 2) -> str:
     return f"{sign}{text},{fraction}" if fraction else f"{sign}{text}"
 
 
-def format_flexible(value: Decimal | None, min_places: int = 0) -> str:
-    """Format a quantity or price with as many decimals as it has (at least min_places)."""
-    if value is None:
+def format_flexible(value: Decimal | str | None, min_places: int = 0) -> str:
+    """Format a quantity or price with as many decimals as it has (at least min_places).
+
+    Also takes the decimal text the database stores ("4250", "2.5"); empty text shows as nothing.
+    """
+    if value is None or value == "":
         return ""
+    if isinstance(value, str):
+        value = Decimal(value)
     return format_pl(value, max(min_places, decimal_places(value)))
 
 
@@ -61,15 +66,15 @@ def pl_date(value: str | date | None) -> str:
     return f"{value:%d.%m.%Y}"
 
 
-def pl_datetime(value: str | datetime | None) -> str:
-    """24.11.2026 09:30, an aware moment shown in the computer's local time."""
+def pl_datetime(value: str | datetime | None, seconds: bool = False) -> str:
+    """24.11.2026 09:30 (with seconds: 24.11.2026 09:30:05), an aware moment shown in the computer's local time."""
     if not value:
         return ""
     if isinstance(value, str):
         value = datetime.fromisoformat(value)
     if value.tzinfo is not None:
         value = value.astimezone()
-    return f"{value:%d.%m.%Y %H:%M}"
+    return f"{value:%d.%m.%Y %H:%M:%S}" if seconds else f"{value:%d.%m.%Y %H:%M}"
 
 
 def format_nip(value: str | None) -> str:
@@ -93,6 +98,7 @@ def format_account(value: str | None) -> str:
 PLURALS: dict[str, tuple[str, str, str]] = {
     "faktura": ("faktura", "faktury", "faktur"),
     "faktura czeka": ("faktura czeka", "faktury czekają", "faktur czeka"),
+    "fakturę zakupową": ("fakturę zakupową", "faktury zakupowe", "faktur zakupowych"),
     "plik": ("plik", "pliki", "plików"),
     "dzień": ("dzień", "dni", "dni"),
     "minuta": ("minuta", "minuty", "minut"),

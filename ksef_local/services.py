@@ -52,6 +52,7 @@ class Services:
         settings = self.settings()
         demo_url = self._demo_url(settings)
         credentials.ensure_demo_credentials(self.db(), self.secrets, settings, demo_url)
+        credentials.ensure_demo_purchases(self.db(), settings, demo_url)
         now = client_kwargs.get("clock", utc_now)()
         login = credentials.credentials_for(self.db(), self.secrets, settings, now)
         return client_for(settings, login, base_url_override=demo_url, **client_kwargs)

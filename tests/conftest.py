@@ -124,7 +124,11 @@ def browser():
 
 
 @pytest.fixture
-def page(browser, tmp_path: Path):
+def page(browser, tmp_path: Path, request):
+    if "live_server" in request.fixturenames:
+        # Set the server up first, so that it stops after the page is closed: a request the page still has in
+        # flight (a debounced autosave, a poll) must not meet a closed server and log a console error.
+        request.getfixturevalue("live_server")
     context = browser.new_context(locale="pl-PL", accept_downloads=True, viewport={"width": 1280, "height": 900})
     pg = context.new_page()
     pg.set_default_timeout(10_000)

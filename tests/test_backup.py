@@ -13,6 +13,7 @@ from ksef_local.forms import parties as party_forms
 from ksef_local.store import backup, parties
 from ksef_local.store import db as dbmod
 from ksef_local.web import backup as backup_web
+from ksef_local.web.security import new_entry_url
 
 from .conftest import COMPANY_FORM, Client
 
@@ -230,7 +231,8 @@ def test_damaged_database_page_has_the_same_security_as_every_page(home):
     refused = client.get("/")
     assert refused.status_code == 403 and "Brak dostępu" in refused.get_data(as_text=True)
     assert str(home) not in refused.get_data(as_text=True)
-    handed = client.get("/?klucz=sekret-uruchomienia")
+    assert client.get("/?klucz=sekret-uruchomienia").status_code == 403   # the secret is no entry ticket
+    handed = client.get(new_entry_url(app, ""))
     assert handed.status_code == 302
     assert client.get("/").status_code == 503
     posted = client.post("/faktury/nowa")

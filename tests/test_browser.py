@@ -192,10 +192,11 @@ def test_import_a_file_and_refuse_bad_ones(page: Page, live_server: str, app, tm
 def test_list_search_filters_without_reload(page: Page, live_server: str):
     fill_company(page, live_server)
     add_buyer(page, live_server, "Hurtownia Łódź Sp. z o.o.")
-    for _ in range(2):
+    for name in ("Chleb", "Tort"):  # a draft with content: an empty one would be opened again
         page.goto(live_server + "/")
         page.get_by_role("button", name="Nowa faktura").click()
-        expect(page.locator("#editor")).to_be_visible()
+        with page.expect_response(re.compile("/zapisz$")):
+            page.locator("#editor tr.line").first.locator("[name=line_name]").fill(name)
     page.goto(live_server + "/")
     expect(page.locator("table.invoices tbody tr")).to_have_count(2)
     page.get_by_role("searchbox", name="Szukaj faktury").fill("nic-takiego")
@@ -222,6 +223,28 @@ def test_correction_from_an_issued_invoice(page: Page, live_server: str):
     # The correction is the difference: 2,5 × 50 = 125,00 net less, VAT 28,75 less.
     expect(page.locator("#grand-total")).to_have_text(f"153,75{NBSP}zł")
     expect(page.locator("#summary")).to_contain_text("Do zwrotu")
-    page.get_by_role("button", name="Wystaw fakturę").click()
+    page.get_by_role("button", name="Wystaw korektę").click()
     expect(page.locator("#invoice-number")).to_have_text(f"KOR/{date.today():%Y/%m}/1")
     expect(page.locator("#grand-total")).to_have_text(f"-153,75{NBSP}zł")
+
+
+def test_choosing_cash_empties_the_default_term_and_keeps_a_typed_one(page: Page, live_server: str, app):
+    fill_company(page, live_server)
+    add_buyer(page, live_server, "Hurtownia Łódź Sp. z o.o.")
+    new_invoice_with_three_rates(page, live_server)
+    expect(page.locator("#f-due_date")).not_to_have_value("")  # a transfer with its 14-day term
+    page.locator("#f-payment_form").select_option("1")
+    expect(page.locator("#f-due_date")).to_have_value("")
+    expect(page.locator("#f-payment_form")).to_have_value("1")
+    page.locator("#f-due_date").fill("10.12.2026")
+    page.locator("#f-due_date").blur()
+    invoice_id = int(page.url.split("/faktury/")[1].split("?")[0])
+    with app.app_context():
+        db = app.extensions["ksef_local"].db()
+        for _ in range(200):  # the editor saves 400 ms after the last keystroke
+            row = invoices.get_invoice(db, invoice_id)
+            if row["due_date"] == "2026-12-10":
+                break
+            page.wait_for_timeout(50)
+    assert row["payment_form"] == "1" and row["due_date"] == "2026-12-10"
+    expect(page.locator("#f-due_date")).to_have_value("10.12.2026")

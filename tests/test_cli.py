@@ -38,7 +38,7 @@ def test_run_headless_serves_on_loopback_and_prints_the_url(tmp_path):
         assert url_line.startswith("ksef-local działa pod adresem http://127.0.0.1:")
         url = url_line.split()[-1]
         assert str(tmp_path / "dane") in home_line
-        assert "?klucz=" in url  # the launch secret is handed over once, by this URL
+        assert "?wejscie=" in url  # a one-time entry code, never the launch secret itself
         base = url.split("?")[0]
         browser = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
         deadline = time.monotonic() + 20

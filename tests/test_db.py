@@ -7,6 +7,7 @@ import threading
 import pytest
 
 from ksef_local.store import db as dbmod
+from ksef_local.store import invoice_list, migrations, parties
 
 
 def test_migrate_from_empty_creates_every_table(tmp_path):
@@ -166,3 +167,42 @@ def test_migration_7_without_settings_puts_the_certificate_in_demo_mode_for_the_
                 " 'year', 'K/{nr}/{rrrr}', 'year', 'x')")
     assert dbmod.migrate(old) == len(dbmod.MIGRATIONS)
     assert old.execute("SELECT environment, nip FROM certificates").fetchall() == [("demo", "7740001454")]
+
+
+def test_migration_9_lets_both_searches_find_polish_names_typed_without_polish_letters(tmp_path):
+    """Buyers saved and invoices indexed before migration 9 (case folded only) are found by "wisn", "poznan",
+    "lodz" and still by "łódź"; the rebuilt index follows inserts, updates and deletes."""
+    path = tmp_path / "old.sqlite3"
+    old = dbmod.connect(path)
+    dbmod.migrate(old, target=dbmod.MIGRATIONS.index(migrations._m9_search_folds_polish_letters))
+    for name, address, key in (("Jan Wiśniewski", "61-001 Poznań", "jan wiśniewski 61-001 poznań"),
+                               ("Hurtownia ŁÓDŹ", "90-001 Łódź", "hurtownia łódź 90-001 łódź")):
+        old.execute("INSERT INTO buyers (kind, name, address_l1, address_l2, search_key, created_at, updated_at)"
+                    " VALUES ('consumer', ?, 'ul. Długa 1', ?, ?, 'x', 'x')", [name, address, key])
+    for invoice_id, buyer in ((1, "Jan Wiśniewski"), (2, "Piekarnia Poznań"), (3, "Hurtownia ŁÓDŹ")):
+        old.execute("INSERT INTO invoices (id, kind, status, issue_date, buyer_name, created_at, updated_at)"
+                    " VALUES (?, 'VAT', 'draft', '2026-11-24', ?, 'x', 'x')", [invoice_id, buyer])
+    assert invoice_list.list_invoices(old, q="wisn")[1] == 0
+    old.conn.close()
+
+    database = dbmod.connect(path)
+    dbmod.migrate(database)
+
+    def buyers(query):
+        return [b["name"] for b in parties.search_buyers(database, query)]
+
+    def found(query):
+        return sorted(r["id"] for r in invoice_list.list_invoices(database, q=query)[0])
+
+    assert buyers("wisn") == buyers("WIŚN") == ["Jan Wiśniewski"]
+    assert buyers("poznan") == ["Jan Wiśniewski"]
+    assert buyers("lodz") == buyers("łódź") == ["Hurtownia ŁÓDŹ"]
+    assert found("wisn") == found("Wiśniewski") == [1]
+    assert found("Poznan") == [2]
+    assert found("lodz") == found("łódź") == found("ŁÓDŹ") == [3]
+    database.execute("UPDATE invoices SET buyer_name = 'Zakład Szewski Łukasz' WHERE id = 1")
+    database.execute("INSERT INTO invoices (id, kind, status, issue_date, buyer_name, created_at, updated_at)"
+                     " VALUES (4, 'VAT', 'draft', '2026-11-24', 'Gęś i Żuraw', 'x', 'x')")
+    database.execute("DELETE FROM invoices WHERE id = 3")
+    assert found("wisn") == [] and found("lukasz") == [1] and found("ges zur") == [4]
+    assert found("lodz") == []

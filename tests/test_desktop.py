@@ -105,8 +105,8 @@ class FakeWebview:
 def test_show_window_titles_the_window_and_uses_qt_on_linux(monkeypatch):
     monkeypatch.delenv("QTWEBENGINE_CHROMIUM_FLAGS", raising=False)
     webview = FakeWebview()
-    assert desktop.show_window("http://127.0.0.1:1/?klucz=x", load=lambda: webview, platform="linux") is None
-    assert webview.calls == [("create_window", "ksef-local", "http://127.0.0.1:1/?klucz=x"), ("start", "qt")]
+    assert desktop.show_window("http://127.0.0.1:1/?wejscie=x", load=lambda: webview, platform="linux") is None
+    assert webview.calls == [("create_window", "ksef-local", "http://127.0.0.1:1/?wejscie=x"), ("start", "qt")]
 
 
 def test_show_window_reports_a_missing_backend():
@@ -150,7 +150,7 @@ def test_closing_the_window_stops_the_server():
         return None
 
     said = []
-    desktop.serve(server, "http://entry/", desktop.WINDOW, show=window, opener=pytest.fail, say=said.append)
+    desktop.serve(server, lambda: "http://entry/", desktop.WINDOW, show=window, opener=pytest.fail, say=said.append)
     assert seen == [b"ok"]
     assert "Okno zamknięte – kończę pracę." in said
     assert refused(static_url(server))
@@ -165,22 +165,22 @@ def test_a_window_that_cannot_open_falls_back_to_the_browser():
             opened.append((url, response.status))
         server.trigger.pull_trigger(lambda: wasyncore.close_all(server._map))
 
-    said = []
-    desktop.serve(server, "http://entry/", desktop.WINDOW, show=lambda url: "Nie można otworzyć okna (x).",
+    said, codes = [], iter(("http://entry/?wejscie=1", "http://entry/?wejscie=2"))
+    desktop.serve(server, lambda: next(codes), desktop.WINDOW, show=lambda url: "Nie można otworzyć okna (x).",
                   opener=browser, say=said.append)
-    assert opened == [("http://entry/", 200)]
+    assert opened == [("http://entry/?wejscie=2", 200)]   # the browser gets a code of its own
     assert said[1] == "Nie można otworzyć okna (x)."
     assert said[-1] == "Zatrzymano."
 
 
 def test_a_second_launch_opens_the_running_page_or_prints_it():
     opened, said = [], []
-    desktop.open_running("http://127.0.0.1:5/?klucz=s", desktop.WINDOW, opener=opened.append, say=said.append)
-    assert opened == ["http://127.0.0.1:5/?klucz=s"]
+    desktop.open_running("http://127.0.0.1:5/?wejscie=s", desktop.WINDOW, opener=opened.append, say=said.append)
+    assert opened == ["http://127.0.0.1:5/?wejscie=s"]
     assert said[0] == "ksef-local już działa dla tego folderu danych – otwieram jego okno w przeglądarce."
     opened, said = [], []
-    desktop.open_running("http://127.0.0.1:5/?klucz=s", desktop.HEADLESS, opener=opened.append, say=said.append)
-    assert opened == [] and said[-1] == "ksef-local działa pod adresem http://127.0.0.1:5/?klucz=s"
+    desktop.open_running("http://127.0.0.1:5/?wejscie=s", desktop.HEADLESS, opener=opened.append, say=said.append)
+    assert opened == [] and said[-1] == "ksef-local działa pod adresem http://127.0.0.1:5/?wejscie=s"
 
 
 def test_has_display_needs_x_or_wayland_on_linux_only():

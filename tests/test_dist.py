@@ -15,10 +15,12 @@ import pytest
 
 from ksef_local.app import create_app
 from ksef_local.forms import parties as party_forms
+from ksef_local.printing import render
 from ksef_local.store import parties
 
 from .conftest import COMPANY_FORM, REPO
 from .factories import issued
+from .test_printing import pdf_pages
 
 pytestmark = pytest.mark.slow
 
@@ -73,3 +75,23 @@ def test_the_executable_serves_and_sends_an_invoice(executable, tmp_path):
     listed = json.loads(status.stdout)
     assert [item["letter"] for item in listed] == ["A"]
     assert listed[0]["ksef_number"].startswith("5261040828-")
+
+
+def test_the_executable_prints_a_big_invoice_in_its_worker_process(executable, tmp_path):
+    """A big PDF renders in a spawned worker (printing/render.py): the frozen program must start that worker
+    as itself, which multiprocessing.freeze_support() in cli.main makes work."""
+    assert render.weight([render.LIMITS.in_process_weight]) > render.LIMITS.in_process_weight
+    home = tmp_path / "dane"
+    app = create_app(home)
+    db = app.extensions["ksef_local"].db()
+    parties.save_company(db, party_forms.validate_company(COMPANY_FORM))
+    count = render.LIMITS.in_process_weight  # more than the process renders itself
+    lines = [{"name": f"Towar {i}", "quantity": "1", "unit_price": "10", "rate": "23"} for i in range(1, count + 1)]
+    issued(db, lines=lines)
+    output = tmp_path / "duza.pdf"
+    env = {**os.environ, "KSEF_LOCAL_SECRET_BACKEND": "file"}
+    printed = subprocess.run([str(executable), "--data-dir", str(home), "pdf", "FV/2026/11/1", "-o", str(output)],
+                             capture_output=True, text=True, env=env, timeout=300)
+    assert printed.returncode == 0, printed.stdout + printed.stderr
+    text = " ".join(pdf_pages(output.read_bytes()))
+    assert "Towar 1 " in text and f"Towar {count} " in text

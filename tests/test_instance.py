@@ -81,7 +81,9 @@ def test_a_second_launch_shows_the_running_instance(tmp_path):
         assert second.returncode == 0, second.stderr
         assert time.monotonic() - started < 10
         assert "już działa dla tego folderu danych" in second.stdout
-        assert second.stdout.splitlines()[-1] == f"ksef-local działa pod adresem {url}"
+        again = second.stdout.splitlines()[-1]
+        assert again.startswith(f"ksef-local działa pod adresem {url.split('?')[0]}?wejscie=")
+        assert again.split()[-1] != url   # a fresh one-time code from the running instance
         assert try_lock(home / launcher.SENDER_LOCK) is None  # only the first launch runs the sender
         assert first.poll() is None
     finally:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import hashlib
+from datetime import date
 from decimal import Decimal
 
 import pytest
@@ -10,7 +11,7 @@ from ksef_local import fa3
 from ksef_local.errors import UserError, ValidationFailed
 from ksef_local.forms import parties as party_forms
 from ksef_local.ksef.ksef_number import make_ksef_number
-from ksef_local.store import imports, invoice_list, invoices, parties
+from ksef_local.store import drafts, imports, invoice_list, invoices, parties
 
 from .factories import NOW, THREE_RATES, TODAY, buyer, draft, form, issued
 
@@ -25,6 +26,40 @@ def test_create_draft_takes_defaults_from_the_company(db, company):
 def test_create_draft_needs_the_company_profile(db):
     with pytest.raises(UserError, match="dane firmy"):
         invoices.create_draft(db, TODAY)
+
+
+def test_new_invoice_reuses_an_empty_draft_renewed_to_today(db, company):
+    first = drafts.start_draft(db, date(2026, 11, 2))
+    db.execute("UPDATE invoice_lines SET quantity = '5' WHERE invoice_id = ?", [first])  # no name, no price
+    db.execute("UPDATE invoices SET price_mode = 'gross', paid = 1 WHERE id = ?", [first])
+    again = drafts.start_draft(db, TODAY)
+    assert again == first
+    row = invoices.get_invoice(db, again)
+    assert (row["issue_date"], row["sale_date"], row["due_date"]) == ("2026-11-24", "2026-11-24", "2026-12-08")
+    assert (row["price_mode"], row["paid"]) == ("net", 0)
+    assert [(ln["name"], ln["quantity"]) for ln in invoices.get_lines(db, again)] == [("", "1")]
+    assert invoice_list.list_invoices(db)[1] == 1
+
+
+@pytest.mark.parametrize("content", [
+    "UPDATE invoice_lines SET name = 'Chleb' WHERE invoice_id = :id",
+    "UPDATE invoice_lines SET unit_price = '4.50' WHERE invoice_id = :id",
+    "UPDATE invoices SET notes = 'Zaliczka' WHERE id = :id",
+    "UPDATE invoices SET currency = 'EUR' WHERE id = :id",
+])
+def test_new_invoice_never_reuses_a_draft_with_content(db, company, content):
+    first = drafts.start_draft(db, TODAY)
+    db.execute(content, {"id": first})
+    assert drafts.start_draft(db, TODAY) != first
+
+
+def test_new_invoice_never_reuses_a_draft_with_a_buyer_or_of_another_kind(db, company):
+    with_buyer = drafts.start_draft(db, TODAY)
+    invoices.set_buyer(db, with_buyer, buyer(db))
+    correction = drafts.start_draft(db, TODAY, "KOR")
+    assert len({with_buyer, correction, drafts.start_draft(db, TODAY)}) == 3
+    invoices.create_draft(db, TODAY, "KOR", corrected_id=issued(db))  # newer, but filled from an invoice
+    assert drafts.start_draft(db, TODAY, "KOR") == correction
 
 
 def test_save_draft_computes_three_rates(db, company):
@@ -311,3 +346,10 @@ def test_rejected_invoice_can_be_corrected_and_keeps_its_number(db, company):
     assert invoices.issue(db, invoice_id, TODAY, NOW) == "FV/2026/11/1"
     assert b"Chleb razowy" in invoices.get_invoice(db, invoice_id)["xml"]
     assert invoices.next_number(db, company, "VAT", TODAY) == "FV/2026/11/2"
+
+
+def test_months_with_invoices_newest_first(db, company):
+    assert invoice_list.months_with_invoices(db) == []
+    for issue_date in ("2026-11-24", "2025-03-31", "2026-11-01", "2025-12-01"):
+        issued(db, issue_date=issue_date)
+    assert invoice_list.months_with_invoices(db) == ["2026-11", "2025-12", "2025-03"]

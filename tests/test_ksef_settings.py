@@ -299,6 +299,16 @@ def test_describe_gives_the_badge(environment, badge):
     assert settings_model.describe(KsefSettings(environment=environment)) == badge
 
 
+@pytest.mark.parametrize("environment, base_url, text, title", [
+    ("custom", "https://ksef.biuro.przyklad.pl:8443/api", "Własny KSeF: ksef.biuro.przyklad.pl",
+     "Środowisko KSeF: własny serwer https://ksef.biuro.przyklad.pl:8443/api"),
+    ("demo", None, "Tryb demonstracyjny",
+     "Środowisko KSeF: Tryb demonstracyjny (symulator): faktury nie trafiają do prawdziwego KSeF"),
+    ("PROD", None, "PRODUKCJA", "Środowisko KSeF: PRODUKCJA")])
+def test_top_badge_is_short_and_its_title_names_the_whole_address(environment, base_url, text, title):
+    assert settings_model.top_badge(KsefSettings(environment=environment, base_url=base_url)) == (text, title)
+
+
 # -- against a real simulator -------------------------------------------------------------------------
 
 def test_demo_credentials_are_a_seal_from_the_simulator_that_logs_in_by_signature(db, store, company):

@@ -160,6 +160,13 @@ def test_format_pl_groups_thousands_with_no_break_space():
     assert formats.format_pl(Decimal("5")) == "5,00"
 
 
+def test_format_flexible_takes_the_stored_decimal_text():
+    assert formats.format_flexible("4250", 2) == "4\u00a0250,00"
+    assert formats.format_flexible("2.5") == "2,5"
+    assert formats.format_flexible(Decimal("0.12345678"), 2) == "0,12345678"
+    assert formats.format_flexible("") == "" and formats.format_flexible(None) == ""
+
+
 def test_format_money_adds_currency():
     assert formats.format_money(Decimal("1234.5")) == "1\u00a0234,50\u00a0zł"
     assert formats.format_money(Decimal("10"), "EUR") == "10,00\u00a0EUR"

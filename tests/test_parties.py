@@ -110,3 +110,19 @@ def test_update_buyer_changes_the_record(db):
 def test_format_helpers():
     assert formats.format_nip("5261040828") == "526-104-08-28"
     assert formats.format_account("61109010140000071219812874") == "61 1090 1014 0000 0712 1981 2874"
+
+
+def test_same_identifier_finds_other_buyers_with_the_nip_or_eu_vat_number(db, company):
+    first = parties.create_buyer(db, party_forms.validate_buyer(
+        {"kind": "company", "name": "Hurtownia", "nip": "774-000-14-54", "address_l1": "ul. A 1"}))
+    eu = parties.create_buyer(db, party_forms.validate_buyer(
+        {"kind": "eu", "name": "GmbH", "country": "DE", "vat_eu": "136695976", "address_l1": "Str. 1"}))
+    again = party_forms.validate_buyer({"kind": "company", "name": "Oddział", "nip": "7740001454",
+                                        "address_l1": "ul. B 2"})
+    assert [b["id"] for b in parties.same_identifier(db, again)] == [first]
+    assert parties.same_identifier(db, again, exclude_id=first) == []
+    same_eu = party_forms.validate_buyer({"kind": "eu", "name": "GmbH 2", "country": "DE", "vat_eu": "DE136695976",
+                                          "address_l1": "Str. 2"})
+    assert [b["id"] for b in parties.same_identifier(db, same_eu)] == [eu]
+    consumer = party_forms.validate_buyer({"kind": "consumer", "name": "Jan Kowalski"})
+    assert parties.same_identifier(db, consumer) == []

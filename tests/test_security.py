@@ -6,7 +6,15 @@ import pytest
 from ksef_local.app import create_app
 from ksef_local.forms import parties as party_forms
 from ksef_local.store import parties
-from ksef_local.web.security import COOKIE, csrf_token, entry_url
+from ksef_local.web.security import (
+    CODE_SECONDS,
+    COOKIE,
+    SECRET_HEADER,
+    EntryCodes,
+    csrf_token,
+    entry_url,
+    new_entry_url,
+)
 
 from .conftest import COMPANY_FORM
 
@@ -28,7 +36,7 @@ def secured(home):
 
 def browser(app):
     client = app.test_client()
-    response = client.get(f"/?klucz={SECRET}", headers={"Host": HOST})
+    response = client.get(new_entry_url(app, f"http://{HOST}"), headers={"Host": HOST})
     assert response.status_code == 302 and response.headers["Location"] == "/"
     return client, response
 
@@ -42,7 +50,38 @@ def test_entry_url_hands_over_an_httponly_strict_cookie(secured):
     _, response = browser(app)
     cookie = response.headers["Set-Cookie"]
     assert cookie.startswith(f"{COOKIE}={SECRET}") and "HttpOnly" in cookie and "SameSite=Strict" in cookie
-    assert entry_url(f"http://{HOST}", SECRET) == f"http://{HOST}/?klucz={SECRET}"
+    assert entry_url(f"http://{HOST}", "kod") == f"http://{HOST}/?wejscie=kod"
+
+
+def test_an_entry_code_opens_once_and_expires_and_the_secret_itself_is_no_entry(secured):
+    """Issue 11 item 9: what a browser gets on its command line (readable by every local user) is useless
+    once used or after a while; the launch secret never appears in a URL."""
+    app, _, _ = secured
+    url = new_entry_url(app, f"http://{HOST}")
+    assert SECRET not in url
+    assert app.test_client().get(url, headers={"Host": HOST}).status_code == 302
+    assert app.test_client().get(url, headers={"Host": HOST}).status_code == 403   # used: gone
+    assert app.test_client().get(f"/?klucz={SECRET}", headers={"Host": HOST}).status_code == 403
+    assert app.test_client().get(f"/?wejscie={SECRET}", headers={"Host": HOST}).status_code == 403
+    now = [1000.0]
+    codes = EntryCodes(clock=lambda: now[0])
+    late = codes.issue()
+    now[0] += CODE_SECONDS + 1
+    assert not codes.redeem(late)
+    fresh = codes.issue()
+    assert codes.redeem(fresh) and not codes.redeem(fresh)
+
+
+def test_a_second_launch_gets_a_code_only_with_the_secret_in_a_header(secured):
+    app, _, _ = secured
+    client = app.test_client()
+    refused = client.post("/wejscie", headers={"Host": HOST, SECRET_HEADER: "zly"})
+    assert refused.status_code == 403
+    given = client.post("/wejscie", headers={"Host": HOST, SECRET_HEADER: SECRET})
+    assert given.status_code == 200 and given.headers["Cache-Control"] == "no-store"
+    code = given.get_data(as_text=True)
+    assert SECRET not in code
+    assert app.test_client().get(f"/?wejscie={code}", headers={"Host": HOST}).status_code == 302
 
 
 def test_request_without_the_cookie_is_refused_and_changes_nothing(secured):
@@ -51,7 +90,7 @@ def test_request_without_the_cookie_is_refused_and_changes_nothing(secured):
     assert client.get("/", headers={"Host": HOST}).status_code == 403
     response = client.post("/kontrahenci/nowy", data=buyer_form(), headers={"Host": HOST, "X-CSRF-Token": token})
     assert response.status_code == 403 and "z ikony programu" in response.text
-    assert client.get("/?klucz=zly-klucz", headers={"Host": HOST}).status_code == 403
+    assert client.get("/?wejscie=zly-kod", headers={"Host": HOST}).status_code == 403
     assert parties.search_buyers(db, "") == []
 
 

@@ -72,7 +72,10 @@ def test_htmx_requests_get_only_the_fragment(client, company):
     fragment = client.get("/", headers={"HX-Request": "true"})
     assert "<html" in page.text and "<html" not in fragment.text
     assert 'id="invoice-table"' not in fragment.text and "<table" in fragment.text
-    assert fragment.headers["Vary"] == "HX-Request"
+    assert fragment.headers["Vary"] == "HX-Request, HX-History-Restore-Request"
+    # htmx restoring a page of its history (Back) asks with HX-Request too, but puts the answer in the body.
+    restored = client.get("/", headers={"HX-Request": "true", "HX-History-Restore-Request": "true"})
+    assert "<html" in restored.text and 'id="invoice-table"' in restored.text
 
 
 def test_script_in_a_buyer_name_is_shown_escaped(client, company, db):
@@ -205,3 +208,16 @@ def test_month_filter_lists_polish_month_names_and_filters(client, company, db):
     assert invoices.get_invoice(db, november)["number"] not in page
     refused = client.get("/?miesiac=zly")  # the list's own links never make it: say so instead of showing all
     assert refused.status_code == 400 and "Miesiąc w adresie strony jest nieprawidłowy" in refused.text
+
+
+def test_local_times_escapes_the_report_and_marks_each_moment():
+    from ksef_local.web.moments import local_times
+
+    text = ("Opis: <b>zły</b>\nCzas: 2026-11-24T09:30:05+00:00, bez strefy 2026-11-24T09:30:05,"
+            " KSeF 2026-11-24T09:31:00Z")
+    html = str(local_times(text))
+    assert "&lt;b&gt;zły&lt;/b&gt;" in html and "<b>" not in html
+    assert '<time datetime="2026-11-24T09:30:05+00:00" title="2026-11-24T09:30:05+00:00">' in html
+    assert '<time datetime="2026-11-24T09:31:00Z"' in html
+    assert "bez strefy 2026-11-24T09:30:05," in html  # a moment without an offset names no instant: as written
+    assert str(local_times(None)) == ""

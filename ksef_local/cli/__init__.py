@@ -1,6 +1,8 @@
-"""The ksef-local command line: run, import, send, status, settings, pdf, simulator (see cli/parser.py)."""
+"""The ksef-local command line: run, import, send, status, settings, pdf, certificates, purchases, simulator (see
+cli/parser.py)."""
 from __future__ import annotations
 
+import multiprocessing
 import sys
 
 from ksef_local import config, simulator
@@ -8,6 +10,7 @@ from ksef_local.cli import certificates as certificate_commands
 from ksef_local.cli import invoices as invoice_commands
 from ksef_local.cli import ksef as ksef_commands
 from ksef_local.cli import printing as printing_commands
+from ksef_local.cli import purchases as purchase_commands
 from ksef_local.cli import run as run_command
 from ksef_local.cli.parser import build_parser
 from ksef_local.errors import UserError
@@ -15,6 +18,9 @@ from ksef_local.errors import UserError
 
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; return the process exit code."""
+    # In the frozen program a PDF worker (printing/render.py) starts as this executable with multiprocessing's
+    # arguments: this runs the worker and exits. Elsewhere it does nothing.
+    multiprocessing.freeze_support()
     args = build_parser().parse_args(argv)
     command = args.command or "run"
     if command == "simulator":
@@ -24,10 +30,12 @@ def main(argv: list[str] | None = None) -> int:
         return invoice_commands.import_files(home, args.files)
     if command == "pdf":
         return printing_commands.pdf_command(home, args)
-    if command in ("send", "status", "settings", "certificates"):
+    if command in ("send", "status", "settings", "certificates", "purchases"):
         try:
             if command == "certificates":
                 return certificate_commands.command(home, args)
+            if command == "purchases":
+                return purchase_commands.command(home, args)
             return getattr(ksef_commands, command)(home, args)
         except UserError as exc:
             print(exc.message, file=sys.stderr)

@@ -7,6 +7,7 @@ from pathlib import Path
 from ksef_local import config, simulator
 from ksef_local.cli import certificates as certificates_cli
 from ksef_local.cli import printing as printing_cli
+from ksef_local.cli import purchases as purchases_cli
 from ksef_local.version import VERSION
 
 
@@ -59,6 +60,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     certs = sub.add_parser("certificates", help="logowanie certyfikatem i certyfikaty KSeF")
     certificates_cli.add_arguments(certs)
+
+    buys = sub.add_parser("purchases", help="faktury zakupowe z KSeF: pobieranie, lista, XML, PDF")
+    purchases_cli.add_arguments(buys)
 
     sim = sub.add_parser("simulator", help="uruchom lokalny symulator KSeF")
     simulator.add_arguments(sim)

@@ -8,6 +8,7 @@ from pathlib import Path
 from ksef_local import formats
 from ksef_local.app import create_app
 from ksef_local.core.settings import DEMO_MODE
+from ksef_local.desktop.launcher import remembered_simulator_port
 from ksef_local.errors import UserError
 from ksef_local.printing import render_many, verification_setup
 from ksef_local.store import invoice_list
@@ -44,10 +45,12 @@ def pdf_command(home: Path, args: argparse.Namespace) -> int:
             ids.append(found)
         override = args.qr_host
         if override is None and state.settings().environment == DEMO_MODE:
-            # The in-app simulator runs only with the app; the standalone one listens here by default.
-            override = DEMO_SIMULATOR
-            print(f"Tryb demonstracyjny: kody QR prowadzą do symulatora KSeF pod adresem {override}.",
-                  file=sys.stderr)
+            # The app's simulator listens on the port it keeps in the data folder (desktop/launcher.py); before
+            # it has ever run, the standalone simulator's default.
+            port = remembered_simulator_port(home)
+            override = f"http://127.0.0.1:{port}" if port else DEMO_SIMULATOR
+            print(f"Tryb demonstracyjny: kody QR prowadzą do symulatora KSeF pod adresem {override} "
+                  "(odpowiada, gdy działa ksef-local).", file=sys.stderr)
         qr_host, signer = verification_setup(state, qr_host_override=override)
         data = render_many(db, ids, qr_host=qr_host, offline_cert=signer)
     except UserError as exc:

@@ -10,7 +10,7 @@ from waitress import create_server
 from ksef_local.app import create_app, database_problem
 from ksef_local.desktop import instance, launcher
 from ksef_local.desktop import window as desktop
-from ksef_local.web.security import entry_url
+from ksef_local.web.security import new_entry_url
 
 
 def run(home: Path, headless: bool, port: int, browser: bool = False) -> int:
@@ -22,7 +22,12 @@ def run(home: Path, headless: bool, port: int, browser: bool = False) -> int:
             print("ksef-local już działa dla tego folderu danych, ale nie odpowiada. Zamknij go albo poczekaj "
                   "chwilę i spróbuj ponownie.", file=sys.stderr, flush=True)
             return 1
-        desktop.open_running(entry_url(running.base_url, running.secret), mode)
+        url = instance.entry_url_of(running)
+        if url is None:
+            print("ksef-local już działa dla tego folderu danych, ale nie udało się otworzyć jego okna. Zamknij "
+                  "go i uruchom ponownie.", file=sys.stderr, flush=True)
+            return 1
+        desktop.open_running(url, mode)
         return 0
     background = None
     try:
@@ -34,13 +39,15 @@ def run(home: Path, headless: bool, port: int, browser: bool = False) -> int:
         server = create_server(app, host="127.0.0.1", port=port, threads=8, ident="ksef-local")
         app.config["SERVER_PORT"] = server.effective_port  # Host must name exactly this port (DNS rebinding)
         background = None if damaged else launcher.start_background(app)
-        url = entry_url(f"http://127.0.0.1:{server.effective_port}", launch_secret)
-        print(f"ksef-local działa pod adresem {url}", flush=True)
+        base_url = f"http://127.0.0.1:{server.effective_port}"
+        # Every opening gets its own one-time code: the window, the browser, the fallback to a browser.
+        print(f"ksef-local działa pod adresem {new_entry_url(app, base_url)}", flush=True)
         print(f"Folder danych: {home}", flush=True)
+        print("Adres otwiera program jeden raz; nowy poda ponowne uruchomienie ksef-local run.", flush=True)
         held.publish(server.effective_port, launch_secret)
         if why:
             print(why, flush=True)
-        desktop.serve(server, url, mode)
+        desktop.serve(server, lambda: new_entry_url(app, base_url), mode)
     finally:
         if background is not None:
             background.stop()  # the sender finishes its current step; nothing is left half-written

@@ -64,6 +64,7 @@ PAYMENT_FORMS = {
     "4": "Czek",
     "5": "Kredyt",
 }
+CASH = "1"  # a cash payment: no bank account, no term unless one is given (docs/fa3-notes.md §7.1)
 
 # The basis of a VAT exemption: P_19A (Polish act), P_19B (EU directive), P_19C (other).
 EXEMPTION_KINDS = {

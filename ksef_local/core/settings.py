@@ -59,6 +59,21 @@ def describe(settings: KsefSettings) -> str:
     return BADGES[settings.environment]
 
 
+def top_badge(settings: KsefSettings) -> tuple[str, str]:
+    """Return the top bar's short badge and its title, which names the environment in full.
+
+    The top bar stays on one line in a 1024 px window, so a custom server shows only its host name and the
+    whole address waits in the title.
+    """
+    title = f"Środowisko KSeF: {describe(settings)}"
+    if settings.environment == CUSTOM:
+        host = urlsplit(settings.base_url or "").hostname or "brak adresu"
+        return f"Własny KSeF: {host}", f"Środowisko KSeF: własny serwer {settings.base_url or '(brak adresu)'}"
+    if settings.environment == DEMO_MODE:
+        return ENVIRONMENTS[DEMO_MODE], f"{title}: faktury nie trafiają do prawdziwego KSeF"
+    return BADGES[settings.environment], title
+
+
 def environment_key(settings: KsefSettings) -> str:
     """Name the KSeF an invoice goes to, for the outbox: demo, TEST, DEMO, PROD or custom:<base URL>."""
     if settings.environment == CUSTOM:

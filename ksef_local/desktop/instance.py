@@ -2,8 +2,9 @@
 
 The first launch takes an OS lock on ``instance.lock`` (freed by the OS when the process dies, even on
 kill -9) and writes ``instance.json`` (port and launch secret, readable only by the user) once it serves.
-A second launch cannot take the lock: it reads the file, checks that the running app answers, and opens
-its entry URL instead of starting a second server and sender. A stale file left by a killed process never
+A second launch cannot take the lock: it reads the file, checks that the running app answers, asks it for
+a one-time entry code (the secret travels in a request header, never on a command line) and opens that
+instead of starting a second server and sender. A stale file left by a killed process never
 blocks a start, because its lock is free: the new launch takes over and rewrites the file.
 """
 from __future__ import annotations
@@ -18,6 +19,7 @@ from pathlib import Path
 from typing import Callable
 
 from ksef_local.desktop.lock import InstanceLock, try_lock
+from ksef_local.web.security import ENTRY_PATH, SECRET_HEADER, entry_url
 
 LOCK_FILE = "instance.lock"
 INFO_FILE = "instance.json"
@@ -85,6 +87,18 @@ def answers(running: Running, timeout: float = 2.0) -> bool:
             return response.status == 200 and response.headers.get("Server") == "ksef-local"
     except (OSError, urllib.error.URLError):
         return False
+
+
+def entry_url_of(running: Running, timeout: float = 5.0) -> str | None:
+    """A fresh one-time entry URL from the running app, or None when it does not give one."""
+    ask = urllib.request.Request(f"{running.base_url}{ENTRY_PATH}", data=b"", method="POST",
+                                 headers={SECRET_HEADER: running.secret})
+    try:
+        with urllib.request.urlopen(ask, timeout=timeout) as response:
+            code = response.read(200).decode("ascii").strip()
+    except (OSError, urllib.error.URLError, UnicodeDecodeError):
+        return None
+    return entry_url(running.base_url, code) if code else None
 
 
 def find_running(home: Path, wait: float = 15.0, *, clock: Callable[[], float] = time.monotonic,

@@ -6,11 +6,14 @@ by ``ksef-local send --wait`` and by the end-to-end tests, so all of them run th
 from __future__ import annotations
 
 import logging
+import os
+import socket
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Callable
 
 from ksef_local.core.settings import DEMO_MODE
-from ksef_local.credentials import ensure_demo_credentials
+from ksef_local.credentials import ensure_demo_credentials, ensure_demo_purchases
 from ksef_local.desktop.lock import try_lock
 from ksef_local.errors import UserError
 from ksef_local.sending import Sender
@@ -20,6 +23,7 @@ from ksef_local.simulator import SimulatorOptions, build_app, serve_in_thread
 log = logging.getLogger(__name__)
 
 SIMULATOR_STATE = "symulator-ksef.sqlite3"
+SIMULATOR_PORT = "symulator-ksef.port"  # the demo simulator's port, kept so printed QR codes keep answering
 SENDER_LOCK = "sender.lock"
 
 
@@ -37,11 +41,61 @@ class Background:
         self.stops.clear()
 
 
+def remembered_simulator_port(home: Path) -> int | None:
+    """The port the demo simulator of this data folder listened on first, when it has run here before."""
+    try:
+        port = int((home / SIMULATOR_PORT).read_text(encoding="ascii").strip())
+    except (OSError, ValueError):
+        return None
+    return port if 1024 <= port <= 65535 else None
+
+
+def _remember_simulator_port(home: Path, port: int) -> None:
+    path = home / SIMULATOR_PORT
+    partial = path.with_suffix(".tmp")
+    partial.write_text(f"{port}\n", encoding="ascii")
+    partial.replace(path)
+
+
+def _listening_socket(port: int) -> socket.socket:
+    """A socket listening on 127.0.0.1:port, or OSError when the port is taken."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        if os.name != "nt":  # a restart finds the port in TIME_WAIT; on Windows the option would share a taken port
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(("127.0.0.1", port))
+        sock.listen(128)
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
+def _serve_simulator(state: Services, app) -> tuple[str, Callable[[], None]]:
+    """Serve the demo simulator on this data folder's own port, so the QR codes of earlier printouts keep answering.
+
+    KOD I and KOD II of a demo invoice link to the simulator's address (docs/simulator.md); on a new port at
+    each start every printout made before would point nowhere. The first start takes a free port and keeps it
+    in the data folder; when it is taken by then, this run falls back to another and the log says so.
+    """
+    remembered = remembered_simulator_port(state.home)
+    if remembered is not None:
+        try:
+            return serve_in_thread(app, sock=_listening_socket(remembered))
+        except OSError as exc:
+            log.warning("the demo KSeF simulator's port %s is taken (%s): this run uses another one, and the QR "
+                        "codes printed before answer again once %s is free", remembered, exc, remembered)
+    url, stop = serve_in_thread(app, port=0)
+    if remembered is None:
+        _remember_simulator_port(state.home, int(url.rsplit(":", 1)[1]))
+    return url, stop
+
+
 def start_simulator(state: Services, processing_ms: int = 1000, limits: str = "prod") -> Callable[[], None]:
-    """Start the in-app KSeF simulator of the demo mode; it keeps its state beside our database."""
+    """Start the in-app KSeF simulator of the demo mode; it keeps its state and its port beside our database."""
     options = SimulatorOptions(port=0, processing_ms=processing_ms, limits=limits,
                                state_file=str(state.home / SIMULATOR_STATE))
-    url, stop = serve_in_thread(build_app(options))
+    url, stop = _serve_simulator(state, build_app(options))
     state.simulator_url = url
     settings = state.settings()
     if settings.environment == DEMO_MODE:
@@ -49,6 +103,7 @@ def start_simulator(state: Services, processing_ms: int = 1000, limits: str = "p
             ensure_demo_credentials(state.db(), state.secrets, settings, url)
         except UserError as exc:  # made again when the sender needs it; until then the banner says why
             log.warning("demo credentials: %s", exc.message)
+        ensure_demo_purchases(state.db(), settings, url)   # the inbox shows how it works; the sync fetches them
     return stop
 
 
@@ -69,7 +124,8 @@ def start_background(app, *, simulator: bool | str = True, sender: bool = True, 
     if lock is not None:
         background.stops.append(lock.release)
         worker = Sender(state.databases, state.make_client, make_latarnia=state.make_latarnia,
-                        batch_threshold=state.settings().batch_threshold, services=state, **sender_kwargs)
+                        batch_threshold=state.settings().batch_threshold, services=state,
+                        **{"purchases": True, **sender_kwargs})
         state.sender = worker
         worker.start()
 

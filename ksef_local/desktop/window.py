@@ -130,27 +130,30 @@ def stop_server(server, thread: threading.Thread | None = None) -> None:
         server.close()
 
 
-def serve(server, url: str, mode: str, *, opener: Opener = webbrowser.open,
+def serve(server, entry: Callable[[], str], mode: str, *, opener: Opener = webbrowser.open,
           show: Callable[[str], str | None] = show_window, say: Say = _say) -> None:
-    """Serve until the window closes (window) or until Ctrl+C / SIGTERM (browser, headless)."""
+    """Serve until the window closes (window) or until Ctrl+C / SIGTERM (browser, headless).
+
+    entry() gives a fresh one-time entry URL for each opening (web/security.py).
+    """
     if mode == WINDOW:
         thread = threading.Thread(target=server.run, name="waitress", daemon=True)
         thread.start()
         say("Otwieram okno programu. Zamknięcie okna kończy pracę.")
-        reason = show(url)
+        reason = show(entry())
         if reason is None:
             say("Okno zamknięte – kończę pracę.")
             stop_server(server, thread)
             return
         say(reason)
-        opener(url)
+        opener(entry())
         say("Zatrzymanie: Ctrl+C.")
         _wait_for_interrupt(lambda: thread.join(0.5) or thread.is_alive())
         stop_server(server, thread)
         say("Zatrzymano.")
         return
     if mode == BROWSER:
-        threading.Timer(0.5, opener, args=(url,)).start()
+        threading.Timer(0.5, lambda: opener(entry())).start()
         say("Otwieram przeglądarkę. Zatrzymanie: Ctrl+C.")
     _wait_for_interrupt(lambda: server.run() or False)  # waitress's loop returns on Ctrl+C
     stop_server(server)

@@ -14,7 +14,7 @@ from typing import Iterable, Union
 from lxml import etree
 
 from ksef_local.core import money
-from ksef_local.core.model import Invoice, Line, Party, Payment
+from ksef_local.core.model import CASH, Invoice, Line, Party, Payment
 from ksef_local.fa3.names import (
     _BUCKET_ORDER,
     _BUCKETS_WITH_PLN,
@@ -326,7 +326,9 @@ def _payment(payment: Payment) -> _Node | None:
         paid,
         _group("TerminPlatnosci", _leaf("Termin", _date(payment.due_date))),
         _leaf("FormaPlatnosci", payment.form),
-        _group("RachunekBankowy", _leaf("NrRB", _compact(payment.bank_account))),
+        # An account belongs to a transfer: a cash invoice (FormaPlatnosci 1) keeps the draft's default account
+        # out of the XML, so the buyer is not asked to pay again by transfer (docs/fa3-notes.md §7.1).
+        _group("RachunekBankowy", _leaf("NrRB", None if payment.form == CASH else _compact(payment.bank_account))),
     )
 
 

@@ -12,6 +12,7 @@ from decimal import Decimal, InvalidOperation
 
 from lxml import etree
 
+from ksef_local.core.model import CASH
 from ksef_local.fa3.names import _BUCKET_ORDER, _NSMAP, NS, _text
 from ksef_local.fa3.schema import _safe_parser
 
@@ -304,8 +305,11 @@ def _payment(fa: etree._Element) -> PrintPayment:
     for term in _all(pay, "f:TerminPlatnosci"):
         day = _day(term, "f:Termin")
         dues.append(f"{day:%d.%m.%Y}" if day else _str(term, "f:TerminOpis"))
-    accounts = tuple((_str(acc, "f:NrRB"), _str(acc, "f:SWIFT"), _str(acc, "f:NazwaBanku"))
-                     for acc in _all(pay, "f:RachunekBankowy"))
+    # A cash payment (FormaPlatnosci 1) prints no bank account: one in its XML is the seller's default carried
+    # over, and on the buyer's copy it would ask for a transfer of what was paid in cash.
+    accounts = () if _str(pay, "f:FormaPlatnosci") == CASH else tuple(
+        (_str(acc, "f:NrRB"), _str(acc, "f:SWIFT"), _str(acc, "f:NazwaBanku"))
+        for acc in _all(pay, "f:RachunekBankowy"))
     form = PAYMENT_FORM_LABELS.get(_str(pay, "f:FormaPlatnosci"), "")
     if not form and _is_set(pay, "f:PlatnoscInna"):
         form = _str(pay, "f:OpisPlatnosci") or "Inna"

@@ -139,6 +139,11 @@ class Authenticator:
         self.tokens: Tokens | None = None
         self.method: str | None = None  # "token" or "xades" once logged in: KSeF lets only "xades" enroll
 
+    @property
+    def credentials(self) -> Credentials | None:
+        """What this authenticator logs in with (never logged or shown: it may hold a token or a key)."""
+        return self._credentials
+
     def access_token(self) -> str:
         """Return an access token valid for at least the margin, authenticating or refreshing as needed."""
         now = self._clock()

@@ -62,6 +62,11 @@ class KsefClient:
         self.auth = Authenticator(self.transport, self.certificates, credentials, clock, sleep,
                                   poll_interval, max_polls, refresh_margin, signature_wait)
 
+    @property
+    def context_nip(self) -> str | None:
+        """The context (NIP) this client logs in to."""
+        return getattr(self.auth.credentials, "nip", None)
+
     # -- plumbing -----------------------------------------------------------------------------------
 
     def call(self, method: str, path: str, *, json_body=None, ok: tuple[int, ...] = (200,),

@@ -20,8 +20,10 @@
     ├── KsefRequestInvalid           21405 and every other 400 exception code
     │   │                                                            → "Dokument nie jest zgodny ze schemą (json)"
     │   └── KsefCertificateRequestRejected  25001-25011 (KSeF certificates: limits, CSR, revoke)
-    └── KsefInvoiceRejected          invoice status 410/415/430/435/450/500/550 → rejection message
-        └── KsefDuplicateInvoice     invoice status 440, with the original KSeF number and session
+    ├── KsefInvoiceRejected          invoice status 410/415/430/435/450/500/550 → rejection message
+    │   └── KsefDuplicateInvoice     invoice status 440, with the original KSeF number and session
+    └── KsefHashMismatch             downloaded bytes whose SHA-256 is not the one KSeF gave with them
+                                     (x-ms-meta-hash, invoiceHash, an export part's hash) → "Pobrany plik …"
 
 Sources: the official OpenAPI (error tables of /auth/*, /sessions/*, /certificates/*; auth statuses in
 AuthenticationOperationStatusResponse) and docs/ksef-protocol.md §7. The Polish messages are in
@@ -115,6 +117,10 @@ class KsefDuplicateInvoice(KsefInvoiceRejected):
         super().__init__(detail, **kwargs)
         self.original_ksef_number = original_ksef_number
         self.original_session = original_session
+
+
+class KsefHashMismatch(KsefError):
+    """What we downloaded is not what KSeF says it sent (its SHA-256 differs): nothing of it is kept."""
 
 
 # -- KSeF codes to classes (docs/ksef-protocol.md §7, §7.1) ------------------------------------------

@@ -16,6 +16,7 @@ from ksef_local.ksef.errors import (
     KsefCertificateRequestRejected,
     KsefDuplicateInvoice,
     KsefError,
+    KsefHashMismatch,
     KsefInvoiceRejected,
     KsefNoSession,
     KsefRateLimited,
@@ -98,7 +99,35 @@ MESSAGES: dict[type[KsefError], UserMessage] = {
         "rozwiązanie problemu i spróbuj później.",
     ),
     KsefInvoiceRejected: UserMessage("Faktura odrzucona przez KSeF", ""),
+    KsefHashMismatch: UserMessage(
+        "Pobrany plik różni się od zapisanego w KSeF",
+        "Skrót SHA-256 pobranego pliku nie zgadza się ze skrótem podanym przez KSeF, więc pliku nie zapisano. "
+        "Program pobierze go ponownie później; jeśli błąd się powtarza, zgłoś go (Szczegóły). " + CHECK_CONNECTION,
+    ),
 }
+
+# Purchase invoices (sending/purchases.py): what reading invoices from KSeF needs that sending does not.
+NO_INVOICE_READ = UserMessage(
+    "Brak uprawnienia do odczytu faktur",
+    "KSeF nie pozwala pobierać faktur zakupowych dla NIP {nip} (brak uprawnienia InvoiceRead – przeglądanie "
+    "faktur). Nadaj je w Aplikacji Podatnika KSeF albo zaloguj się certyfikatem właściciela firmy; token musi mieć "
+    "uprawnienie do przeglądania faktur. Wysyłanie faktur działa dalej, a pobieranie ruszy samo po zmianie "
+    "uprawnień lub danych logowania.",
+)
+PURCHASE_DAMAGED = UserMessage(
+    "Pobrana faktura zakupowa jest niezgodna z KSeF",
+    "Faktury nie zapisano, bo jej treść nie zgadza się ze skrótem (invoiceHash) podanym przez KSeF albo nie jest "
+    "plikiem FA(3). Program spróbuje pobrać ją ponownie później; jeśli błąd się powtarza, zgłoś go (Szczegóły).",
+)
+PURCHASE_FORBIDDEN = UserMessage(
+    "KSeF nie udostępnia tej faktury",
+    "KSeF odmówił pobrania faktury dla NIP z Ustawień KSeF. Jeśli firma nie jest jej nabywcą ani podmiotem "
+    "trzecim, można to zignorować; program spróbuje jeszcze raz za dobę.",
+)
+PURCHASE_NOT_YET = UserMessage(
+    "Faktura jeszcze niedostępna w KSeF",
+    "KSeF nadał numer, ale faktury nie da się jeszcze pobrać. Program spróbuje ponownie za kilka minut.",
+)
 
 
 LATARNIA_TEXTS = {

@@ -44,7 +44,6 @@ class PrintJob:
     invoice: PrintableInvoice
     state: KsefState
     codes: tuple[qr.QrCode, ...]
-    certificate_missing: bool = False  # an offline invoice printed without KOD II
 
     @property
     def is_preview(self) -> bool:
@@ -90,17 +89,14 @@ def prepare(db: sqlite_utils.Database, invoice_id: int, *, qr_host: QrHost,
     printable = read_printable(xml)
     state = ksef_state(db, row)
     codes: list[qr.QrCode] = []
-    missing = False
     if state.kind in (ACCEPTED, OFFLINE):
         if not qr_host:
             raise UserError("Nie znam adresu weryfikacji KSeF dla kodu QR: sprawdź Ustawienia KSeF.")
         codes.append(qr.invoice_code(qr_host, printable.seller_nip, printable.issue_date, xml, state.ksef_number))
-        if state.is_offline_invoice:
-            if offline_signer is not None:
-                codes.append(qr.certificate_code(qr_host, printable.seller_nip, xml, offline_signer))
-            else:
-                missing = True
-    return PrintJob(printable, state, tuple(codes), missing)
+        # Without a KSeF Offline certificate there is no KOD II; the app says so (printing.lacks_kod2).
+        if state.is_offline_invoice and offline_signer is not None:
+            codes.append(qr.certificate_code(qr_host, printable.seller_nip, xml, offline_signer))
+    return PrintJob(printable, state, tuple(codes))
 
 
 def printed_at(now: datetime | None) -> datetime:

@@ -53,7 +53,7 @@ def _environment() -> jinja2.Environment:
     )
     env.filters.update(pl_date=formats.pl_date, money=formats.format_money, amount=formats.format_pl,
                        number=formats.format_flexible, price=_price, chunks=_chunks,
-                       words=money.amount_in_words)
+                       words=money.amount_in_words, account=formats.format_account)
     return env
 
 

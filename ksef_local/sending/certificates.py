@@ -33,6 +33,7 @@ RENEW_BEFORE_DAYS = 60
 CHECK_EVERY = timedelta(hours=6)
 ENROLLMENT_WAIT = 300.0   # seconds to wait for KSeF to issue a requested certificate in one go
 USAGE_OF = {ksef_certificates.AUTHENTICATION: certificates.LOGIN, ksef_certificates.OFFLINE: certificates.OFFLINE_USE}
+TASK_KINDS = ("signed_login", "connection_test", "renewal")   # "purchases_sync" is sending/purchases.py's
 TYPE_LABEL = {ksef_certificates.AUTHENTICATION: "Uwierzytelnianie", ksef_certificates.OFFLINE: "Offline"}
 
 
@@ -50,7 +51,7 @@ class CertificateWork:
 
     def run_task(self, db, now: datetime) -> bool:
         """Do the oldest task the screens asked for; return whether there was one."""
-        found = tasks.next_queued(db)
+        found = tasks.next_queued(db, TASK_KINDS)
         if found is None:
             return False
         task, payload = found

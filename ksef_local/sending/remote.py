@@ -71,6 +71,7 @@ class Remote:
         self._stamp: str | None = None   # the settings the client was built from (ksef_state.credentials_stamp)
         self._healthy: bool | None = None
         self._probed_at: datetime | None = None
+        self.client_problem: str | None = None   # why try_client could not make a client (Polish)
 
     def reset(self) -> None:
         """Build the next client from the current settings; the next answer sets reachability again."""
@@ -88,6 +89,21 @@ class Remote:
                 ksef_state.pause(db, now, NO_CREDENTIALS, exc.message, cause="credentials")
                 raise Deferred("paused", exc) from exc
             # A login by a qualified certificate may take minutes (KSeF asks its issuer): the banner shows it.
+            self._client.auth.on_progress = lambda text: ksef_state.login_progress(db, self.clock(), text)
+        return self._client
+
+    def try_client(self, db) -> KsefClient | None:
+        """The client when one can be made, else None without pausing: work that is not sending (the purchase
+        sync) must not stop the queue for credentials that sending does not need yet."""
+        if self._client is None:
+            stamp = ksef_state.credentials_stamp(db)
+            try:
+                self._client = self.make_client()
+            except UserError as exc:
+                self.client_problem = exc.message
+                return None
+            self.client_problem = None
+            self._stamp = stamp
             self._client.auth.on_progress = lambda text: ksef_state.login_progress(db, self.clock(), text)
         return self._client
 

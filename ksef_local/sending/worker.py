@@ -16,10 +16,12 @@ from ksef_local.sending.batch import BatchSender
 from ksef_local.sending.certificates import CertificateWork
 from ksef_local.sending.online import OnlineSender
 from ksef_local.sending.outages import OutageWatch
+from ksef_local.sending.purchases import PurchaseSync
 from ksef_local.sending.reconcile import KsefFinder
 from ksef_local.sending.remote import Deferred, Remote
 from ksef_local.sending.statuses import StatusTracker
 from ksef_local.store import ksef_state, outbox
+from ksef_local.store import settings as ksef_settings
 from ksef_local.store.db import Databases, parse
 
 log = logging.getLogger("ksef_local.sender")
@@ -30,7 +32,8 @@ class Sender:
     """One background worker for the outbox of one database, built from its collaborators:
 
     remote (every KSeF call, budget, backoff, circuit, pause) ← statuses (O → A, UPO) ← batches ← online;
-    certificates (the screens' KSeF tasks and certificate renewal) uses remote's client; outages (Latarnia
+    certificates (the screens' KSeF tasks and certificate renewal) uses remote's client; purchases (the
+    purchase invoices' sync and "Pobierz teraz") uses remote too, after all sending work; outages (Latarnia
     and offline deadlines) stands apart.
     """
 
@@ -39,7 +42,8 @@ class Sender:
                  rng: random.Random | None = None, make_latarnia: Callable[[], LatarniaClient] | None = None,
                  batch_threshold: int = 50, poll_interval: float = 2.0, latarnia_interval: float = 300.0,
                  probe_interval: float = 60.0, busy_wait: float = 3.0, idle_wait: float = 60.0,
-                 limits: ksef_state.Limits = ksef_state.PRD_LIMITS, services=None) -> None:
+                 limits: ksef_state.Limits = ksef_state.PRD_LIMITS, services=None, purchases: bool = False,
+                 purchase_options: dict | None = None) -> None:
         self.databases = databases
         self.clock = clock
         self.sleep = sleep
@@ -52,10 +56,14 @@ class Sender:
         self.finder = KsefFinder(self.remote, self.statuses, poll_interval)
         self.online = OnlineSender(self.remote, self.statuses, self.batches, self.finder, poll_interval)
         self.outages = OutageWatch(make_latarnia, latarnia_interval)
+        # Purchase invoices from KSeF, after every piece of sending work (sending/purchases.py); the launcher
+        # turns it on, so tests of sending alone see only sending's requests.
+        self.purchases = PurchaseSync(self.remote, clock, services=services, poll_interval=poll_interval,
+                                      **(purchase_options or {})) if purchases else None
         # Tasks of the screens and certificate renewal need the settings and the secret store.
         self.certificates = CertificateWork(services, self.remote, clock, sleep) if services is not None else None
         # Where the settings send now, to stop tracking sessions another KSeF opened before they changed.
-        self.environment_key = (lambda: environment_key(services.settings())) if services is not None else None
+        self.tracks_environment = services is not None
         self._credentials_stamp: str | None = None
         self._wake = threading.Event()
         self._reset = threading.Event()
@@ -130,8 +138,8 @@ class Sender:
             self.remote.reset()
             self.outages.reset()
             ksef_state.lift_credentials_pause(db)
-            if self.environment_key is not None:
-                ksef_state.forget_foreign_sessions(db, self.environment_key(), now)
+            if self.tracks_environment:   # the stored environment only: no secret store needed for this
+                ksef_state.forget_foreign_sessions(db, environment_key(ksef_settings.load_environment(db)), now)
         self.outages.poll(db, now)
         if self.certificates is not None and self.certificates.run_task(db, now):
             return True
@@ -149,7 +157,9 @@ class Sender:
                 if deferred.reason != "budget":
                     return True
         # Certificates last two years; sending always goes first.
-        return self.certificates is not None and self.certificates.renew_if_due(db, now)
+        if self.certificates is not None and self.certificates.renew_if_due(db, now):
+            return True
+        return self.purchases is not None and self.purchases.run(db, now)
 
     def _held_back(self, db, now: datetime) -> bool:
         backoff = ksef_state.get_meta(db, "backoff_until")

@@ -7,6 +7,7 @@ part of KSeF). See docs/simulator.md.
 from __future__ import annotations
 
 import argparse
+import socket
 import threading
 from datetime import date
 from typing import Callable
@@ -78,10 +79,20 @@ class _QuietHandler(WSGIRequestHandler):
         pass
 
 
-def serve_in_thread(app=None, host: str = "127.0.0.1", port: int = 0) -> tuple[str, Callable[[], None]]:
-    """Serve a simulator app on host:port (0 = any free port) in a daemon thread; return (base_url, stop)."""
+def serve_in_thread(app=None, host: str = "127.0.0.1", port: int = 0,
+                    sock: socket.socket | None = None) -> tuple[str, Callable[[], None]]:
+    """Serve a simulator app on host:port (0 = any free port) in a daemon thread; return (base_url, stop).
+
+    sock, when given, is a socket the caller already bound and made listen (the server takes it over): a
+    taken port is then the caller's OSError, where werkzeug's own bind would print and exit the process.
+    """
     app = app or build_app(SimulatorOptions(port=port))
-    server = make_server(host, port, app, threaded=True, request_handler=_QuietHandler)
+    if sock is not None:
+        port = sock.getsockname()[1]
+    server = make_server(host, port, app, threaded=True, request_handler=_QuietHandler,
+                         fd=sock.fileno() if sock is not None else None)
+    if sock is not None:
+        sock.close()  # the server holds its own duplicate of the descriptor
     thread = threading.Thread(target=server.serve_forever, name="ksef-simulator", daemon=True)
     thread.start()
 
@@ -92,7 +103,7 @@ def serve_in_thread(app=None, host: str = "127.0.0.1", port: int = 0) -> tuple[s
         server.server_close()
         simulator_of(app).close()
 
-    return f"http://{host}:{server.server_port}", stop
+    return f"http://{host}:{server.port}", stop
 
 
 def simulator_of(app) -> Simulator:

@@ -1,4 +1,4 @@
-"""The invoice list: filters, full-text search (FTS5 folds Polish letters' case), sorting and pages."""
+"""The invoice list: filters, full-text search (FTS5, Polish letters folded: store/search.py), sorting and pages."""
 from __future__ import annotations
 
 import re
@@ -6,6 +6,8 @@ from datetime import date
 from typing import Any
 
 import sqlite_utils
+
+from ksef_local.store.search import fold
 
 SORTS = {
     "data": "issue_date {d}, id {d}",
@@ -26,10 +28,11 @@ def fts_query(text: str) -> str:
 
     Each typed word must match; a word that FTS splits into several tokens (an invoice number such as
     FV/2026/10/2, a NIP with dashes) must match them in order, as a phrase. The last token of each word
-    is a prefix, so results appear while typing.
+    is a prefix, so results appear while typing. The words are folded like the index (store/search.py), so
+    "lodz" and "łódź" find "Łódź".
     """
     phrases = []
-    for word in text.split():
+    for word in fold(text).split():
         tokens = re.findall(r"\w+", word)
         if tokens:
             phrases.append('"' + " ".join(tokens) + '"*')
@@ -66,6 +69,38 @@ def list_invoices(db: sqlite_utils.Database, month: str | None = None, status: s
         f"SELECT {columns} FROM invoices WHERE {clause} ORDER BY {order} LIMIT ? OFFSET ?",
         [*params, per_page, (max(page, 1) - 1) * per_page]))
     return rows, total
+
+
+def correctable(db: sqlite_utils.Database, q: str | None = None, limit: int = 20) -> list[dict[str, Any]]:
+    """Invoices a correction can be filled from, newest first: issued here and accepted by KSeF (with a KSeF
+    number). q finds them by number, buyer or NIP as the list's search does, or by the start of the KSeF number.
+    """
+    where = "status = 'issued' AND source = 'editor' AND kind = 'VAT' AND ksef_number IS NOT NULL"
+    params: list[Any] = []
+    match = fts_query(q or "")
+    if match:
+        where += (" AND (id IN (SELECT rowid FROM invoices_fts WHERE invoices_fts MATCH ?)"
+                  " OR instr(ksef_number, ?) = 1)")
+        params += [match, (q or "").strip().upper()]
+    return list(db.query(
+        "SELECT id, number, issue_date, buyer_name, buyer_nip, currency, gross_total, ksef_number FROM invoices"
+        f" WHERE {where} ORDER BY issue_date DESC, id DESC LIMIT ?", [*params, limit]))
+
+
+def months_with_invoices(db: sqlite_utils.Database) -> list[str]:
+    """The months (YYYY-MM) in which any invoice or draft is dated, newest first.
+
+    One index seek per month (invoices_issue), not a scan: each step asks for the latest date before the
+    month just found, and every date of month M sorts after the text "M" itself.
+    """
+    months: list[str] = []
+    before = "9999-99"
+    while True:
+        latest = db.execute("SELECT max(issue_date) FROM invoices WHERE issue_date < ?", [before]).fetchone()[0]
+        if latest is None:
+            return months
+        before = latest[:7]
+        months.append(before)
 
 
 def id_by_number(db: sqlite_utils.Database, number: str) -> int | None:

@@ -17,7 +17,7 @@ import sqlite_utils
 from ksef_local import fa3
 from ksef_local.clock import utc_now
 from ksef_local.core import money
-from ksef_local.core.model import Correction, Invoice, Line, Party, Payment
+from ksef_local.core.model import CASH, Correction, Invoice, Line, Party, Payment
 from ksef_local.errors import NotFound, UserError, ValidationFailed
 from ksef_local.forms.editor import DraftInput, completeness_errors, parse_draft_form
 from ksef_local.store import db as dbmod
@@ -99,21 +99,26 @@ def draft_document(db: sqlite_utils.Database, invoice_id: int) -> Invoice:
 
 # --- drafts ------------------------------------------------------------------------------------------
 
-def create_draft(db: sqlite_utils.Database, today: date, kind: str = "VAT",
-                 corrected_id: int | None = None) -> int:
-    """Create a new draft with sensible defaults from the company profile; return its id."""
+def fresh_header(db: sqlite_utils.Database, today: date, kind: str) -> dict[str, Any]:
+    """A new draft's columns: today's dates, the company's place and account, a transfer due in 14 days."""
     company = parties.get_company(db)
     if company is None:
         raise UserError("Najpierw uzupełnij dane firmy (Ustawienia → Firma).")
-    row = {
+    return {
         "kind": kind, "status": "draft", "issue_date": today.isoformat(), "sale_date": today.isoformat(),
-        "place": company["place"], "payment_form": "6", "due_date": (today + timedelta(days=14)).isoformat(),
-        "bank_account": company["bank_account"], "created_at": utc_now().isoformat(),
-        "updated_at": utc_now().isoformat(),
+        "place": company["place"], "payment_form": "6",
+        # a correction usually refunds; the user adds a term when one is due
+        "due_date": None if kind == "KOR" else (today + timedelta(days=14)).isoformat(),
+        "bank_account": company["bank_account"],
     }
+
+
+def create_draft(db: sqlite_utils.Database, today: date, kind: str = "VAT",
+                 corrected_id: int | None = None) -> int:
+    """Create a new draft with sensible defaults from the company profile; return its id."""
+    now = utc_now().isoformat()
+    row = {**fresh_header(db, today, kind), "created_at": now, "updated_at": now}
     lines = [{"position": 1, "before": 0}]
-    if kind == "KOR":
-        row["due_date"] = None  # a correction usually refunds; the user adds a term when one is due
     if corrected_id is not None:
         row, lines = _correction_defaults(db, row, corrected_id)
     with dbmod.write(db):
@@ -163,13 +168,25 @@ def save_draft(db: sqlite_utils.Database, invoice_id: int, form: Mapping[str, An
     """Validate the editor's form and store it; bad input raises ValidationFailed and changes nothing."""
     parsed = parse_draft_form(form)
     with dbmod.write(db):
-        _require_draft(db, invoice_id)
+        before = _require_draft(db, invoice_id)
         fields = {**parsed.fields, "updated_at": utc_now().isoformat(), "id": invoice_id}
+        if _turns_to_cash(before, fields):
+            fields["due_date"] = None
         assignments = ", ".join(f"{k} = :{k}" for k in fields if k != "id")
         db.execute(f"UPDATE invoices SET {assignments} WHERE id = :id", fields)
         _store_lines(db, invoice_id, parsed.lines)
         _store_totals(db, invoice_id)
     return parsed
+
+
+def _turns_to_cash(before: dict[str, Any], fields: dict[str, Any]) -> bool:
+    """Whether this save makes the payment cash and leaves the due date the transfer had.
+
+    A draft starts as a transfer with a 14-day term (create_draft). A cash payment has no term unless the user
+    gives one (docs/fa3-notes.md §7.1): choosing cash takes that term away, and a date typed afterwards stays.
+    """
+    return (fields["payment_form"] == CASH and before["payment_form"] != CASH
+            and fields["due_date"] is not None and fields["due_date"] == before["due_date"])
 
 
 def _store_lines(db: sqlite_utils.Database, invoice_id: int, lines: list[dict[str, Any]]) -> None:

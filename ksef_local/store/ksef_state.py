@@ -148,12 +148,15 @@ def resume(db: sqlite_utils.Database, wake: Callable[[], None] | None = None) ->
 # The sender's budget: the official table for the groups it uses, the minute and hour windows keeping one
 # request in reserve because KSeF's sliding windows and our clock do not line up exactly.
 SENDER_GROUPS = ("onlineSession", "onlineSessionClose", "invoiceSend", "batchSession", "batchSessionClose",
-                 "invoiceStatus", "sessionList", "sessionInvoiceList", "sessionMisc", "invoiceMetadata", "anonymous")
+                 "invoiceStatus", "sessionList", "sessionInvoiceList", "sessionMisc", "anonymous")
+# Reading invoices back (the purchase sync, and sending's search for its own invoices by hash): the same
+# budget, so a 429 or a pause holds both.
+RECEIVING_GROUPS = ("invoiceMetadata", "invoiceDownload", "invoiceExport", "invoiceExportStatus")
 
 
 PRD_LIMITS: Limits = {
     group: tuple(None if n is None else (n - 1 if i else n) for i, n in enumerate(ksef_limits.PRD_LIMITS[group]))
-    for group in SENDER_GROUPS
+    for group in SENDER_GROUPS + RECEIVING_GROUPS
 }
 
 

@@ -5,6 +5,7 @@ migrate()). A migration is history: once released it never changes; a new need i
 """
 from __future__ import annotations
 
+import unicodedata
 from typing import Callable
 
 import sqlite_utils
@@ -268,6 +269,116 @@ def _m8_session_environment(db: sqlite_utils.Database) -> None:
     db.execute("ALTER TABLE ksef_sessions ADD COLUMN environment TEXT")
 
 
+def _folded_v9(text: str) -> str:
+    """The folding of store/search.py as migration 9 knew it (a migration never changes with later code)."""
+    folded = unicodedata.normalize("NFKD", text.casefold().replace("ł", "l"))
+    return "".join(c for c in folded if not unicodedata.combining(c))
+
+
+def _fold_sql_v9(column: str) -> str:
+    return f"replace(replace({column}, 'ł', 'l'), 'Ł', 'L')"
+
+
+def _m9_search_folds_polish_letters(db: sqlite_utils.Database) -> None:
+    """Search without Polish letters: "wisn" finds "Wiśniewski", "Poznan" finds "Poznań", "lodz" finds "Łódź".
+
+    The invoice search index is rebuilt with unicode61's remove_diacritics 2, which folds ą, ć, ę, ń, ó, ś,
+    ź and ż (sqlite.org/fts5.html#unicode61_tokenizer) but not ł, which has no decomposition in Unicode: the
+    triggers fold ł and Ł in SQL. The index now holds those folded words, so it is contentless (content='')
+    rather than a copy of invoices; nothing reads its columns, search takes the rowids. The buyers' search
+    keys are rebuilt with the same folding (store/search.py).
+    """
+    for trigger in ("invoices_ai", "invoices_ad", "invoices_au"):
+        db.execute(f"DROP TRIGGER {trigger}")
+    db.execute("DROP TABLE invoices_fts")
+    db.execute(
+        "CREATE VIRTUAL TABLE invoices_fts USING fts5(number, buyer_name, buyer_nip,"
+        " content='', tokenize='unicode61 remove_diacritics 2')"
+    )
+    old = ", ".join(_fold_sql_v9(f"old.{c}") for c in ("number", "buyer_name", "buyer_nip"))
+    new = ", ".join(_fold_sql_v9(f"new.{c}") for c in ("number", "buyer_name", "buyer_nip"))
+    insert = f"INSERT INTO invoices_fts (rowid, number, buyer_name, buyer_nip) VALUES (new.id, {new});"
+    delete = ("INSERT INTO invoices_fts (invoices_fts, rowid, number, buyer_name, buyer_nip)"
+              f" VALUES ('delete', old.id, {old});")
+    db.execute(f"CREATE TRIGGER invoices_ai AFTER INSERT ON invoices BEGIN {insert} END")
+    db.execute(f"CREATE TRIGGER invoices_ad AFTER DELETE ON invoices BEGIN {delete} END")
+    db.execute("CREATE TRIGGER invoices_au AFTER UPDATE OF number, buyer_name, buyer_nip ON invoices"
+               f" BEGIN {delete} {insert} END")
+    columns = ", ".join(_fold_sql_v9(c) for c in ("number", "buyer_name", "buyer_nip"))
+    db.execute(f"INSERT INTO invoices_fts (rowid, number, buyer_name, buyer_nip) SELECT id, {columns} FROM invoices")
+    for buyer_id, key in db.execute("SELECT id, search_key FROM buyers").fetchall():
+        db.execute("UPDATE buyers SET search_key = ? WHERE id = ?", [_folded_v9(key), buyer_id])
+
+
+def _m10_purchases(db: sqlite_utils.Database) -> None:
+    """Purchase invoices (faktury zakupowe) read back from KSeF, with their exact bytes.
+
+    purchases: one row per KSeF number (UNIQUE: a sync never duplicates), the XML as downloaded (a BLOB, so
+    backups carry it) with the facts the list shows read from it; received_at is when KSeF gave the number
+    (acquisitionDate, the legal receipt date: ksef-docs pobieranie-faktur/przyrostowe-pobieranie-faktur.md).
+    purchase_downloads: KSeF numbers found by the metadata query and still to download; the resume point
+    advances in the same transaction that writes them here, so no invoice below it can be lost.
+    purchase_sync: the resume point (a PermanentStorage moment) per KSeF environment, context NIP and
+    subject type, and the page of the window being read.
+    ksef_tasks gains the kind "purchases_sync" ("Pobierz teraz"); SQLite cannot change a CHECK, so the
+    table is rebuilt with its rows.
+    """
+    db.execute(
+        """CREATE TABLE purchases (
+            id INTEGER PRIMARY KEY,
+            ksef_number TEXT NOT NULL UNIQUE,
+            environment TEXT NOT NULL, context_nip TEXT NOT NULL,
+            subject TEXT NOT NULL CHECK (subject IN ('Subject2', 'Subject3')),
+            kind TEXT NOT NULL, number TEXT NOT NULL,
+            seller_nip TEXT NOT NULL, seller_name TEXT NOT NULL,
+            issue_date TEXT NOT NULL, sale_date TEXT, currency TEXT NOT NULL,
+            net_total INTEGER NOT NULL, vat_total INTEGER NOT NULL, gross_total INTEGER NOT NULL,
+            vat_pln INTEGER NOT NULL,
+            due_date TEXT, bank_account TEXT,
+            received_at TEXT NOT NULL, received_day TEXT NOT NULL, stored_at TEXT,
+            invoice_hash TEXT NOT NULL, xml BLOB NOT NULL, metadata TEXT NOT NULL,
+            paid INTEGER NOT NULL DEFAULT 0, paid_date TEXT,
+            seen_at TEXT, search_key TEXT NOT NULL,
+            downloaded_at TEXT NOT NULL,
+            CHECK (paid = 0 OR paid_date IS NOT NULL))"""
+    )
+    db.execute("CREATE INDEX purchases_received ON purchases(received_day, id)")
+    db.execute("CREATE INDEX purchases_issued ON purchases(issue_date, id)")
+    db.execute("CREATE INDEX purchases_seller ON purchases(seller_nip)")
+    db.execute("CREATE INDEX purchases_unseen ON purchases(seen_at) WHERE seen_at IS NULL")
+    db.execute(
+        """CREATE TABLE purchase_downloads (
+            ksef_number TEXT PRIMARY KEY,
+            environment TEXT NOT NULL, context_nip TEXT NOT NULL,
+            subject TEXT NOT NULL CHECK (subject IN ('Subject2', 'Subject3')),
+            metadata TEXT NOT NULL,
+            tries INTEGER NOT NULL DEFAULT 0, next_attempt_at TEXT NOT NULL,
+            error_title TEXT, error_advice TEXT, error_detail TEXT,
+            found_at TEXT NOT NULL)"""
+    )
+    db.execute(
+        """CREATE TABLE purchase_sync (
+            environment TEXT NOT NULL, context_nip TEXT NOT NULL,
+            subject TEXT NOT NULL CHECK (subject IN ('Subject2', 'Subject3')),
+            covered_from TEXT NOT NULL, cursor TEXT NOT NULL,
+            page_offset INTEGER NOT NULL DEFAULT 0, window_to TEXT,
+            cycle_started_at TEXT, cycle_done_at TEXT, updated_at TEXT NOT NULL,
+            PRIMARY KEY (environment, context_nip, subject))"""
+    )
+    db.execute(
+        """CREATE TABLE ksef_tasks_new (
+            id INTEGER PRIMARY KEY,
+            kind TEXT NOT NULL CHECK (kind IN ('signed_login', 'connection_test', 'renewal', 'purchases_sync')),
+            state TEXT NOT NULL CHECK (state IN ('queued', 'running', 'done', 'failed')),
+            payload BLOB, progress TEXT, result_title TEXT, result_advice TEXT, result_detail TEXT,
+            created_at TEXT NOT NULL, updated_at TEXT NOT NULL)"""
+    )
+    db.execute("INSERT INTO ksef_tasks_new SELECT id, kind, state, payload, progress, result_title, result_advice,"
+               " result_detail, created_at, updated_at FROM ksef_tasks")
+    db.execute("DROP TABLE ksef_tasks")
+    db.execute("ALTER TABLE ksef_tasks_new RENAME TO ksef_tasks")
+
+
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _m1_company_and_buyers,
     _m2_invoices,
@@ -277,4 +388,6 @@ MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _m6_outbox_deadline_lifted,
     _m7_certificates_and_tasks,
     _m8_session_environment,
+    _m9_search_folds_polish_letters,
+    _m10_purchases,
 ]

@@ -13,6 +13,7 @@ from ksef_local.clock import utc_now
 from ksef_local.core.model import Party
 from ksef_local.errors import NotFound
 from ksef_local.store import db as dbmod
+from ksef_local.store.search import fold
 
 MAX_SEARCH_WORDS = 20  # more words only narrow a search the first twenty already made
 
@@ -22,8 +23,9 @@ def _stamp() -> str:
 
 
 def search_key(*parts: str | None) -> str:
-    """Build a case-folded search text, so that "łódź" finds "Łódź" (SQLite LIKE folds ASCII only)."""
-    return " ".join(p for p in parts if p).casefold()
+    """Build a buyer's search text: case and Polish letters folded (store/search.py), so that "lodz" and
+    "łódź" find "Łódź" (SQLite's LIKE folds ASCII only)."""
+    return fold(" ".join(p for p in parts if p))
 
 
 # --- company -----------------------------------------------------------------------------------------
@@ -79,6 +81,19 @@ def get_buyer(db: sqlite_utils.Database, buyer_id: int) -> dict[str, Any]:
     if not rows:
         raise NotFound("Nie ma takiego kontrahenta.")
     return rows[0]
+
+
+def same_identifier(db: sqlite_utils.Database, values: Mapping[str, Any],
+                    exclude_id: int | None = None) -> list[dict[str, Any]]:
+    """Other buyers with the NIP (or EU VAT number) of these cleaned values, so a form can offer them."""
+    if values.get("kind") == "company" and values.get("nip"):
+        where, params = "kind = 'company' AND nip = ?", [values["nip"]]
+    elif values.get("kind") == "eu" and values.get("vat_eu"):
+        where, params = "kind = 'eu' AND country = ? AND vat_eu = ?", [values["country"], values["vat_eu"]]
+    else:
+        return []
+    return list(db.query(f"SELECT * FROM buyers WHERE {where} AND id != ? ORDER BY id",
+                         [*params, exclude_id or 0]))
 
 
 def search_buyers(db: sqlite_utils.Database, query: str, limit: int = 20) -> list[dict[str, Any]]:

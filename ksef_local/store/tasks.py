@@ -1,7 +1,7 @@
 """Long KSeF tasks the screens and the command line ask the sender to do, with their progress:
 a login by a file signed outside the program (then KSeF certificates for later logins), "Testuj
-połączenie", and renewing certificates. The database is the queue: any process's sender can take a task,
-and the page that asked for it follows its progress by polling.
+połączenie", renewing certificates, and "Pobierz teraz" of purchase invoices. The database is the
+queue: any process's sender can take a task, and the page that asked for it follows its progress by polling.
 """
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from ksef_local.store import db as dbmod
 from ksef_local.store.db import iso
 from ksef_local.store.ksef_state import note_work
 
-KINDS = ("signed_login", "connection_test", "renewal")
+KINDS = ("signed_login", "connection_test", "renewal", "purchases_sync")
 FINAL = ("done", "failed")
 
 
@@ -69,9 +69,12 @@ def latest(db: sqlite_utils.Database, kind: str) -> Task | None:
     return _task(rows[0]) if rows else None
 
 
-def next_queued(db: sqlite_utils.Database) -> tuple[Task, bytes | None] | None:
-    """The oldest queued task and its payload; a task left running by a crashed process runs again."""
-    rows = list(db.query("SELECT * FROM ksef_tasks WHERE state IN ('queued', 'running') ORDER BY id LIMIT 1"))
+def next_queued(db: sqlite_utils.Database, kinds: tuple[str, ...] = KINDS) -> tuple[Task, bytes | None] | None:
+    """The oldest queued task of these kinds and its payload; a task left running by a crashed process runs
+    again."""
+    marks = ",".join("?" * len(kinds))
+    rows = list(db.query(f"SELECT * FROM ksef_tasks WHERE state IN ('queued', 'running') AND kind IN ({marks})"
+                         " ORDER BY id LIMIT 1", list(kinds)))
     if not rows:
         return None
     payload = rows[0]["payload"]

@@ -8,11 +8,11 @@ from flask import Flask, g
 from ksef_local import formats
 from ksef_local.core import money
 from ksef_local.core.model import Party
-from ksef_local.core.settings import describe
+from ksef_local.core.settings import top_badge
 from ksef_local.errors import UserError
 from ksef_local.store import outbox, parties
 from ksef_local.store import settings as ksef_settings
-from ksef_local.web import backup, buyers, certificates, company, invoices, ksef, printing, settings
+from ksef_local.web import backup, buyers, certificates, company, invoices, ksef, moments, printing, settings
 from ksef_local.web.params import RecordIdConverter
 from ksef_local.web.responses import db, http_error, user_error
 from ksef_local.web.security import check_request, csrf_token, security_headers
@@ -26,10 +26,11 @@ def buyer_label(buyer) -> str:
     return parties.buyer_identifier(buyer if isinstance(buyer, Party) else parties.buyer_party(buyer))
 
 
-def environment_badge() -> tuple[str, bool]:
-    """The always-visible KSeF environment badge (text, is production), read without touching the token."""
+def environment_badge() -> dict[str, Any]:
+    """The always-visible KSeF environment badge (text, title, is production), read without touching the token."""
     current = ksef_settings.load_environment(db())
-    return describe(current), current.is_production
+    text, title = top_badge(current)
+    return {"text": text, "title": title, "production": current.is_production}
 
 
 def init_app(app: Flask) -> None:
@@ -46,6 +47,7 @@ def init_app(app: Flask) -> None:
         pl_date=formats.pl_date, pl_datetime=formats.pl_datetime, grosze=formats.format_grosze,
         money=formats.format_money, number=formats.format_flexible, nip=formats.format_nip,
         account=formats.format_account, file_size=formats.human_size, plural=formats.plural,
+        time_tag=moments.time_tag, local_times=moments.local_times,
     )
     app.jinja_env.globals.update(csrf_token=csrf_token, buyer_label=buyer_label, rates=money.RATES,
                                  ksef_letters=outbox.LETTERS)

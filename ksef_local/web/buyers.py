@@ -33,16 +33,28 @@ def edit(buyer_id: int):
 def _form(buyer_id: int | None):
     values = parties.get_buyer(db(), buyer_id) if buyer_id else {"kind": request.args.get("rodzaj", "company")}
     errors: dict[str, str] = {}
+    duplicates: list[dict] = []
     if request.method == "POST":
         try:
             cleaned = party_forms.validate_buyer(request.form)
         except ValidationFailed as exc:
             errors, values = exc.errors, request.form.to_dict()
         else:
-            if buyer_id:
-                parties.update_buyer(db(), buyer_id, cleaned)
-            else:
-                buyer_id = parties.create_buyer(db(), cleaned)
-            return redirect(url_for("buyers.index", zapisano=buyer_id))
+            duplicates = _duplicates(cleaned, buyer_id)
+            if not duplicates:
+                if buyer_id:
+                    parties.update_buyer(db(), buyer_id, cleaned)
+                else:
+                    buyer_id = parties.create_buyer(db(), cleaned)
+                return redirect(url_for("buyers.index", zapisano=buyer_id))
+            values = request.form.to_dict()
     return render("buyers/form.html", values=values, errors=errors, kinds=BUYER_KINDS, buyer_id=buyer_id,
-                  eu_prefixes=party_forms.EU_VAT_PREFIXES, status=422 if errors else 200)
+                  eu_prefixes=party_forms.EU_VAT_PREFIXES, duplicates=duplicates,
+                  status=422 if errors else (409 if duplicates else 200))
+
+
+def _duplicates(cleaned: dict, buyer_id: int | None = None) -> list[dict]:
+    """Saved buyers with the same NIP or EU VAT number, unless the user chose to save this one anyway."""
+    if request.form.get("mimo_to"):
+        return []
+    return parties.same_identifier(db(), cleaned, exclude_id=buyer_id)

@@ -7,14 +7,14 @@ from typing import Any
 
 from flask import Blueprint, Response, request, url_for
 
-from ksef_local import clock, formats
+from ksef_local import clock, formats, printing
 from ksef_local.core import money
 from ksef_local.core.model import BUYER_KINDS, CORRECTION_TYPES, EXEMPTION_KINDS, INVOICE_KINDS, PAYMENT_FORMS
 from ksef_local.errors import UserError, ValidationFailed
 from ksef_local.forms import parties as party_forms
-from ksef_local.store import imports, invoice_list, invoices, outbox, parties
+from ksef_local.store import drafts, imports, invoice_list, invoices, outbox, parties
 from ksef_local.web import ksef, params, uploads
-from ksef_local.web.responses import db, is_htmx, navigate, render
+from ksef_local.web.responses import db, navigate, render, services, wants_fragment
 
 bp = Blueprint("invoices", __name__)
 
@@ -38,16 +38,11 @@ MONTH_NAMES = ("styczeń", "luty", "marzec", "kwiecień", "maj", "czerwiec", "li
                "październik", "listopad", "grudzień")
 
 
-def month_choices(today: date, chosen: str | None, count: int = 36) -> list[tuple[str, str]]:
-    """The last months as (YYYY-MM, "listopad 2026"), newest first, plus the chosen one if older."""
-    year, month = today.year, today.month
-    values = []
-    for _ in range(count):
-        values.append(f"{year:04d}-{month:02d}")
-        year, month = (year - 1, 12) if month == 1 else (year, month - 1)
-    if chosen and chosen not in values:
-        values.append(chosen)
-    return [(v, f"{MONTH_NAMES[int(v[5:]) - 1]} {v[:4]}") for v in values]
+def month_choices(today: date, chosen: str | None, with_invoices: list[str]) -> list[tuple[str, str]]:
+    """The months to filter by as (YYYY-MM, "listopad 2026"), newest first: those with invoices, the current
+    one (where a new invoice lands) and the chosen one (a link may name any month)."""
+    values = {*with_invoices, f"{today:%Y-%m}", *([chosen] if chosen else [])}
+    return [(v, f"{MONTH_NAMES[int(v[5:]) - 1]} {v[:4]}") for v in sorted(values, reverse=True)]
 
 
 @bp.route("/")
@@ -57,11 +52,12 @@ def index():
     pages = max(1, -(-total // invoice_list.PAGE_SIZE))
     buyer = parties.get_buyer(db(), filters["buyer_id"]) if filters["buyer_id"] else None
     context = {"ksef_statuses": outbox.statuses(db(), [r["id"] for r in rows])}
-    if not is_htmx():
+    if not wants_fragment():
         context.update(ksef.banner_context())
     return render("invoices/list.html", "invoices/_table.html", rows=rows, total=total, pages=pages,
                   filters=filters, statuses=invoice_list.STATUSES, kinds=INVOICE_KINDS, filter_buyer=buyer,
-                  args=request.args, months=month_choices(clock.today(), filters["month"]), **context)
+                  args=request.args, **context,
+                  months=month_choices(clock.today(), filters["month"], invoice_list.months_with_invoices(db())))
 
 
 # --- creating and editing drafts ---------------------------------------------------------------------
@@ -71,8 +67,16 @@ def new():
     kind = request.form.get("rodzaj", "VAT")
     if kind not in INVOICE_KINDS:
         raise UserError("Nieznany rodzaj faktury.")
-    invoice_id = invoices.create_draft(db(), clock.today(), kind)
+    invoice_id = drafts.start_draft(db(), clock.today(), kind)
     return navigate(url_for("invoices.show", invoice_id=invoice_id))
+
+
+@bp.route("/faktury/korekta")
+def pick_corrected():
+    """'Nowa korekta': choose the invoice to correct (one with a KSeF number); the draft is filled from it."""
+    q = params.search_text(request.args.get("q"))
+    return render("invoices/correct.html", "invoices/_correctable.html", q=q,
+                  rows=invoice_list.correctable(db(), q, limit=20))
 
 
 @bp.route("/faktury/<int:invoice_id>/korekta", methods=["POST"])
@@ -119,7 +123,8 @@ def show(invoice_id: int):
 def _view_context(row: dict[str, Any]) -> dict[str, Any]:
     context: dict[str, Any] = {"inv": row, "buyer": invoices.buyer_of(row), "kinds": INVOICE_KINDS,
                                "payment_forms": PAYMENT_FORMS, "correction_types": CORRECTION_TYPES,
-                               "xml_text": row["xml"].decode("utf-8", errors="replace")}
+                               "xml_text": row["xml"].decode("utf-8", errors="replace"),
+                               "lacks_kod2": printing.lacks_kod2(services(), row["id"])}
     if row["source"] == "editor":
         lines = invoices.get_lines(db(), row["id"])
         doc = invoices.document(row, lines, invoices.seller_of(row))
@@ -137,7 +142,10 @@ def save(invoice_id: int):
         invoices.save_draft(db(), invoice_id, request.form)
     except ValidationFailed as exc:
         return render("invoices/_summary.html", **_editor_context(invoice_id, exc.errors))
-    return render("invoices/_summary.html", **_editor_context(invoice_id, oob=True))
+    context = _editor_context(invoice_id, oob=True)
+    # The server took the due date away (a switch to cash): the field on the screen must show it.
+    context["payment_changed"] = bool(request.form.get("due_date")) and not context["inv"]["due_date"]
+    return render("invoices/_summary.html", **context)
 
 
 @bp.route("/faktury/<int:invoice_id>/wiersze", methods=["POST"])
@@ -200,6 +208,11 @@ def new_buyer(invoice_id: int):
     except ValidationFailed as exc:
         context = _editor_context(invoice_id)
         context.update(new_buyer_errors=exc.errors, new_buyer=request.form.to_dict())
+        return render("invoices/_buyer.html", **context)
+    duplicates = [] if request.form.get("mimo_to") else parties.same_identifier(db(), cleaned)
+    if duplicates:
+        context = _editor_context(invoice_id)
+        context.update(duplicates=duplicates, new_buyer=request.form.to_dict())
         return render("invoices/_buyer.html", **context)
     buyer_id = parties.create_buyer(db(), cleaned)
     invoices.set_buyer(db(), invoice_id, buyer_id)

@@ -15,7 +15,7 @@ from ksef_local.web.responses import db, navigate, render, services
 
 bp = Blueprint("printing", __name__)
 
-MAX_SELECTION = 500  # one PDF; more would keep the render lock for minutes
+MAX_SELECTION = 500  # invoices in one PDF; their lines are bounded too (printing/render.py)
 
 
 def _filename(number: str | None, invoice_id: int) -> str:

@@ -33,11 +33,17 @@ def is_htmx() -> bool:
     return request.headers.get("HX-Request") == "true"
 
 
+def wants_fragment() -> bool:
+    """An htmx request for a part of the page, not htmx restoring a page of its history (Back): that request
+    also says HX-Request, but the answer replaces the whole body (htmx docs, "History Support")."""
+    return is_htmx() and request.headers.get("HX-History-Restore-Request") != "true"
+
+
 def render(page: str, fragment: str | None = None, status: int = 200, **context: Any) -> Response:
     """Render the whole page, or only its partial for an htmx request (one copy of each piece of markup)."""
-    template = fragment if (fragment and is_htmx()) else page
+    template = fragment if (fragment and wants_fragment()) else page
     response = make_response(render_template(template, **context), status)
-    response.headers["Vary"] = "HX-Request"
+    response.headers["Vary"] = "HX-Request, HX-History-Restore-Request"
     return response
 
 
