@@ -38,7 +38,9 @@ def create_app(home: Path | str | None = None, testing: bool = False, launch_sec
     app.config.update(
         SECRET_KEY=secrets.token_urlsafe(32),
         TESTING=testing,
-        MAX_CONTENT_LENGTH=6 * 1024 * 1024,  # larger than any import we accept, so we can say why
+        # Larger than any certificate or signed file we accept, so we can say why; the invoice import has its
+        # own limits (web/uploads.py).
+        MAX_CONTENT_LENGTH=6 * 1024 * 1024,
         VERSION=VERSION,
         LAUNCH_SECRET=launch_secret,
     )

@@ -14,8 +14,10 @@ from ksef_local.errors import UserError
 from ksef_local.store import outbox, parties
 from ksef_local.store import settings as ksef_settings
 from ksef_local.web import backup, buyers, certificates, company, invoices, ksef, moments, printing, settings
+from ksef_local.web.params import RecordIdConverter
 from ksef_local.web.responses import db, disk_error, http_error, user_error
 from ksef_local.web.security import check_request, csrf_token, security_headers
+from ksef_local.web.uploads import allow_bulk_import
 
 
 def buyer_label(buyer) -> str:
@@ -34,6 +36,9 @@ def environment_badge() -> dict[str, Any]:
 
 def init_app(app: Flask) -> None:
     """Register the security checks, the error pages, the template filters and every screen."""
+    # Before any blueprint adds its rules: every <int:…> is a record id, bounded (web/params.py).
+    app.url_map.converters["int"] = RecordIdConverter
+    app.before_request(allow_bulk_import)  # before check_request reads the form
     app.before_request(check_request)
     app.after_request(security_headers)
     app.register_error_handler(UserError, user_error)
