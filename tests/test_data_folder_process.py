@@ -138,6 +138,14 @@ def other_user_or_skip() -> int | None:
     if shutil.which("setpriv") is None:
         pytest.skip("running as root, where chmod 0555 does not stop writes, and setpriv is missing to run as "
                     "another user")
+    # The other user must be able to reach this Python and the project (not so in a chroot made with a 0700
+    # root, or a project under /root): otherwise the test would fail for a reason that is not the app's.
+    probe = subprocess.run(["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups", sys.executable,
+                            "-c", "import ksef_local"], capture_output=True, text=True, env=ENV, cwd=REPO,
+                           timeout=60)
+    if probe.returncode != 0:
+        reason = (probe.stderr.strip().splitlines() or ["no message"])[-1]
+        pytest.skip(f"running as root and user {NOBODY} cannot run this Python and project: {reason}")
     return NOBODY
 
 
