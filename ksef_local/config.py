@@ -7,6 +7,9 @@ from pathlib import Path
 
 import platformdirs
 
+from ksef_local import disk
+from ksef_local.errors import UserError
+
 APP_NAME = "ksef-local"
 ENV_HOME = "KSEF_LOCAL_HOME"
 
@@ -20,7 +23,11 @@ def resources_dir() -> Path:
 
 
 def data_dir(explicit: str | os.PathLike[str] | None = None) -> Path:
-    """Return the user data folder: --data-dir, else $KSEF_LOCAL_HOME, else the OS default."""
+    """Return the user data folder: --data-dir, else $KSEF_LOCAL_HOME, else the OS default.
+
+    The folder is created private (0700) and what an older version left in it is made private at every
+    start (disk.make_private): it holds invoices and buyers. A folder that cannot be created is a UserError.
+    """
     if explicit:
         chosen = Path(explicit)
     elif os.environ.get(ENV_HOME):
@@ -28,7 +35,12 @@ def data_dir(explicit: str | os.PathLike[str] | None = None) -> Path:
     else:
         chosen = Path(platformdirs.user_data_dir(APP_NAME, appauthor=False))
     chosen = chosen.expanduser().resolve()
-    chosen.mkdir(parents=True, exist_ok=True)
+    try:
+        disk.make_dir(chosen)
+    except OSError as exc:
+        raise UserError(f"Nie można utworzyć folderu danych {chosen} ({exc.strerror or exc}). Wybierz inny folder "
+                        "(--data-dir) albo sprawdź uprawnienia folderu nadrzędnego.", 503) from exc
+    disk.make_private(chosen)
     return chosen
 
 

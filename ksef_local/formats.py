@@ -118,6 +118,8 @@ PLURALS: dict[str, tuple[str, str, str]] = {
     "nowa faktura zakupowa": ("nowa faktura zakupowa", "nowe faktury zakupowe", "nowych faktur zakupowych"),
     "faktura sprzedaży": ("faktura sprzedaży", "faktury sprzedaży", "faktur sprzedaży"),
     "faktura zakupowa": ("faktura zakupowa", "faktury zakupowe", "faktur zakupowych"),
+    "kopia zapasowa": ("kopia zapasowa", "kopie zapasowe", "kopii zapasowych"),
+    "numer": ("numer", "numery", "numerów"),
 }
 
 

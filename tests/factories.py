@@ -48,3 +48,8 @@ def issued(db, **kwargs) -> int:
     invoice_id = draft(db, **kwargs)
     invoices.issue(db, invoice_id, TODAY, NOW)
     return invoice_id
+
+
+def dump(db) -> list[str]:
+    """Every table and row of the database as SQL, to assert that a refused request changed nothing."""
+    return list(db.conn.iterdump())

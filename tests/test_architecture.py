@@ -12,7 +12,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "ksef_local"
 # Rooms from the bottom up; a module may import only from its own rank or below (docs/architecture.md).
 RANKS = [
     ("ksef_local", "ksef_local.version", "ksef_local.errors", "ksef_local.config", "ksef_local.clock",
-     "ksef_local.formats"),
+     "ksef_local.formats", "ksef_local.disk"),
     ("ksef_local.core",),
     ("ksef_local.fa3", "ksef_local.ksef", "ksef_local.forms"),
     ("ksef_local.store",),

@@ -462,16 +462,6 @@ def test_daily_backup_on_the_first_request_of_a_new_day(web):
 
 # --- create_app wiring (runs once create_app calls backup.on_start / backup.before_migration) -----------
 
-def _wired() -> bool:
-    from ksef_local import app as app_module
-
-    return "backup.on_start" in Path(app_module.__file__).read_text(encoding="utf-8")
-
-
-wired = pytest.mark.skipif(not _wired(), reason="create_app does not call backup.on_start yet")
-
-
-@wired
 def test_create_app_serves_the_integrity_page_for_a_broken_database(home):
     from ksef_local.app import create_app
 
@@ -484,7 +474,6 @@ def test_create_app_serves_the_integrity_page_for_a_broken_database(home):
     assert config.database_path(home).read_bytes().startswith(b"\x00nie baza")  # untouched
 
 
-@wired
 def test_create_app_backs_up_an_old_schema_before_migrating(home):
     from ksef_local.app import create_app
 
@@ -496,7 +485,6 @@ def test_create_app_backs_up_an_old_schema_before_migrating(home):
     assert company_name(config.database_path(home)) == "Piekarnia Zażółć"
 
 
-@wired
 def test_create_app_on_a_new_data_folder_makes_no_backup(home):
     from ksef_local.app import create_app
 

@@ -15,7 +15,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Callable
 
-from ksef_local import formats
+from ksef_local import disk, formats
 from ksef_local.accounting.package import Cancelled, build, package_name
 from ksef_local.clock import utc_now
 from ksef_local.errors import UserError
@@ -105,7 +105,7 @@ class Exporter:
             return not self._stopping.is_set() and month_exports.progress(db, export.id, done, total, self.clock())
 
         try:
-            folder.mkdir(parents=True, exist_ok=True)
+            disk.make_dir(folder)   # private like the rest of the data folder
             _clear(folder)
             made = build(self.services, export.month, destination, environment=export.environment, progress=report,
                          demo_url=self.demo_url)

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import multiprocessing
+import sqlite3
 import sys
 
-from ksef_local import config, simulator
+from ksef_local import config, disk, simulator
 from ksef_local.cli import certificates as certificate_commands
 from ksef_local.cli import export as export_command
 from ksef_local.cli import invoices as invoice_commands
@@ -18,7 +19,7 @@ from ksef_local.errors import UserError
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the command line; return the process exit code."""
+    """Run the command line; return the process exit code (2 when the user has something to fix)."""
     # In the frozen program a PDF worker (printing/render.py) starts as this executable with multiprocessing's
     # arguments: this runs the worker and exits. Elsewhere it does nothing.
     multiprocessing.freeze_support()
@@ -26,22 +27,32 @@ def main(argv: list[str] | None = None) -> int:
     command = args.command or "run"
     if command == "simulator":
         return simulator.run(args)
+    try:
+        return _dispatch(command, args)
+    except UserError as exc:
+        print(exc.message, file=sys.stderr)
+        return 2
+    except (sqlite3.OperationalError, OSError) as exc:  # a full disk, a read-only folder: say so in Polish
+        message = disk.describe(exc)
+        if message is None:
+            raise
+        print(message, file=sys.stderr)
+        return 2
+
+
+def _dispatch(command: str, args) -> int:
     home = config.data_dir(args.data_dir)
     if command == "import":
         return invoice_commands.import_files(home, args.files)
     if command == "pdf":
         return printing_commands.pdf_command(home, args)
-    if command in ("send", "status", "settings", "certificates", "purchases", "export"):
-        try:
-            if command == "export":
-                return export_command.command(home, args)
-            if command == "certificates":
-                return certificate_commands.command(home, args)
-            if command == "purchases":
-                return purchase_commands.command(home, args)
-            return getattr(ksef_commands, command)(home, args)
-        except UserError as exc:
-            print(exc.message, file=sys.stderr)
-            return 2
+    if command == "certificates":
+        return certificate_commands.command(home, args)
+    if command == "purchases":
+        return purchase_commands.command(home, args)
+    if command == "export":
+        return export_command.command(home, args)
+    if command in ("send", "status", "settings"):
+        return getattr(ksef_commands, command)(home, args)
     return run_command.run(home, headless=getattr(args, "headless", False), port=getattr(args, "port", 0),
                            browser=getattr(args, "browser", False))

@@ -18,6 +18,7 @@ import sys
 import time
 from pathlib import Path
 
+from ksef_local import disk
 from ksef_local.app import create_app, database_problem
 from ksef_local.clock import utc_now
 from ksef_local.core.settings import describe, environment_key
@@ -61,7 +62,7 @@ def command(home: Path, args: argparse.Namespace) -> int:
         settings = state.settings()
         if not settings.nip:
             raise UserError("Uzupełnij NIP w danych firmy albo w ustawieniach KSeF.")
-        args.output.write_bytes(_ksef(lambda: state.anonymous_client().auth_request_to_sign(settings.nip)))
+        disk.write_private(args.output, _ksef(lambda: state.anonymous_client().auth_request_to_sign(settings.nip)))
         print(f"Zapisano {args.output}. Podpisz go w ciągu 10 minut (Profil Zaufany albo podpis kwalifikowany, "
               "format XAdES otaczany lub otaczający) i wczytaj: ksef-local certificates submit PODPISANY.xml")
         return 0

@@ -2,14 +2,19 @@
 from __future__ import annotations
 
 import sys
+from functools import partial
 from pathlib import Path
 
 from ksef_local.app import create_app, database_problem
-from ksef_local.errors import UserError
-from ksef_local.store import imports, invoices
+from ksef_local.store import imports
 
 
 def import_files(home: Path, files: list[Path]) -> int:
+    """Import the files one by one, a line per file (OK or why not); exit code 1 when any was refused.
+
+    No limit on the number of files: each is read only when its turn comes (at most the FA(3) size limit), so a
+    year of invoices (`ksef-local import faktury/*.xml`) needs no more memory than one.
+    """
     app = create_app(home)
     if database_problem(app):
         print(database_problem(app), file=sys.stderr)
@@ -17,14 +22,13 @@ def import_files(home: Path, files: list[Path]) -> int:
     failures = 0
     with app.app_context():
         db = app.extensions["ksef_local"].db()
-        for path in files:
-            try:
-                data = imports.read_import_file(path)
-                invoice_id = imports.import_xml(db, data, path.name)
-            except UserError as exc:
+        for result in imports.import_each(db, ((str(path), partial(imports.read_import_file, path))
+                                               for path in files)):
+            if result.ok:
+                print(f"{result.name}: zaimportowano fakturę {result.number}", flush=True)
+            else:
                 failures += 1
-                print(f"{path}: {exc}", file=sys.stderr)
-                continue
-            number = invoices.get_invoice(db, invoice_id)["number"]
-            print(f"{path}: zaimportowano fakturę {number}")
+                print(f"{result.name}: {result.message}", file=sys.stderr, flush=True)
+    if len(files) > 1:
+        print(f"Zaimportowano {len(files) - failures} z {len(files)} plików.")
     return 1 if failures else 0

@@ -5,8 +5,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from ksef_local import formats
-from ksef_local.app import create_app
+from ksef_local import disk, formats
+from ksef_local.app import create_app, database_problem
 from ksef_local.core.settings import DEMO_MODE
 from ksef_local.desktop.launcher import remembered_simulator_port
 from ksef_local.errors import UserError
@@ -34,6 +34,9 @@ def default_output(numbers: list[str]) -> Path:
 def pdf_command(home: Path, args: argparse.Namespace) -> int:
     """Write the invoices with the given numbers to one PDF; return the exit code (2 on a user error)."""
     app = create_app(home)
+    if database_problem(app):
+        print(database_problem(app), file=sys.stderr)
+        return 2
     state = app.extensions["ksef_local"]
     try:
         db = state.db()
@@ -61,6 +64,6 @@ def pdf_command(home: Path, args: argparse.Namespace) -> int:
         sys.stdout.flush()
         return 0
     output = Path(args.output) if args.output else default_output(args.numbers)
-    output.write_bytes(data)
+    disk.write_private(output, data)  # buyers' data: private like the data folder
     print(f"Zapisano {output} (liczba faktur: {len(ids)}).")
     return 0

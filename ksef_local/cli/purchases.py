@@ -17,7 +17,7 @@ import time
 from decimal import Decimal
 from pathlib import Path
 
-from ksef_local import formats
+from ksef_local import disk, formats
 from ksef_local.app import create_app, database_problem
 from ksef_local.clock import utc_now
 from ksef_local.core.settings import DEMO_MODE
@@ -74,7 +74,7 @@ def command(home: Path, args: argparse.Namespace) -> int:
         sys.stdout.buffer.write(data)
         sys.stdout.flush()
         return 0
-    output.write_bytes(data)
+    disk.write_private(output, data)  # the seller's and our data: private like the data folder
     print(f"Zapisano {output}.")
     return 0
 

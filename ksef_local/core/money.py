@@ -14,7 +14,14 @@ GROSZ = Decimal("0.01")
 ZERO = Decimal("0")
 HUNDRED = Decimal("100")
 
-# Limits that keep amounts inside the XSD types (TKwotowy: 16 integer digits) and catch typos.
+# The largest amount an FA(3) invoice can carry: TKwotowy is xsd:decimal with totalDigits 18 and
+# fractionDigits 2 (docs/fa3-notes.md §3.1). Every line value, rate sum, VAT in PLN and the total due is a
+# TKwotowy, so each must fit; in grosze it also fits SQLite's INTEGER. A line's discount (P_10) is a TKwotowy2:
+# 14 integer digits, and we write it to the grosz.
+MAX_AMOUNT = Decimal("9999999999999999.99")
+MAX_DISCOUNT = Decimal("99999999999999.99")
+# Limits per field that keep a quantity (TIlosci) and a unit price (TKwotowy2) inside their XSD types and catch
+# typos; their product can still exceed MAX_AMOUNT, which forms/editor.py checks.
 MAX_QUANTITY = Decimal("999999999")
 MAX_UNIT_PRICE = Decimal("999999999999")
 QUANTITY_PLACES = 6  # TIlosci
@@ -65,7 +72,8 @@ def from_grosze(value: int) -> Decimal:
     return (Decimal(value) / 100).quantize(GROSZ)
 
 
-_NUMBER_RE = re.compile(r"^-?\d+([.,]\d+)?$")
+# ASCII digits only: \d would also take "５" (fullwidth) and other scripts' digits (docs/fa3-notes.md §1).
+_NUMBER_RE = re.compile(r"-?[0-9]+([.,][0-9]+)?")
 
 
 def parse_decimal(text: str | None) -> Decimal | None:
@@ -78,7 +86,7 @@ def parse_decimal(text: str | None) -> Decimal | None:
     cleaned = str(text).strip().replace("\u00a0", "").replace(" ", "").replace("\u202f", "")
     if not cleaned:
         return None
-    if not _NUMBER_RE.match(cleaned):
+    if not _NUMBER_RE.fullmatch(cleaned):
         raise ValueError(text)
     try:
         return Decimal(cleaned.replace(",", "."))
@@ -209,6 +217,15 @@ def compute_totals(
             vat_pln = round_grosz(vat * exchange_rate)
         result.append(RateTotal(code, net, vat, net + vat, vat_pln))
     return Totals(tuple(result))
+
+
+def largest_amount(totals: Totals) -> Decimal:
+    """Return the largest absolute amount among the sums the totals hold (each rate's net, VAT, gross, VAT in
+    PLN, and the invoice's net, VAT and gross): what must not exceed MAX_AMOUNT."""
+    amounts = [totals.net, totals.vat, totals.gross]
+    for r in totals.by_rate:
+        amounts += [r.net, r.vat, r.gross, r.vat_pln or ZERO]
+    return max((abs(a) for a in amounts), default=ZERO)
 
 
 def difference(after: Totals, before: Totals) -> Totals:

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+from ksef_local import disk
 from ksef_local.accounting.worker import Exporter
 from ksef_local.core.settings import DEMO_MODE
 from ksef_local.credentials import ensure_demo_credentials, ensure_demo_purchases
@@ -54,7 +55,8 @@ def remembered_simulator_port(home: Path) -> int | None:
 def _remember_simulator_port(home: Path, port: int) -> None:
     path = home / SIMULATOR_PORT
     partial = path.with_suffix(".tmp")
-    partial.write_text(f"{port}\n", encoding="ascii")
+    partial.unlink(missing_ok=True)
+    disk.write_private(partial, f"{port}\n".encode("ascii"))   # private like everything in the data folder
     partial.replace(path)
 
 

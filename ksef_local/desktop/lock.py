@@ -10,6 +10,8 @@ import os
 from pathlib import Path
 from typing import IO
 
+from ksef_local import disk
+
 if os.name == "nt":  # pragma: no cover - exercised on Windows only
     import msvcrt
 
@@ -42,8 +44,8 @@ class InstanceLock:
 
 
 def try_lock(path: Path) -> InstanceLock | None:
-    """Take the lock without waiting; None when another process holds it."""
-    handle = open(path, "a+b")  # noqa: SIM115 - kept open while the lock is held
+    """Take the lock without waiting; None when another process holds it. The file is private (0600)."""
+    handle = disk.open_private(path)
     if _lock(handle):
         return InstanceLock(handle)
     handle.close()

@@ -33,6 +33,11 @@ _UNWRITABLE = re.compile(
 )
 
 
+def writable(value: str) -> str:
+    """Return the text without the characters an FA(3) file cannot carry (XML 1.0 and KSeF's discouraged list)."""
+    return _UNWRITABLE.sub("", value)
+
+
 def _token(value: str) -> str:
     """Return the text as xsd:token keeps it: unwritable characters dropped, XML whitespace collapsed."""
     return _XML_SPACE.sub(" ", _UNWRITABLE.sub("", value)).strip(" ")

@@ -15,8 +15,9 @@ from typing import Any, Mapping
 from ksef_local.core import money
 from ksef_local.core.model import CORRECTION_TYPES, EXEMPTION_KINDS, PAYMENT_FORMS
 from ksef_local.errors import ValidationFailed
-from ksef_local.formats import decimal_places, format_flexible
+from ksef_local.formats import decimal_places, format_flexible, format_money
 from ksef_local.forms import parties as party_forms
+from ksef_local.forms.text import multi_line, record_id, single_line
 from ksef_local.ksef.ksef_number import is_valid_ksef_number
 
 LINE_FIELDS = ("id", "name", "unit", "quantity", "unit_price", "rate", "discount_percent", "before")
@@ -31,30 +32,40 @@ class DraftInput:
 
 
 def _get(form: Mapping[str, Any], name: str) -> str:
-    return str(form.get(name) or "").strip()
+    return single_line(form.get(name))
 
 
 def _getlist(form: Mapping[str, Any], name: str) -> list[str]:
     if hasattr(form, "getlist"):
-        return [str(v) for v in form.getlist(name)]
+        return [single_line(v) for v in form.getlist(name)]
     value = form.get(name, [])
-    return [str(v) for v in (value if isinstance(value, list) else [value])]
+    return [single_line(v) for v in (value if isinstance(value, list) else [value])]
+
+
+# The two ways a date reaches the form: the date input's value (ISO, as HTML gives it) and typed by hand the
+# Polish way. Not date.fromisoformat: it also takes ISO week dates ("2026-W01") and the basic format
+# ("20260101"), which nobody means as an issue date.
+_ISO_DATE = re.compile(r"(?P<y>[0-9]{4})-(?P<m>[0-9]{2})-(?P<d>[0-9]{2})")
+_PL_DATE = re.compile(r"(?P<d>[0-9]{2})\.(?P<m>[0-9]{2})\.(?P<y>[0-9]{4})")
+
+
+def _calendar_date(value: str) -> date | None:
+    match = _ISO_DATE.fullmatch(value) or _PL_DATE.fullmatch(value)
+    if match is None:
+        return None
+    try:
+        return date(int(match["y"]), int(match["m"]), int(match["d"]))
+    except ValueError:
+        return None
 
 
 def parse_date(value: str, label: str, errors: dict[str, str], field: str) -> str | None:
     if not value:
         return None
-    try:
-        parsed = date.fromisoformat(value)
-    except ValueError:
-        try:
-            parsed = date(int(value[6:10]), int(value[3:5]), int(value[0:2])) if re.fullmatch(
-                r"\d{2}\.\d{2}\.\d{4}", value) else None
-        except ValueError:
-            parsed = None
-        if parsed is None:
-            errors[field] = f"{label}: podaj datę w formacie dd.mm.rrrr."
-            return None
+    parsed = _calendar_date(value)
+    if parsed is None:
+        errors[field] = f"{label}: podaj datę w formacie dd.mm.rrrr."
+        return None
     if not DATE_MIN <= parsed <= DATE_MAX:
         errors[field] = f"{label}: data musi być między 01.01.2006 a 01.01.2050."
         return None
@@ -91,9 +102,48 @@ def parse_draft_form(form: Mapping[str, Any]) -> DraftInput:
     errors: dict[str, str] = {}
     fields = _parse_header(form, errors)
     lines = _parse_lines(form, errors)
+    if not errors:
+        errors = _amount_errors(fields, lines)
     if errors:
         raise ValidationFailed(errors)
     return DraftInput(fields, lines)
+
+
+def _amount_errors(fields: Mapping[str, Any], lines: list[dict[str, Any]]) -> dict[str, str]:
+    """Refuse amounts an FA(3) invoice cannot carry (docs/fa3-notes.md §3.1), though each number typed fits.
+
+    A line's quantity × price and its discount, and every sum of each state (the lines before and after a
+    correction): rate sums, the total due and, for a foreign currency, the VAT converted to PLN.
+    """
+    limit = money.MAX_AMOUNT
+    currency = fields["currency"]
+    errors: dict[str, str] = {}
+    states: dict[int, list[money.LineInput]] = {0: [], 1: []}
+    for i, ln in enumerate(lines):
+        line = money.LineInput(ln["name"], ln["unit"], Decimal(ln["quantity"]), Decimal(ln["unit_price"]),
+                               ln["rate"], Decimal(ln["discount_percent"]) if ln["discount_percent"] else None)
+        amounts = money.line_amounts(line)
+        if abs(amounts.gross_before_discount) > limit:
+            errors[f"line_unit_price-{i}"] = (
+                f"Pozycja {i + 1}: ilość × cena to {format_money(amounts.gross_before_discount, currency)}, a kwota "
+                f"na fakturze FA(3) może mieć najwyżej {format_money(limit, currency)}. Sprawdź ilość i cenę.")
+        elif amounts.discount > money.MAX_DISCOUNT:
+            errors[f"line_discount_percent-{i}"] = (
+                f"Pozycja {i + 1}: rabat to {format_money(amounts.discount, currency)}, a rabat pozycji na fakturze "
+                f"FA(3) może mieć najwyżej {format_money(money.MAX_DISCOUNT, currency)}. Sprawdź rabat i cenę.")
+        states[ln["before"]].append(line)
+    if errors:
+        return errors
+    rate = money.parse_decimal(fields["exchange_rate"]) if currency != "PLN" else None
+    for before, group in states.items():
+        which = "Suma pozycji przed korektą" if before else "Suma faktury"
+        if money.largest_amount(money.compute_totals(group, fields["price_mode"])) > limit:
+            errors["lines"] = (f"{which} przekracza {format_money(limit, currency)}: tyle najwyżej może mieć kwota "
+                               "na fakturze FA(3). Sprawdź ilości i ceny.")
+        elif rate and money.largest_amount(money.compute_totals(group, fields["price_mode"], rate)) > limit:
+            errors["exchange_rate"] = (f"VAT przeliczony na złote przekracza {format_money(limit)}: tyle najwyżej "
+                                       "może mieć kwota na fakturze FA(3). Sprawdź kurs waluty i kwoty.")
+    return errors
 
 
 def _parse_header(form: Mapping[str, Any], errors: dict[str, str]) -> dict[str, Any]:
@@ -105,7 +155,7 @@ def _parse_header(form: Mapping[str, Any], errors: dict[str, str]) -> dict[str, 
     if not f["issue_date"] and "issue_date" not in errors:
         errors["issue_date"] = "Podaj datę wystawienia."
     for name in ("place", "notes", "exemption_text", "corr_reason", "corr_number", "corr_ksef_number"):
-        text = _get(form, name) if name == "notes" else " ".join(_get(form, name).split())
+        text = multi_line(form.get(name)) if name == "notes" else _get(form, name)
         f[name] = text or None
         if name in TEXT_LIMITS and len(text) > TEXT_LIMITS[name]:
             errors[name] = f"Najwyżej {TEXT_LIMITS[name]} znaków (wpisano {len(text)})."
@@ -146,16 +196,16 @@ def _parse_lines(form: Mapping[str, Any], errors: dict[str, str]) -> list[dict[s
         return []
     lines = []
     for i in range(count):
-        lines.append(_parse_line({k: v[i].strip() for k, v in columns.items()}, i, errors))
+        lines.append(_parse_line({k: v[i] for k, v in columns.items()}, i, errors))
     return lines
 
 
 def _parse_line(raw: dict[str, str], i: int, errors: dict[str, str]) -> dict[str, Any]:
     pos = i + 1
-    name = " ".join(raw["name"].split())
+    name = raw["name"]
     if len(name) > 512:
         errors[f"line_name-{i}"] = f"Pozycja {pos}: nazwa może mieć najwyżej 512 znaków (wpisano {len(name)})."
-    unit = " ".join(raw["unit"].split())
+    unit = raw["unit"]
     if len(unit) > 50:
         errors[f"line_unit-{i}"] = f"Pozycja {pos}: jednostka może mieć najwyżej 50 znaków."
     quantity = parse_number(raw["quantity"], f"Pozycja {pos}, ilość", errors, f"line_quantity-{i}",
@@ -166,8 +216,11 @@ def _parse_line(raw: dict[str, str], i: int, errors: dict[str, str]) -> dict[str
                             f"line_discount_percent-{i}", 2, Decimal("100"))
     if raw["rate"] not in money.RATES:
         errors[f"line_rate-{i}"] = f"Pozycja {pos}: wybierz stawkę VAT z listy."
+    line_id = record_id(raw["id"]) if raw["id"] else None
+    if raw["id"] and line_id is None:  # the hidden id is the program's own: a broken or tampered form
+        errors["lines"] = "Formularz pozycji jest niekompletny: odśwież stronę."
     return {
-        "id": int(raw["id"]) if raw["id"].isdigit() else None, "position": pos, "before": int(raw["before"] == "1"),
+        "id": line_id, "position": pos, "before": int(raw["before"] == "1"),
         "name": name, "unit": unit or "szt.",
         "quantity": _store(quantity) or "0", "unit_price": _store(price) or "0",
         "rate": raw["rate"] if raw["rate"] in money.RATES else "23", "discount_percent": _store(discount),

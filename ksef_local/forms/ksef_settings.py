@@ -24,6 +24,7 @@ from ksef_local.core.settings import (
 from ksef_local.errors import ValidationFailed
 from ksef_local.formats import plural
 from ksef_local.forms import parties as party_forms
+from ksef_local.forms.text import single_line
 
 PROD_CONFIRMATION = ("Potwierdź przełączenie na środowisko produkcyjne: faktury wysłane tam są prawnie "
                      "wiążące.")
@@ -96,8 +97,11 @@ def token_error(token: str) -> str | None:
 
 
 def _text(form: Mapping[str, Any], name: str, default: str) -> str:
+    """A field's canonical text (forms/text.py); the token only stripped: a secret is checked, never altered."""
     value = form.get(name)
-    return default if value is None else str(value).strip()
+    if value is None:
+        return default
+    return str(value).strip() if name == "ksef_token" else single_line(value)
 
 
 def _clean_nip(form: Mapping[str, Any], current: KsefSettings, company_nip: str | None,
@@ -118,7 +122,7 @@ def _clean_nip(form: Mapping[str, Any], current: KsefSettings, company_nip: str 
 
 def _clean_threshold(text: str, errors: dict[str, str]) -> int:
     message = f"Próg wysyłki wsadowej musi być liczbą całkowitą od {BATCH_MIN} do {BATCH_MAX}."
-    if not re.fullmatch(r"\d{1,6}", text) or not BATCH_MIN <= int(text) <= BATCH_MAX:
+    if not re.fullmatch(r"[0-9]{1,6}", text) or not BATCH_MIN <= int(text) <= BATCH_MAX:
         errors["batch_threshold"] = message
         return DEFAULT_BATCH_THRESHOLD
     return int(text)

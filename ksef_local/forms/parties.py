@@ -14,6 +14,7 @@ from stdnum.pl import nip as pl_nip
 
 from ksef_local.core.model import BUYER_KINDS
 from ksef_local.errors import ValidationFailed
+from ksef_local.forms.text import LOOKALIKE_DIGITS, has_lookalike_digits, single_line
 
 # VAT prefixes accepted by FA(3) KodUE (TKodyKrajowUE; Greece is EL, Northern Ireland XI).
 EU_VAT_PREFIXES = (
@@ -35,7 +36,9 @@ def nip_error(value: str) -> str | None:
     """Return a Polish message when the NIP is not a valid Polish NIP, else None."""
     if not value:
         return "Podaj NIP."
-    if not re.fullmatch(r"\d{10}", value):
+    if has_lookalike_digits(value):
+        return "NIP " + LOOKALIKE_DIGITS
+    if not re.fullmatch(r"[0-9]{10}", value):
         return "NIP musi mieć 10 cyfr (np. 526-104-08-28)."
     if not pl_nip.is_valid(value):
         return "NIP ma błędną sumę kontrolną: sprawdź, czy nie ma literówki."
@@ -45,22 +48,24 @@ def nip_error(value: str) -> str | None:
 def normalize_account(value: str) -> str:
     """Return a bank account without spaces; a 26-digit Polish NRB stays without the PL prefix."""
     cleaned = re.sub(r"[\s\-]", "", value or "").upper()
-    if re.fullmatch(r"PL\d{26}", cleaned):
+    if re.fullmatch(r"PL[0-9]{26}", cleaned):
         return cleaned[2:]
     return cleaned
 
 
 def account_error(value: str) -> str | None:
     """Validate an NRB (26 digits) or an IBAN by its checksum."""
-    if re.fullmatch(r"\d{26}", value):
+    if has_lookalike_digits(value):
+        return "Numer rachunku " + LOOKALIKE_DIGITS
+    if re.fullmatch(r"[0-9]{26}", value):
         return None if iban.is_valid("PL" + value) else "Numer rachunku ma błędną sumę kontrolną."
-    if re.fullmatch(r"[A-Z]{2}\d{2}[A-Z0-9]{10,30}", value):
+    if re.fullmatch(r"[A-Z]{2}[0-9]{2}[A-Z0-9]{10,30}", value):
         return None if iban.is_valid(value) else "Numer IBAN ma błędną sumę kontrolną."
     return "Podaj numer rachunku: 26 cyfr (NRB) albo IBAN, np. PL61 1090 1014 0000 0712 1981 2874."
 
 
 def _text(form: Mapping[str, Any], name: str) -> str:
-    return " ".join(str(form.get(name) or "").split())
+    return single_line(form.get(name))
 
 
 def _check_length(errors: dict[str, str], values: dict[str, Any], field: str, label: str, limit: int) -> None:
@@ -73,7 +78,7 @@ def _check_contact(errors: dict[str, str], values: dict[str, Any]) -> None:
     if email and (len(email) > 255 or not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", email)):
         errors["email"] = "Adres e-mail wygląda na błędny (np. biuro@firma.pl)."
     phone = values.get("phone") or ""
-    if phone and (len(phone) > 16 or not re.fullmatch(r"\+?[\d ()\-]{5,16}", phone)):
+    if phone and (len(phone) > 16 or not re.fullmatch(r"\+?[0-9 ()\-]{5,16}", phone)):
         errors["phone"] = "Telefon: same cyfry (najwyżej 16 znaków), np. +48 22 123 45 67."
 
 

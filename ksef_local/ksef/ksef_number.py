@@ -9,7 +9,8 @@ from __future__ import annotations
 import re
 from datetime import date
 
-_KSEF_NUMBER_RE = re.compile(r"^([1-9]\d{9})-(\d{8})-([0-9A-F]{12})-([0-9A-F]{2})$")
+# [0-9], not \d: \d also matches fullwidth and other scripts' digits, which the ASCII checksum cannot encode.
+_KSEF_NUMBER_RE = re.compile(r"([1-9][0-9]{9})-([0-9]{8})-([0-9A-F]{12})-([0-9A-F]{2})")
 
 
 def crc8(data: bytes) -> int:
@@ -36,7 +37,7 @@ def make_ksef_number(nip: str, accepted_on: date, technical_hex: str) -> str:
 
 def is_valid_ksef_number(value: str) -> bool:
     """Return True for a well-formed 35-character KSeF number whose CRC-8 checks out."""
-    match = _KSEF_NUMBER_RE.match(value or "")
+    match = _KSEF_NUMBER_RE.fullmatch(value or "")
     if not match:
         return False
     try:

@@ -21,6 +21,7 @@ from ksef_local.sending.reconcile import KsefFinder
 from ksef_local.sending.remote import Deferred, Remote
 from ksef_local.sending.statuses import StatusTracker
 from ksef_local.store import ksef_state, outbox
+from ksef_local.store import settings as ksef_settings
 from ksef_local.store.db import Databases, parse
 
 log = logging.getLogger("ksef_local.sender")
@@ -62,7 +63,7 @@ class Sender:
         # Tasks of the screens and certificate renewal need the settings and the secret store.
         self.certificates = CertificateWork(services, self.remote, clock, sleep) if services is not None else None
         # Where the settings send now, to stop tracking sessions another KSeF opened before they changed.
-        self.environment_key = (lambda: environment_key(services.settings())) if services is not None else None
+        self.tracks_environment = services is not None
         self._credentials_stamp: str | None = None
         self._wake = threading.Event()
         self._reset = threading.Event()
@@ -137,8 +138,8 @@ class Sender:
             self.remote.reset()
             self.outages.reset()
             ksef_state.lift_credentials_pause(db)
-            if self.environment_key is not None:
-                ksef_state.forget_foreign_sessions(db, self.environment_key(), now)
+            if self.tracks_environment:   # the stored environment only: no secret store needed for this
+                ksef_state.forget_foreign_sessions(db, environment_key(ksef_settings.load_environment(db)), now)
         self.outages.poll(db, now)
         if self.certificates is not None and self.certificates.run_task(db, now):
             return True

@@ -10,6 +10,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
+from ksef_local import disk
+
 
 class MemoryStore:
     """Documents in a dict per kind; gone when the process ends."""
@@ -49,6 +51,8 @@ class SqliteStore(MemoryStore):
 
     def __init__(self, path: str | Path) -> None:
         super().__init__()
+        if not Path(path).exists():
+            disk.create_file(Path(path))  # it may sit in the user's data folder: private like the rest
         self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("CREATE TABLE IF NOT EXISTS doc (kind TEXT, key TEXT, body TEXT, PRIMARY KEY (kind, key))")

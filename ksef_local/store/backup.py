@@ -19,9 +19,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+from ksef_local import disk
 from ksef_local.errors import UserError
 from ksef_local.store import db as dbmod
-from ksef_local.store import outbox
+from ksef_local.store import numbering, outbox
 
 log = logging.getLogger(__name__)
 
@@ -153,7 +154,8 @@ def _free_name(folder: Path, now: datetime, reason: str) -> Path:
     return candidate
 
 
-def _fsync(path: Path) -> None:
+def fsync(path: Path) -> None:
+    """Flush a file (or a folder, after a rename in it) to the disk."""
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
@@ -163,7 +165,8 @@ def _fsync(path: Path) -> None:
         os.close(fd)
 
 
-def _copy(src_path: Path, dst: sqlite3.Connection) -> None:
+def copy_into(src_path: Path, dst: sqlite3.Connection) -> None:
+    """Copy a database file into an open connection with the online backup API (read-only on the source)."""
     src = _open_ro(src_path)
     try:
         src.backup(dst)
@@ -179,16 +182,17 @@ def make_backup(db_path: Path, folder: Path, now: datetime, reason: str) -> Path
     if not db_path.exists():
         raise BackupError("Nie ma jeszcze bazy danych, więc nie ma czego kopiować.")
     try:
-        folder.mkdir(parents=True, exist_ok=True)
+        disk.make_dir(folder)
     except OSError as exc:
         raise BackupError(f"Nie można utworzyć folderu kopii zapasowych {folder} ({exc}).") from exc
     final = _free_name(folder, now, reason)
     temporary = folder / f".{final.name}.tmp"
     try:
         temporary.unlink(missing_ok=True)
+        disk.create_file(temporary)  # private (0600) like every file of the data folder
         dst = sqlite3.connect(temporary, isolation_level=None)
         try:
-            _copy(db_path, dst)
+            copy_into(db_path, dst)
             # The copy carries the source's WAL flag; a backup should be one self-contained file.
             dst.execute("PRAGMA journal_mode = DELETE")
         finally:
@@ -197,9 +201,9 @@ def make_backup(db_path: Path, folder: Path, now: datetime, reason: str) -> Path
         if problem:
             raise BackupError(f"Nie udało się zrobić poprawnej kopii zapasowej: {problem} "
                               "Dotychczasowe kopie zostały zachowane.")
-        _fsync(temporary)
+        fsync(temporary)
         os.replace(temporary, final)
-        _fsync(folder)
+        fsync(folder)
     except sqlite3.Error as exc:
         raise BackupError(f"Nie udało się zrobić kopii zapasowej bazy danych ({exc}).") from exc
     except OSError as exc:
@@ -297,12 +301,10 @@ def restore(db_path: Path, backup_path: Path, now: datetime, folder: Path | None
         live = sqlite3.connect(db_path, timeout=10, isolation_level=None)
         try:
             live.execute("PRAGMA busy_timeout = 10000")
-            _copy(backup_path, live)
+            copy_into(backup_path, live)
         finally:
             live.close()
-        _bring_up_to_date(db_path)
-        _keep_used_numbers(db_path, safety)
-        _verify_before_sending(db_path, now)
+        finish_restore(db_path, now, keep_from=[safety])
     except sqlite3.Error as exc:
         raise BackupError(f"Nie udało się przywrócić kopii ({exc}). Bieżąca baza jest zachowana w kopii "
                           f"{safety.name}.") from exc
@@ -315,48 +317,26 @@ def restore(db_path: Path, backup_path: Path, now: datetime, folder: Path | None
     return safety
 
 
-def _keep_used_numbers(db_path: Path, safety: Path) -> None:
-    """Carry every invoice number used before the restore into the restored database.
+def finish_restore(db_path: Path, now: datetime, keep_from: list[Path]) -> None:
+    """Make a restored copy this version's and keep every number used since it was made.
 
-    KSeF refuses a repeated seller NIP + RodzajFaktury + P_2 for ten years (ksef-docs
-    faktury/weryfikacja-faktury.md), so an older copy must not make numbers that were already issued
-    (perhaps sent) available again (lkosson/profak issue #145: numbering restarted after moving the
-    database, duplicates in KSeF).
+    The copy is migrated to this version's schema; it learns every invoice number the files in keep_from
+    (the database before the restore, other backups) and the numbering journal know, so an older copy
+    never gives a number twice (store/numbering.py); and invoices it shows as not yet in KSeF may have been
+    sent after it was made, so the sender looks for each by hash before sending anything
+    (store/outbox.verify_after_restore, sending/reconcile.py).
     """
-    live = sqlite3.connect(db_path, timeout=10, isolation_level=None)
-    try:
-        live.execute("ATTACH DATABASE ? AS before_restore", [f"file:{safety}?mode=ro"])
-        tables = {r[0] for r in live.execute("SELECT name FROM before_restore.sqlite_master WHERE type = 'table'")}
-        live.execute("BEGIN IMMEDIATE")
-        if "used_numbers" in tables:
-            # invoice_id may point at an invoice the restored copy does not have; the number still stays used.
-            live.execute("INSERT OR IGNORE INTO used_numbers (number, kind, invoice_id, used_at)"
-                         " SELECT number, kind, NULL, used_at FROM before_restore.used_numbers")
-        if "number_counters" in tables:
-            live.execute("INSERT INTO number_counters (series, period, last)"
-                         " SELECT series, period, last FROM before_restore.number_counters WHERE true"
-                         " ON CONFLICT (series, period) DO UPDATE SET last = max(last, excluded.last)")
-        live.execute("COMMIT")
-        live.execute("DETACH DATABASE before_restore")
-    finally:
-        live.close()
-
-
-def _verify_before_sending(db_path: Path, now: datetime) -> None:
-    """Invoices the copy shows as not yet in KSeF may have been sent after it was made: the sender looks
-    for each by hash before sending anything (store/outbox.verify_after_restore, sending/reconcile.py)."""
-    live = dbmod.connect(db_path)
-    try:
-        outbox.verify_after_restore(live, now)
-    finally:
-        live.conn.close()
-
-
-def _bring_up_to_date(db_path: Path) -> None:
-    """Apply this version's migrations to a restored (possibly older) database."""
     live = dbmod.connect(db_path)
     try:
         dbmod.migrate(live)
+    finally:
+        live.conn.close()
+    for other in keep_from:
+        numbering.keep_used_numbers_of(db_path, other)
+    live = dbmod.connect(db_path)
+    try:
+        numbering.sync(live, Path(db_path).parent)
+        outbox.verify_after_restore(live, now)
     finally:
         live.conn.close()
 

@@ -15,11 +15,17 @@ from typing import Callable, Iterator
 
 import sqlite_utils
 
+from ksef_local import disk
 from ksef_local.store.migrations import MIGRATIONS
 
 
 def connect(path: Path | str) -> sqlite_utils.Database:
-    """Open a database in autocommit mode (transactions are explicit), WAL, foreign keys on."""
+    """Open a database in autocommit mode (transactions are explicit), WAL, foreign keys on.
+
+    A new database file is created private (0600) first; SQLite gives its -wal and -shm the same permissions.
+    """
+    if str(path) != ":memory:" and not str(path).startswith("file:") and not Path(path).exists():
+        disk.create_file(Path(path))
     conn = sqlite3.connect(str(path), timeout=10, isolation_level=None)
     db = sqlite_utils.Database(conn)
     conn.execute("PRAGMA foreign_keys = ON")
@@ -32,14 +38,20 @@ def connect(path: Path | str) -> sqlite_utils.Database:
 
 @contextmanager
 def write(db: sqlite_utils.Database) -> Iterator[sqlite_utils.Database]:
-    """Run the block in one short BEGIN IMMEDIATE transaction; roll back on any error."""
+    """Run the block in one short BEGIN IMMEDIATE transaction; roll back on any error, the COMMIT's included.
+
+    On some errors (SQLITE_FULL, SQLITE_IOERR) SQLite has already rolled the transaction back itself
+    (sqlite.org/lang_transaction.html, "Response To Errors Within A Transaction"): a second ROLLBACK would
+    fail and hide the error that matters, so it is sent only while a transaction is still open.
+    """
     db.execute("BEGIN IMMEDIATE")
     try:
         yield db
+        db.execute("COMMIT")
     except BaseException:
-        db.execute("ROLLBACK")
+        if db.conn.in_transaction:
+            db.execute("ROLLBACK")
         raise
-    db.execute("COMMIT")
 
 
 class Databases:

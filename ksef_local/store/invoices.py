@@ -21,7 +21,7 @@ from ksef_local.core.model import CASH, Correction, Invoice, Line, Party, Paymen
 from ksef_local.errors import NotFound, UserError, ValidationFailed
 from ksef_local.forms.editor import DraftInput, completeness_errors, parse_draft_form
 from ksef_local.store import db as dbmod
-from ksef_local.store import parties
+from ksef_local.store import numbering, parties
 
 ISSUED_MESSAGE = (
     "Ta faktura jest już wystawiona i nie można jej zmieniać. "
@@ -266,6 +266,20 @@ def next_number(db: sqlite_utils.Database, company: Mapping[str, Any], kind: str
     The counter only goes up and numbers already used (issued or imported) are skipped, so a number is
     never given twice. Call with reserve=True only inside a write transaction.
     """
+    number, series, period, counter = _next_slot(db, company, kind, on)
+    if reserve:
+        _take(db, series, period, counter)
+    return number
+
+
+def _take(db: sqlite_utils.Database, series: str, period: str, counter: int) -> None:
+    db.execute("INSERT INTO number_counters (series, period, last) VALUES (?, ?, ?)"
+               " ON CONFLICT (series, period) DO UPDATE SET last = excluded.last", [series, period, counter])
+
+
+def _next_slot(db: sqlite_utils.Database, company: Mapping[str, Any], kind: str,
+               on: date) -> tuple[str, str, str, int]:
+    """The next free number with the series, period and counter it comes from."""
     pattern, reset = _series(company, kind)
     period = f"{on:%Y-%m}" if reset == "month" else f"{on:%Y}"
     series = f"{kind}:{pattern}"
@@ -275,10 +289,7 @@ def next_number(db: sqlite_utils.Database, company: Mapping[str, Any], kind: str
     while db.execute("SELECT 1 FROM used_numbers WHERE number = ?",
                      [render_number(pattern, on, counter)]).fetchone():
         counter += 1
-    if reserve:
-        db.execute("INSERT INTO number_counters (series, period, last) VALUES (?, ?, ?)"
-                   " ON CONFLICT (series, period) DO UPDATE SET last = excluded.last", [series, period, counter])
-    return render_number(pattern, on, counter)
+    return render_number(pattern, on, counter), series, period, counter
 
 
 # --- issuing -----------------------------------------------------------------------------------------
@@ -298,8 +309,10 @@ def issue(db: sqlite_utils.Database, invoice_id: int, today: date, now: datetime
         if errors:
             raise ValidationFailed(errors, "Nie można jeszcze wystawić faktury: " + " ".join(errors.values()))
         # A draft reopened after a KSeF rejection keeps its number: KSeF never accepted it.
-        number = row["number"] or next_number(db, company, row["kind"], date.fromisoformat(row["issue_date"]),
-                                              reserve=True)
+        number, slot = row["number"], None
+        if not number:
+            number, *slot = _next_slot(db, company, row["kind"], date.fromisoformat(row["issue_date"]))
+            _take(db, *slot)
         seller = parties.company_party(company)
         invoice = document({**row, "number": number}, lines, seller, now or utc_now())
         if invoice.kind == "KOR" and invoice.totals().gross == 0 and invoice.payment.due_date:
@@ -322,8 +335,9 @@ def issue(db: sqlite_utils.Database, invoice_id: int, today: date, now: datetime
              "vat": money.to_grosze(totals.vat), "gross": money.to_grosze(totals.gross),
              "now": utc_now().isoformat(), "id": invoice_id},
         )
-        db.execute("INSERT OR IGNORE INTO used_numbers (number, kind, invoice_id, used_at) VALUES (?, ?, ?, ?)",
-                   [number, row["kind"], invoice_id, utc_now().isoformat()])
+        # Also into the numbering journal beside the database, before this commits (store/numbering.py).
+        numbering.mark_used(db, number, row["kind"], invoice_id, utc_now().isoformat(),
+                            tuple(slot) if slot else None)
     return number
 
 

@@ -15,6 +15,8 @@ from ksef_local.errors import NotFound
 from ksef_local.store import db as dbmod
 from ksef_local.store.search import fold
 
+MAX_SEARCH_WORDS = 20  # more words only narrow a search the first twenty already made
+
 
 def _stamp() -> str:
     return utc_now().isoformat(timespec="seconds")
@@ -96,7 +98,8 @@ def same_identifier(db: sqlite_utils.Database, values: Mapping[str, Any],
 
 def search_buyers(db: sqlite_utils.Database, query: str, limit: int = 20) -> list[dict[str, Any]]:
     """Find buyers by any part of the name, NIP or address, case-insensitively for Polish letters."""
-    words = search_key(query).split()
+    # Each word adds an instr() to the WHERE; SQLite refuses an expression deeper than 1000 (sqlite.org/limits.html).
+    words = search_key(query).split()[:MAX_SEARCH_WORDS]
     where = " AND ".join("instr(search_key, ?) > 0" for _ in words) or "1"
     sql = f"SELECT * FROM buyers WHERE {where} ORDER BY name COLLATE NOCASE, id LIMIT ?"
     return list(db.query(sql, [*words, limit]))

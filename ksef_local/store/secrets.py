@@ -24,6 +24,7 @@ from typing import Callable
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from ksef_local import disk
 from ksef_local.errors import UserError
 
 log = logging.getLogger(__name__)
@@ -111,7 +112,7 @@ class SecretStore:
             raise SecretStoreUnavailable(KEYRING_UNAVAILABLE_MESSAGE)
         if remembered is None or not meta.get("id"):
             meta = {"backend": remembered or chosen, "id": meta.get("id") or uuid.uuid4().hex}
-            self.home.mkdir(parents=True, exist_ok=True)
+            disk.make_dir(self.home)
             _write_private(self.home / META_FILE, json.dumps(meta).encode("utf-8"))
         self.folder_id: str = meta["id"]
         self.backend_name: str = chosen

@@ -1,6 +1,7 @@
 """The screens: one blueprint per screen, registered by init_app with the shared security, errors and filters."""
 from __future__ import annotations
 
+import sqlite3
 from typing import Any
 
 from flask import Flask, g
@@ -25,8 +26,10 @@ from ksef_local.web import (
     purchases,
     settings,
 )
-from ksef_local.web.responses import db, http_error, user_error
+from ksef_local.web.params import RecordIdConverter
+from ksef_local.web.responses import db, disk_error, http_error, user_error
 from ksef_local.web.security import check_request, csrf_token, security_headers
+from ksef_local.web.uploads import allow_bulk_import
 
 
 def buyer_label(buyer) -> str:
@@ -45,11 +48,16 @@ def environment_badge() -> dict[str, Any]:
 
 def init_app(app: Flask) -> None:
     """Register the security checks, the error pages, the template filters and every screen."""
+    # Before any blueprint adds its rules: every <int:…> is a record id, bounded (web/params.py).
+    app.url_map.converters["int"] = RecordIdConverter
+    app.before_request(allow_bulk_import)  # before check_request reads the form
     app.before_request(check_request)
     app.after_request(security_headers)
     app.register_error_handler(UserError, user_error)
     for code in (400, 403, 404, 405, 413):
         app.register_error_handler(code, http_error)
+    for failure in (sqlite3.OperationalError, OSError):  # a full disk, a read-only folder: a page, not a 500
+        app.register_error_handler(failure, disk_error)
     app.jinja_env.filters.update(
         pl_date=formats.pl_date, pl_datetime=formats.pl_datetime, pl_month=formats.pl_month,
         grosze=formats.format_grosze, money=formats.format_money, number=formats.format_flexible,

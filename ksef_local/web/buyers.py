@@ -7,6 +7,7 @@ from ksef_local.core.model import BUYER_KINDS
 from ksef_local.errors import ValidationFailed
 from ksef_local.forms import parties as party_forms
 from ksef_local.store import parties
+from ksef_local.web import params
 from ksef_local.web.responses import db, render
 
 bp = Blueprint("buyers", __name__, url_prefix="/kontrahenci")
@@ -14,7 +15,7 @@ bp = Blueprint("buyers", __name__, url_prefix="/kontrahenci")
 
 @bp.route("/")
 def index():
-    q = request.args.get("q", "")
+    q = params.search_text(request.args.get("q"))
     found = parties.search_buyers(db(), q, limit=200)
     return render("buyers/list.html", "buyers/_results.html", buyers=found, q=q)
 

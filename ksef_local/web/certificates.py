@@ -133,7 +133,7 @@ def in_ksef():
 
 @bp.route("/certyfikaty/ksef/<serial>/odwolaj", methods=["POST"])
 def revoke(serial: str):
-    if not serial.isalnum() or len(serial) > 40:
+    if not (serial.isascii() and serial.isalnum()) or len(serial) > 40:  # isalnum() alone takes "５" or "ą"
         raise UserError("Nieprawidłowy numer seryjny certyfikatu.")
     try:
         ksef_certificates.revoke(services().make_client(), serial)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from datetime import date
+from functools import partial
 from typing import Any
 
 from flask import Blueprint, Response, request, url_for
@@ -12,7 +13,7 @@ from ksef_local.core.model import BUYER_KINDS, CORRECTION_TYPES, EXEMPTION_KINDS
 from ksef_local.errors import UserError, ValidationFailed
 from ksef_local.forms import parties as party_forms
 from ksef_local.store import drafts, imports, invoice_list, invoices, outbox, parties
-from ksef_local.web import ksef
+from ksef_local.web import ksef, params, uploads
 from ksef_local.web.responses import db, navigate, render, services, wants_fragment
 
 bp = Blueprint("invoices", __name__)
@@ -21,17 +22,15 @@ bp = Blueprint("invoices", __name__)
 # --- the list ----------------------------------------------------------------------------------------
 
 def _list_args() -> dict[str, Any]:
+    """The list's filters from the address; one the list's own links never make is a Polish 400/404."""
     args = request.args
-    month = args.get("miesiac", "")
-    if month and not (len(month) == 7 and month[4] == "-" and month[:4].isdigit() and month[5:].isdigit()
-                      and 1 <= int(month[5:]) <= 12):
-        month = ""
-    page = args.get("strona", "1")
+    page_max = params.MAX_RECORD_ID // invoice_list.PAGE_SIZE  # the page's offset must fit SQLite's INTEGER
     return {
-        "month": month or None, "status": args.get("status") or None,
-        "buyer_id": int(args["kontrahent"]) if args.get("kontrahent", "").isdigit() else None,
-        "q": args.get("q", "").strip()[:200] or None, "sort": args.get("sort", "data"),
-        "desc": args.get("kier", "desc") != "asc", "page": int(page) if page.isdigit() and int(page) > 0 else 1,
+        "month": params.month(args.get("miesiac")), "status": args.get("status") or None,
+        "buyer_id": params.positive_int(args.get("kontrahent"), params.BUYER_NOT_FOUND, 404),
+        "q": params.search_text(args.get("q")) or None, "sort": args.get("sort", "data"),
+        "desc": args.get("kier", "desc") != "asc",
+        "page": params.positive_int(args.get("strona"), params.PAGE_ERROR, maximum=page_max) or 1,
     }
 
 
@@ -71,7 +70,7 @@ def new():
 @bp.route("/faktury/korekta")
 def pick_corrected():
     """'Nowa korekta': choose the invoice to correct (one with a KSeF number); the draft is filled from it."""
-    q = request.args.get("q", "").strip()[:200]
+    q = params.search_text(request.args.get("q"))
     return render("invoices/correct.html", "invoices/_correctable.html", q=q,
                   rows=invoice_list.correctable(db(), q, limit=20))
 
@@ -186,7 +185,7 @@ def delete(invoice_id: int):
 
 @bp.route("/faktury/<int:invoice_id>/nabywcy")
 def buyer_search(invoice_id: int):
-    found = parties.search_buyers(db(), request.args.get("q", ""), limit=10)
+    found = parties.search_buyers(db(), params.search_text(request.args.get("q")), limit=10)
     return render("invoices/_buyer_results.html", buyers=found, inv=invoices.get_invoice(db(), invoice_id))
 
 
@@ -231,26 +230,22 @@ def download_xml(invoice_id: int):
 
 @bp.route("/import", methods=["GET", "POST"])
 def import_files():
-    results: list[dict[str, Any]] = []
+    """Import the chosen FA(3) files one by one and report every file (web/uploads.py: how many at once)."""
+    results: list[imports.ImportResult] = []
     if request.method == "POST":
         files = [f for f in request.files.getlist("pliki") if f and f.filename]
         if not files:
             raise UserError("Wybierz co najmniej jeden plik XML.")
-        for upload in files:
-            results.append(_import_one(upload))
-    ok = sum(1 for r in results if r["ok"])
-    return render("invoices/import.html", results=results, imported=ok,
+        if len(files) > uploads.MAX_IMPORT_FILES:
+            raise UserError(uploads.too_many_files_message(), 413)
+        results = list(imports.import_each(db(), ((f.filename, partial(_read_upload, f)) for f in files)))
+    ok = sum(1 for r in results if r.ok)
+    return render("invoices/import.html", results=results, imported=ok, max_files=uploads.MAX_IMPORT_FILES,
                   status=200 if ok == len(results) else 422)
 
 
-def _import_one(upload) -> dict[str, Any]:
+def _read_upload(upload) -> bytes:
     try:
-        data = upload.read()  # the request itself is capped by MAX_CONTENT_LENGTH
+        return imports.read_limited(upload.stream)
     finally:
-        upload.close()  # large uploads are spooled to a temporary file
-    try:
-        invoice_id = imports.import_xml(db(), data, upload.filename)
-    except UserError as exc:
-        return {"name": upload.filename, "ok": False, "message": exc.message}
-    row = invoices.get_invoice(db(), invoice_id)
-    return {"name": upload.filename, "ok": True, "id": invoice_id, "number": row["number"]}
+        upload.close()  # a large upload is spooled to a temporary file

@@ -12,6 +12,7 @@ from ksef_local.core import calendar_pl
 from ksef_local.core.settings import environment_key
 from ksef_local.errors import UserError
 from ksef_local.store import invoices, ksef_state, outbox
+from ksef_local.web import params
 from ksef_local.web.responses import db, navigate, render, services
 
 bp = Blueprint("ksef", __name__)
@@ -20,8 +21,7 @@ POLL_SECONDS = 2
 
 
 def _selected_ids() -> list[int]:
-    values = request.form.getlist("zaznaczone") or request.form.getlist("id")
-    return sorted({int(v) for v in values if v.isdigit()})
+    return sorted(params.record_ids(request.form.getlist("zaznaczone") or request.form.getlist("id")))
 
 
 def _changed(response: Response) -> Response:

@@ -10,6 +10,7 @@ from ksef_local.errors import UserError
 from ksef_local.forms import certificates as certificate_files
 from ksef_local.store import certificates
 from ksef_local.store.invoices import get_invoice
+from ksef_local.web import params
 from ksef_local.web.responses import db, navigate, render, services
 
 bp = Blueprint("printing", __name__)
@@ -43,10 +44,7 @@ def invoice_pdf(invoice_id: int):
 def many_pdf():
     """The selected invoices (repeated "id" fields) in one PDF, each starting on a new page."""
     values = request.values.getlist("id") or request.values.getlist("zaznaczone")  # the list's checkboxes
-    try:
-        ids = list(dict.fromkeys(int(value) for value in values))
-    except ValueError:
-        raise UserError("Nieprawidłowy wybór faktur.") from None
+    ids = params.record_ids(values)
     if not ids:
         raise UserError("Zaznacz faktury do wydruku.")
     if len(ids) > MAX_SELECTION:

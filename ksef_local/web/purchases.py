@@ -14,10 +14,12 @@ from ksef_local.core import money
 from ksef_local.core.settings import environment_key
 from ksef_local.errors import UserError, ValidationFailed
 from ksef_local.forms.purchases import optional_month, parse_paid_date, parse_sync_start
+from ksef_local.forms.text import is_ascii_digits
 from ksef_local.printing.purchases import purchase_pdf
 from ksef_local.sending.purchases import INTERVAL
 from ksef_local.store import purchase_sync, purchases, tasks
 from ksef_local.store.db import iso
+from ksef_local.web import params
 from ksef_local.web.invoices import month_choices
 from ksef_local.web.responses import db, is_htmx, navigate, render, services, wants_fragment
 
@@ -41,22 +43,17 @@ def poll_seconds() -> int:
 
 # -- the list -------------------------------------------------------------------------------------------------
 
-def _digits(text: str) -> bool:
-    """ASCII digits only: str.isdigit() also takes "²" and fullwidth digits, which int() then refuses or reads."""
-    return text.isascii() and text.isdigit()
-
-
 def _filters() -> dict[str, Any]:
     args = request.args
     page = args.get("strona", "1")
     seller = args.get("sprzedawca", "")
     return {
         "month": optional_month(args.get("miesiac")), "month_of": "wystawiono" if args.get("wg") == "wystawiono"
-        else "otrzymano", "seller": seller if _digits(seller) and len(seller) == 10 else None,
+        else "otrzymano", "seller": seller if is_ascii_digits(seller) and len(seller) == 10 else None,
         "paid": args.get("zaplata") if args.get("zaplata") in PAID_FILTERS else None,
-        "q": args.get("q", "").strip()[:200] or None, "sort": args.get("sort") if args.get("sort") in purchases.SORTS
+        "q": params.search_text(args.get("q")) or None, "sort": args.get("sort") if args.get("sort") in purchases.SORTS
         else "otrzymano", "desc": args.get("kier", "desc") != "asc",
-        "page": int(page) if _digits(page) and len(page) < 7 and int(page) > 0 else 1,
+        "page": int(page) if is_ascii_digits(page) and len(page) < 7 and int(page) > 0 else 1,
     }
 
 

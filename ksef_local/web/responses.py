@@ -7,14 +7,16 @@ from typing import Any
 import sqlite_utils
 from flask import Response, current_app, make_response, redirect, render_template, request
 
+from ksef_local import disk
 from ksef_local.errors import UserError, ValidationFailed
-from ksef_local.fa3 import MAX_DOCUMENT_BYTES
 from ksef_local.services import Services
+from ksef_local.web.uploads import too_large_message
 
 HTTP_MESSAGES = {
+    400: "Program nie zrozumiał tego żądania: odśwież stronę i spróbuj jeszcze raz.",
+    403: "Brak dostępu do tej strony.",
     404: "Nie ma takiej strony.",
     405: "Tej operacji nie można wykonać w ten sposób.",
-    413: f"Przesłane pliki są za duże. Faktura FA(3) może mieć najwyżej {MAX_DOCUMENT_BYTES // 1_000_000} MB.",
 }
 
 
@@ -68,8 +70,25 @@ def user_error(exc: UserError) -> Response:
 
 
 def http_error(exc) -> Response:
-    """Render Werkzeug's HTTP errors in Polish (our own abort() calls already carry Polish text)."""
-    message = HTTP_MESSAGES.get(exc.code) or exc.description or "Błąd."
-    if exc.code == 404 and exc.description and not exc.description.startswith("The requested URL"):
+    """Render Werkzeug's HTTP errors in Polish: our own abort() calls carry Polish text, Werkzeug's defaults do not."""
+    if exc.code == 413:
+        message = too_large_message()
+    elif exc.description and exc.description != type(exc).description:
         message = exc.description
+    else:
+        message = HTTP_MESSAGES.get(exc.code or 400, "Błąd.")
     return user_error(UserError(message, status=exc.code or 400))
+
+
+def disk_error(exc: Exception) -> Response:
+    """Render a full disk or a read-only data folder in Polish; any other error stays an error (a 500).
+
+    The write that failed was rolled back (store/db.write), so nothing changed; an htmx request keeps what
+    the user typed in the page, because the message goes to the page's message area.
+    """
+    home = current_app.extensions["ksef_local"].home if "ksef_local" in current_app.extensions else None
+    message = disk.describe(exc, home)
+    if message is None:
+        raise exc
+    current_app.logger.error("write failed: %s", exc)
+    return user_error(UserError(message, status=disk.status_of(message)))

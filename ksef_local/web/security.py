@@ -68,6 +68,11 @@ def new_entry_url(app: Flask, base_url: str) -> str:
     return entry_url(base_url, entry_codes(app).issue())
 
 
+def _same(sent: str, expected: str) -> bool:
+    """Compare in constant time; as bytes, because hmac.compare_digest() raises TypeError for non-ASCII str."""
+    return hmac.compare_digest(sent.encode("utf-8", "surrogatepass"), expected.encode("utf-8"))
+
+
 def csrf_token() -> str:
     return hmac.new(current_app.config["SECRET_KEY"].encode(), b"csrf", "sha256").hexdigest()
 
@@ -95,10 +100,10 @@ def _check_launch_secret() -> Response | None:
     secret = current_app.config.get("LAUNCH_SECRET")
     if not secret or request.endpoint == "static":
         return None
-    if hmac.compare_digest(request.cookies.get(COOKIE, ""), secret):
+    if _same(request.cookies.get(COOKIE, ""), secret):
         return None
     if request.method == "POST" and request.path == ENTRY_PATH:
-        if hmac.compare_digest(request.headers.get(SECRET_HEADER, ""), secret):
+        if _same(request.headers.get(SECRET_HEADER, ""), secret):
             response = Response(entry_codes(current_app).issue(), mimetype="text/plain")
             response.headers["Cache-Control"] = "no-store"
             return response
@@ -118,7 +123,7 @@ def _check_origin_and_csrf() -> None:
     if origin and origin != "null" and urlsplit(origin).netloc != request.host:
         abort(403, "Żądanie z innej strony zostało odrzucone.")
     sent = request.headers.get("X-CSRF-Token") or request.form.get("csrf_token") or ""
-    if not hmac.compare_digest(sent, csrf_token()):
+    if not _same(sent, csrf_token()):
         abort(403, "Brak lub nieprawidłowy token formularza: odśwież stronę i spróbuj jeszcze raz.")
 
 
