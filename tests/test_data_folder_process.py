@@ -196,11 +196,10 @@ def small_disk(tmp_path):
 
 def fill(folder: Path) -> Path:
     filler = folder / "zapychacz.bin"
-    with open(filler, "wb") as handle:
+    with open(filler, "wb", buffering=0) as handle:   # unbuffered: closing it has nothing left to write
         try:
             while True:
-                handle.write(b"\0" * 65536)
-                handle.flush()
+                handle.write(b"\0" * 4096)
         except OSError:
             pass
     return filler
