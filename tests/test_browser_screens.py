@@ -194,6 +194,7 @@ def test_new_correction_lets_the_user_pick_an_invoice_with_a_ksef_number(page: P
     expect(rows.first).to_contain_text(number)
     expect(rows.first).not_to_contain_text(invoices.get_invoice(db, never_sent)["number"])
     search = page.get_by_role("searchbox", name="Szukaj faktury do korekty")
+    page.wait_for_load_state("load")   # htmx listens to the box once the page has loaded, as a user's typing finds it
     search.fill("nie-ma-takiej")
     expect(page.locator("#corrected-results")).to_contain_text("Nie znaleziono faktury „nie-ma-takiej”")
     search.fill(ksef_number[:14])
