@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import threading
 from pathlib import Path
@@ -141,6 +142,32 @@ def page(browser, tmp_path: Path, request):
     yield pg
     context.close()
     assert not errors, f"console errors in the page: {errors}"
+
+
+@pytest.fixture
+def shot(page, tmp_path: Path, request):
+    """Save a full-page screenshot per step (KSEF_LOCAL_SHOTS=folder keeps them where you want them)."""
+    folder = Path(os.environ.get("KSEF_LOCAL_SHOTS") or tmp_path / "zrzuty") / request.node.name
+    folder.mkdir(parents=True, exist_ok=True)
+    count = iter(range(1, 100))
+
+    def take(name: str) -> Path:
+        path = folder / f"{next(count):02d}-{name}.png"
+        page.screenshot(path=str(path), full_page=True)
+        return path
+
+    return take
+
+
+WIZARD_LABELS = {  # the first-run wizard's fields by the labels a user reads
+    "nip": "NIP", "name": "Nazwa firmy", "address_l1": "Ulica i numer",
+    "address_l2": "Kod pocztowy i miejscowość", "place": "Miejsce wystawienia faktur",
+    "bank_account": "Rachunek bankowy", "email": "E-mail", "phone": "Telefon"}
+
+
+def textbox(scope, label: str):
+    """A text field by its visible label, as a user finds it (the label also carries "*" and a hint)."""
+    return scope.get_by_role("textbox", name=re.compile(rf"^{re.escape(label)}(\s|$)"))
 
 
 @pytest.fixture

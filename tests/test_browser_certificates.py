@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import base64
 import io
-import os
 import re
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -21,7 +20,7 @@ from ksef_local.forms import parties as party_forms
 from ksef_local.store import invoices, ksef_state, parties
 from ksef_local.store import settings as ksef_settings
 
-from .conftest import COMPANY_FORM
+from .conftest import COMPANY_FORM, WIZARD_LABELS, textbox
 from .factories import draft
 from .ksef_support import new_key, self_signed, sign_xmlsec
 
@@ -29,28 +28,9 @@ pytestmark = pytest.mark.browser
 
 NIP = "5261040828"   # COMPANY_FORM's NIP
 SENT = 20_000        # ms: W → O → A through the sender and the simulator
-WIZARD_LABELS = {  # the first-run wizard's fields by the labels a user reads
-    "nip": "NIP", "name": "Nazwa firmy", "address_l1": "Ulica i numer",
-    "address_l2": "Kod pocztowy i miejscowość", "place": "Miejsce wystawienia faktur",
-    "bank_account": "Rachunek bankowy", "email": "E-mail", "phone": "Telefon"}
 
 
 # -- fixtures and helpers -----------------------------------------------------------------------------
-
-@pytest.fixture
-def shot(page: Page, tmp_path: Path, request):
-    """Save a full-page screenshot per step (KSEF_LOCAL_SHOTS=folder keeps them where you want them)."""
-    folder = Path(os.environ.get("KSEF_LOCAL_SHOTS") or tmp_path / "zrzuty") / request.node.name
-    folder.mkdir(parents=True, exist_ok=True)
-    count = iter(range(1, 100))
-
-    def take(name: str) -> Path:
-        path = folder / f"{next(count):02d}-{name}.png"
-        page.screenshot(path=str(path), full_page=True)
-        return path
-
-    return take
-
 
 @pytest.fixture
 def fresh(app, live_server, page):
@@ -105,11 +85,6 @@ def company_seal(key_type: str):
     key = new_key(key_type)
     certificate = self_signed(key, kind="seal", nip=NIP, not_before=datetime.now(timezone.utc) - timedelta(days=1))
     return key, certificate
-
-
-def textbox(scope, label: str):
-    """A text field by its visible label, as a user finds it (the label also carries "*" and a hint)."""
-    return scope.get_by_role("textbox", name=re.compile(rf"^{re.escape(label)}(\s|$)"))
 
 
 def issued_today(db) -> int:

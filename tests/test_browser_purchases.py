@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import csv
 import io
-import os
 import re
 import zipfile
 from datetime import timedelta
@@ -23,7 +22,7 @@ from ksef_local import clock
 from ksef_local.desktop import launcher
 from ksef_local.store import invoices, purchases
 
-from .conftest import COMPANY_FORM
+from .conftest import COMPANY_FORM, WIZARD_LABELS, textbox
 from .factories import draft
 from .pdf_support import qr_texts
 from .purchase_support import add_purchase
@@ -32,9 +31,6 @@ pytestmark = pytest.mark.browser
 
 ARRIVE = 40_000   # ms: the wizard's demo credentials, the sync's first round, four downloads
 SENT = 20_000     # ms: W → O → A through the sender and the simulator
-WIZARD = {"nip": "NIP", "name": "Nazwa firmy", "address_l1": "Ulica i numer",
-          "address_l2": "Kod pocztowy i miejscowość", "place": "Miejsce wystawienia faktur",
-          "bank_account": "Rachunek bankowy", "email": "E-mail", "phone": "Telefon"}
 KASEK = "Catering Smaczny Kąsek Małgorzata Lis"   # simulator/demo_purchases.py: this month's invoice
 BIUREX = "Biurex Hurtownia Papiernicza Sp. z o.o. (677-234-51-91)"   # the seller filter's option for another one
 # The browser's Notification API, recorded: what the page shows is checked, nothing pops up on the test machine.
@@ -50,21 +46,6 @@ window.Notification = class {
 
 
 @pytest.fixture
-def shot(page: Page, tmp_path: Path, request):
-    """Save a full-page screenshot per step (KSEF_LOCAL_SHOTS=folder keeps them where you want them)."""
-    folder = Path(os.environ.get("KSEF_LOCAL_SHOTS") or tmp_path / "zrzuty") / request.node.name
-    folder.mkdir(parents=True, exist_ok=True)
-    count = iter(range(1, 100))
-
-    def take(name: str) -> Path:
-        path = folder / f"{next(count):02d}-{name}.png"
-        page.screenshot(path=str(path), full_page=True)
-        return path
-
-    return take
-
-
-@pytest.fixture
 def fresh(app, live_server, page):
     """The live app on an empty data folder with its sender, the demo simulator and the month packages' worker;
     the top bar's counter asks every second instead of every thirty."""
@@ -77,14 +58,10 @@ def fresh(app, live_server, page):
     background.stop()
 
 
-def textbox(scope, label: str):
-    return scope.get_by_role("textbox", name=re.compile(rf"^{re.escape(label)}(\s|$)"))
-
-
 def wizard(page: Page, base: str) -> None:
     page.goto(base + "/")
     expect(page.get_by_role("heading", name="Witaj w ksef-local krok 1 z 2")).to_be_visible()
-    for name, label in WIZARD.items():
+    for name, label in WIZARD_LABELS.items():
         textbox(page, label).fill(COMPANY_FORM[name])
     page.get_by_role("button", name="Dalej").click()
     expect(page.locator("#f-environment")).to_have_value("demo")
