@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 from ksef_local import disk
-from ksef_local.app import create_app, database_problem
+from ksef_local.cli.common import open_app
 from ksef_local.clock import utc_now
 from ksef_local.core.settings import describe, environment_key
 from ksef_local.desktop import launcher
@@ -52,10 +52,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def command(home: Path, args: argparse.Namespace) -> int:
     """Run one `certificates` action; return the exit code."""
-    app = create_app(home)
-    if database_problem(app):
-        raise UserError(database_problem(app))
-    state = app.extensions["ksef_local"]
+    app, state = open_app(home)
     if args.action == "list":
         return _list(state, args)
     if args.action == "request":

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from ksef_local import formats
 from ksef_local.accounting.package import build, package_name
-from ksef_local.app import create_app, database_problem
+from ksef_local.cli.common import open_app
 from ksef_local.core.settings import DEMO_MODE
 from ksef_local.desktop.launcher import remembered_simulator_port
 from ksef_local.errors import UserError
@@ -38,10 +38,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def command(home: Path, args: argparse.Namespace) -> int:
     """Write the month's package; UserError (printed by cli.main with exit code 2) when it cannot be made."""
     month = parse_month(args.month)
-    app = create_app(home)
-    if database_problem(app):
-        raise UserError(database_problem(app))
-    state = app.extensions["ksef_local"]
+    _, state = open_app(home)
     company = parties.get_company(state.db())
     if company is None:
         raise UserError("Program nie ma jeszcze danych firmy: uruchom ksef-local run i wypełnij kreator.")

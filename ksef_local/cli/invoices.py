@@ -5,7 +5,7 @@ import sys
 from functools import partial
 from pathlib import Path
 
-from ksef_local.app import create_app, database_problem
+from ksef_local.cli.common import open_app
 from ksef_local.store import imports
 
 
@@ -15,10 +15,7 @@ def import_files(home: Path, files: list[Path]) -> int:
     No limit on the number of files: each is read only when its turn comes (at most the FA(3) size limit), so a
     year of invoices (`ksef-local import faktury/*.xml`) needs no more memory than one.
     """
-    app = create_app(home)
-    if database_problem(app):
-        print(database_problem(app), file=sys.stderr)
-        return 2
+    app, _ = open_app(home)
     failures = 0
     with app.app_context():
         db = app.extensions["ksef_local"].db()

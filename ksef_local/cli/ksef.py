@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 from ksef_local import credentials
-from ksef_local.app import create_app, database_problem
+from ksef_local.cli.common import open_app
 from ksef_local.clock import utc_now
 from ksef_local.core.settings import CUSTOM, describe, environment_key
 from ksef_local.desktop import launcher
@@ -19,13 +19,6 @@ from ksef_local.store import invoice_list, ksef_state, outbox
 from ksef_local.store import settings as ksef_settings
 
 FINAL = {"A", "B"}
-
-
-def _app(home: Path):
-    app = create_app(home)
-    if database_problem(app):
-        raise UserError(database_problem(app))
-    return app, app.extensions["ksef_local"]
 
 
 def _resolve(db, args: argparse.Namespace) -> list[int]:
@@ -42,7 +35,7 @@ def _resolve(db, args: argparse.Namespace) -> list[int]:
 
 def send(home: Path, args: argparse.Namespace) -> int:
     """Queue invoices for KSeF; with --wait also send them now and wait for A or B."""
-    app, state = _app(home)
+    app, state = open_app(home)
     db = state.db()
     ids = _resolve(db, args)
     if not ids:
@@ -91,7 +84,7 @@ def _wait(app, state, ids: list[int], numbers: dict[int, str], timeout: float) -
 
 def status(home: Path, args: argparse.Namespace) -> int:
     """Print every issued invoice with its KSeF letter, number, offline flag and deadline, last error."""
-    _, state = _app(home)
+    _, state = open_app(home)
     db = state.db()
     rows = invoice_list.issued_in_order(db)
     current = outbox.statuses(db, [invoice_id for invoice_id, _ in rows])
@@ -121,7 +114,7 @@ def status(home: Path, args: argparse.Namespace) -> int:
 
 def settings(home: Path, args: argparse.Namespace) -> int:
     """Show the KSeF settings, or change them; the token is read from standard input, never an argument."""
-    _, state = _app(home)
+    _, state = open_app(home)
     form = {}
     for option, field in (("environment", "environment"), ("base_url", "base_url"), ("nip", "nip"),
                           ("batch_threshold", "batch_threshold")):

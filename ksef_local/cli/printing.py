@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 
 from ksef_local import disk, formats
-from ksef_local.app import create_app, database_problem
+from ksef_local.cli.common import open_app
 from ksef_local.core.settings import DEMO_MODE
 from ksef_local.desktop.launcher import remembered_simulator_port
 from ksef_local.errors import UserError
@@ -33,11 +33,7 @@ def default_output(numbers: list[str]) -> Path:
 
 def pdf_command(home: Path, args: argparse.Namespace) -> int:
     """Write the invoices with the given numbers to one PDF; return the exit code (2 on a user error)."""
-    app = create_app(home)
-    if database_problem(app):
-        print(database_problem(app), file=sys.stderr)
-        return 2
-    state = app.extensions["ksef_local"]
+    _, state = open_app(home)
     try:
         db = state.db()
         ids = []

@@ -18,7 +18,7 @@ from decimal import Decimal
 from pathlib import Path
 
 from ksef_local import disk, formats
-from ksef_local.app import create_app, database_problem
+from ksef_local.cli.common import open_app
 from ksef_local.clock import utc_now
 from ksef_local.core.settings import DEMO_MODE
 from ksef_local.desktop import launcher
@@ -48,10 +48,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def command(home: Path, args: argparse.Namespace) -> int:
     """Run one `purchases` action; return the exit code (UserError is printed by cli.main with 2)."""
-    app = create_app(home)
-    if database_problem(app):
-        raise UserError(database_problem(app))
-    state = app.extensions["ksef_local"]
+    app, state = open_app(home)
     if args.action == "sync":
         return _sync(app, state, args.timeout)
     if args.action == "list":
