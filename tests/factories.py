@@ -1,9 +1,11 @@
 """Test data builders shared by the test modules: buyers, editor forms, drafts and issued invoices."""
 from __future__ import annotations
 
+import io
 from datetime import date, datetime, timezone
 
 from werkzeug.datastructures import MultiDict
+from werkzeug.test import EnvironBuilder
 
 from ksef_local.forms import parties as party_forms
 from ksef_local.store import invoices, parties
@@ -53,3 +55,22 @@ def issued(db, **kwargs) -> int:
 def dump(db) -> list[str]:
     """Every table and row of the database as SQL, to assert that a refused request changed nothing."""
     return list(db.conn.iterdump())
+
+
+def post_files(client, files: list[tuple[bytes, str]], path: str = "/import", field: str = "pliki",
+               token_in_form: bool = False):
+    """Post files; built by hand so the test can close the spooled request body (Werkzeug's client does not).
+
+    token_in_form: send the CSRF token as the form's field, as the import page does, not as a header.
+    """
+    data: dict = {field: [(io.BytesIO(content), name) for content, name in files]}
+    headers = {} if token_in_form else {"X-CSRF-Token": client.token}
+    if token_in_form:
+        data["csrf_token"] = client.token
+    builder = EnvironBuilder(path=path, method="POST", headers=headers, data=data)
+    environ = builder.get_environ()
+    try:
+        return client.raw.open(environ)
+    finally:
+        environ["wsgi.input"].close()
+        builder.close()

@@ -5,14 +5,12 @@ quantity 100000 × price 999999999999 passed both field checks and overflowed SQ
 """
 from __future__ import annotations
 
-import io
 import re
 from decimal import Decimal
 from importlib.resources import files
 
 import pytest
 from lxml import etree
-from werkzeug.test import EnvironBuilder
 
 from ksef_local import fa3
 from ksef_local.core import money
@@ -21,7 +19,7 @@ from ksef_local.fa3.names import _MAIN_SCHEMA, _SCHEMA_PACKAGE
 from ksef_local.forms.editor import parse_draft_form
 from ksef_local.store import imports, invoices
 
-from .factories import NOW, TODAY, draft, dump, form, issued
+from .factories import NOW, TODAY, draft, dump, form, issued, post_files
 
 LIMIT = "9\u00a0999\u00a0999\u00a0999\u00a0999\u00a0999,99"
 XSD = "http://www.w3.org/2001/XMLSchema"
@@ -144,15 +142,7 @@ def test_import_of_a_file_whose_sums_overflow_is_refused(company, db):
 def test_a_multi_file_import_goes_on_after_such_a_file(client, company, db):
     xml = overflowing_sums_xml(db)
     good = xml.replace(b"OBCA/DUZA/1", b"OBCA/2").replace(b"9999999999999999.99", b"1.00")
-    files = [(io.BytesIO(xml), "duza.xml"), (io.BytesIO(good), "dobra.xml")]
-    builder = EnvironBuilder(path="/import", method="POST", data={"pliki": files},
-                             headers={"X-CSRF-Token": client.token})
-    environ = builder.get_environ()
-    try:
-        response = client.raw.open(environ)
-    finally:
-        environ["wsgi.input"].close()
-        builder.close()
+    response = post_files(client, [(xml, "duza.xml"), (good, "dobra.xml")])
     assert response.status_code == 422 and "Wynik importu: 1 z 2" in response.text
     assert re.search(r"duza\.xml</strong>:\s*Sumy kwot na tej fakturze przekraczają", response.text)
     assert "zaimportowano fakturę" in response.text and "OBCA/2" in response.text

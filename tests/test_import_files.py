@@ -13,7 +13,6 @@ import sys
 from pathlib import Path
 
 import pytest
-from werkzeug.test import EnvironBuilder
 
 from ksef_local.app import create_app
 from ksef_local.errors import UserError
@@ -23,7 +22,7 @@ from ksef_local.store import imports, invoices, numbering, parties
 from ksef_local.web import uploads
 
 from .conftest import COMPANY_FORM, REPO
-from .factories import dump, issued
+from .factories import dump, issued, post_files
 
 TIMEOUT = 60
 
@@ -141,25 +140,6 @@ def test_an_unforeseen_failure_of_one_file_is_reported_and_the_next_file_importe
 
 
 # --- the import screen -------------------------------------------------------------------------------------
-
-def post_files(client, files: list[tuple[bytes, str]], path: str = "/import", field: str = "pliki",
-               token_in_form: bool = False):
-    """Post files; built by hand so the test can close the spooled request body (Werkzeug's client does not).
-
-    token_in_form: send the CSRF token as the form's field, as the import page does, not as a header.
-    """
-    data: dict = {field: [(io.BytesIO(content), name) for content, name in files]}
-    headers = {} if token_in_form else {"X-CSRF-Token": client.token}
-    if token_in_form:
-        data["csrf_token"] = client.token
-    builder = EnvironBuilder(path=path, method="POST", headers=headers, data=data)
-    environ = builder.get_environ()
-    try:
-        return client.raw.open(environ)
-    finally:
-        environ["wsgi.input"].close()
-        builder.close()
-
 
 def test_a_year_of_invoices_imports_at_once(client, company, db):
     xml = foreign_xml(db, "OBCA/WZOR")

@@ -1,16 +1,14 @@
 """The screens through Flask's test client: first run, forms, htmx fragments, refusals, escaping, CSRF."""
 from __future__ import annotations
 
-import io
 from datetime import date
 
 import pytest
-from werkzeug.test import EnvironBuilder
 
 from ksef_local.store import invoice_list, invoices, parties
 
 from .conftest import COMPANY_FORM
-from .factories import THREE_RATES, draft, form, issued
+from .factories import THREE_RATES, draft, form, issued, post_files
 
 NBSP = "\u00a0"
 
@@ -153,17 +151,8 @@ def test_download_xml_of_a_draft_is_refused(client, company, db):
 
 def test_import_page_reports_each_file(client, company, db):
     good = invoices.get_invoice(db, issued(db))["xml"].replace(b"FV/2026/11/1", b"OBCA/1/2026")
-    files = [(io.BytesIO(good), "dobra.xml"), (io.BytesIO(b"nie xml"), "zla.txt"),
-             (io.BytesIO(b"<a>" + b"x" * 5_000_000 + b"</a>"), "duza.xml")]
-    # Built by hand so the test can close the spooled request body (Werkzeug's client leaves it open).
-    builder = EnvironBuilder(path="/import", method="POST", data={"pliki": files},
-                             headers={"X-CSRF-Token": client.token})
-    environ = builder.get_environ()
-    try:
-        response = client.raw.open(environ)
-    finally:
-        environ["wsgi.input"].close()
-        builder.close()
+    files = [(good, "dobra.xml"), (b"nie xml", "zla.txt"), (b"<a>" + b"x" * 5_000_000 + b"</a>", "duza.xml")]
+    response = post_files(client, files)
     assert response.status_code == 422
     assert "Wynik importu: 1 z 3" in response.text
     assert "zaimportowano fakturę" in response.text and "OBCA/1/2026" in response.text
